@@ -1,0 +1,119 @@
+"""The documented JSON shape: proto3 JSON with camelCase keys, for Operation and any message."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar, overload
+
+from google.protobuf.message import Message
+
+from ._codec import Codec
+from ._jsontext import dumps, loads
+from ._operation import Operation
+from ._registry import TypeRegistry
+
+__all__ = ["from_dict", "from_json", "to_dict", "to_json"]
+
+M = TypeVar("M", bound=Message)
+
+
+@overload
+def from_json(
+    text: str | bytes,
+    *,
+    registry: TypeRegistry | None = ...,
+    ignore_unknown_fields: bool = ...,
+) -> Operation: ...
+@overload
+def from_json(
+    text: str | bytes,
+    *,
+    message_type: type[M],
+    registry: TypeRegistry | None = ...,
+    ignore_unknown_fields: bool = ...,
+) -> M: ...
+def from_json(
+    text: str | bytes,
+    *,
+    message_type: type[Message] = Operation,
+    registry: TypeRegistry | None = None,
+    ignore_unknown_fields: bool = False,
+) -> Message:
+    """Read JSON text (str, or UTF-8 bytes) into a new message, an Operation by default.
+
+    Accepts camelCase and snake_case keys, ``null`` for "not set", and the every-field style
+    of a gRPC-to-REST gateway. Raises ConversionError, with the JSON path of the problem.
+    """
+    return from_dict(
+        loads(text),
+        message_type=message_type,
+        registry=registry,
+        ignore_unknown_fields=ignore_unknown_fields,
+    )
+
+
+@overload
+def from_dict(
+    obj: Any,
+    *,
+    registry: TypeRegistry | None = ...,
+    ignore_unknown_fields: bool = ...,
+) -> Operation: ...
+@overload
+def from_dict(
+    obj: Any,
+    *,
+    message_type: type[M],
+    registry: TypeRegistry | None = ...,
+    ignore_unknown_fields: bool = ...,
+) -> M: ...
+def from_dict(
+    obj: Any,
+    *,
+    message_type: type[Message] = Operation,
+    registry: TypeRegistry | None = None,
+    ignore_unknown_fields: bool = False,
+) -> Message:
+    """Read a JSON value (as ``json.loads`` gives it) into a new message.
+
+    The input is only read, never changed; on error no message is returned.
+    """
+    codec = Codec(registry, ignore_unknown_fields=ignore_unknown_fields)
+    return codec.decode(obj, message_type)
+
+
+def to_dict(
+    message: Message,
+    *,
+    registry: TypeRegistry | None = None,
+    emit_unpopulated: bool = False,
+    omit_output_only: bool = False,
+) -> Any:
+    """The JSON value of a message: the same value as json_format.MessageToDict gives.
+
+    ``emit_unpopulated=True`` writes every field as a gRPC-to-REST gateway does by default
+    (unset messages as null, scalars as their default; oneof members only when set).
+    ``omit_output_only=True`` is the request form: fields annotated
+    ``(google.api.field_behavior) = OUTPUT_ONLY`` are left out, at every level.
+    """
+    if not isinstance(message, Message):
+        raise TypeError(f"expected a protobuf message, got {type(message).__name__}")
+    codec = Codec(registry, emit_unpopulated=emit_unpopulated, omit_output_only=omit_output_only)
+    return codec.encode(message)
+
+
+def to_json(
+    message: Message,
+    *,
+    registry: TypeRegistry | None = None,
+    emit_unpopulated: bool = False,
+    omit_output_only: bool = False,
+    indent: int | None = None,
+) -> str:
+    """The JSON text of a message: compact unless ``indent`` is given; see ``to_dict``."""
+    value = to_dict(
+        message,
+        registry=registry,
+        emit_unpopulated=emit_unpopulated,
+        omit_output_only=omit_output_only,
+    )
+    return dumps(value, indent)

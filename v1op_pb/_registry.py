@@ -1,0 +1,207 @@
+"""Resolving Any type URLs to message classes."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import threading
+import types
+from collections.abc import Iterable
+
+# Imported for their side effect: every well-known type and every google.rpc error detail is
+# in the default descriptor pool before any Any is resolved, whatever else the process has
+# imported. json_format alone cannot resolve, say, Int64Value until wrappers_pb2 is imported.
+from google.longrunning import operations_proto_pb2  # noqa: F401
+from google.protobuf import (
+    any_pb2,  # noqa: F401
+    api_pb2,  # noqa: F401
+    descriptor_pb2,
+    descriptor_pool,
+    duration_pb2,  # noqa: F401
+    empty_pb2,  # noqa: F401
+    field_mask_pb2,  # noqa: F401
+    message_factory,
+    source_context_pb2,  # noqa: F401
+    struct_pb2,  # noqa: F401
+    timestamp_pb2,  # noqa: F401
+    type_pb2,  # noqa: F401
+    wrappers_pb2,  # noqa: F401
+)
+from google.protobuf.descriptor import Descriptor, FileDescriptor
+from google.protobuf.message import DecodeError, Message
+from google.rpc import code_pb2, error_details_pb2, http_pb2, status_pb2  # noqa: F401
+
+__all__ = ["TypeRegistry", "UnknownTypeError", "default_registry", "type_name_of"]
+
+
+class UnknownTypeError(LookupError):
+    """No message type is known for a type URL."""
+
+
+def type_name_of(type_url: str) -> str:
+    """The full message name in a type URL: its last path segment."""
+    return type_url.rpartition("/")[2]
+
+
+class TypeRegistry:
+    """Maps Any type URLs to message classes.
+
+    A type is looked up, in order, among the message classes registered with ``register``,
+    the files loaded with ``add_descriptor_set``, and (unless ``use_default_pool=False``)
+    the default descriptor pool, which holds every generated module the process imported and
+    every well-known type and google.rpc error detail.
+    """
+
+    def __init__(self, *, use_default_pool: bool = True) -> None:
+        self._classes: dict[str, type[Message]] = {}
+        self._pools: list[descriptor_pool.DescriptorPool] = []
+        self._use_default_pool = use_default_pool
+        self._lock = threading.Lock()
+
+    def register(self, *items: type[Message] | types.ModuleType | Descriptor) -> TypeRegistry:
+        """Register message classes, generated ``_pb2`` modules, or message descriptors.
+
+        A module registers every message it defines, nested ones included. Returns the
+        registry, so calls chain.
+        """
+        found: dict[str, type[Message]] = {}
+        for item in items:
+            if isinstance(item, types.ModuleType):
+                file = getattr(item, "DESCRIPTOR", None)
+                if not isinstance(file, FileDescriptor):
+                    raise TypeError(f"module {item.__name__} is not a generated _pb2 module")
+                for descriptor in file.message_types_by_name.values():
+                    _collect(descriptor, found)
+            elif isinstance(item, Descriptor):
+                _collect(item, found)
+            elif isinstance(item, type) and issubclass(item, Message):
+                found[item.DESCRIPTOR.full_name] = item
+            else:
+                raise TypeError(
+                    f"cannot register {item!r}: expected a message class, a generated "
+                    "_pb2 module or a message Descriptor"
+                )
+        with self._lock:
+            self._classes.update(found)
+        return self
+
+    def register_module(self, name: str) -> TypeRegistry:
+        """Import a generated module by dotted name and register its messages."""
+        return self.register(importlib.import_module(name))
+
+    def add_descriptor_set(
+        self, source: bytes | str | os.PathLike[str] | descriptor_pb2.FileDescriptorSet
+    ) -> list[str]:
+        """Load a FileDescriptorSet (``protoc --descriptor_set_out``), a path or its bytes.
+
+        Files the set imports but does not contain (``protoc`` without ``--include_imports``)
+        are taken from the default pool when it has them. Returns the full names of the
+        message types the set defines.
+        """
+        if isinstance(source, descriptor_pb2.FileDescriptorSet):
+            file_set = source
+        else:
+            data = source if isinstance(source, bytes) else _read(source)
+            file_set = descriptor_pb2.FileDescriptorSet()
+            try:
+                file_set.ParseFromString(data)
+            except DecodeError as e:
+                raise ValueError(f"not a serialized FileDescriptorSet: {e}") from e
+        pool = descriptor_pool.DescriptorPool()
+        by_name = {f.name: f for f in file_set.file}
+        added: set[str] = set()
+
+        def add(name: str) -> None:
+            if name in added:
+                return
+            added.add(name)
+            proto = by_name.get(name)
+            if proto is None:
+                proto = _file_from_default_pool(name)
+            for dependency in proto.dependency:
+                add(dependency)
+            pool.Add(proto)
+
+        for name in by_name:
+            add(name)
+        defined: list[str] = []
+        for file in file_set.file:
+            file_descriptor = pool.FindFileByName(file.name)
+            for descriptor in file_descriptor.message_types_by_name.values():
+                defined.extend(_names(descriptor))
+        with self._lock:
+            self._pools.append(pool)
+        return defined
+
+    def resolve(self, type_url: str) -> type[Message]:
+        """The message class for a type URL; UnknownTypeError when none is known."""
+        full_name = type_name_of(type_url)
+        cls = self._classes.get(full_name)
+        if cls is not None:
+            return cls
+        pools = list(self._pools)
+        if self._use_default_pool:
+            pools.append(descriptor_pool.Default())
+        for pool in pools:
+            try:
+                descriptor = pool.FindMessageTypeByName(full_name)
+            except KeyError:
+                continue
+            cls = message_factory.GetMessageClass(descriptor)
+            with self._lock:
+                self._classes.setdefault(full_name, cls)
+            return cls
+        raise UnknownTypeError(
+            f"no message type {full_name!r} is known for type URL {type_url!r}; import its "
+            "generated module, or register it with TypeRegistry.register(<module or class>) "
+            "or TypeRegistry.add_descriptor_set(<file>) and pass registry=..."
+        )
+
+    def __contains__(self, type_url: str) -> bool:
+        try:
+            self.resolve(type_url)
+        except UnknownTypeError:
+            return False
+        return True
+
+    def descriptor_pool(self) -> descriptor_pool.DescriptorPool:
+        """The pool to hand to text_format: the last descriptor set loaded, else the default."""
+        return self._pools[-1] if self._pools else descriptor_pool.Default()
+
+
+def _collect(descriptor: Descriptor, found: dict[str, type[Message]]) -> None:
+    if descriptor.GetOptions().map_entry:
+        return
+    found[descriptor.full_name] = message_factory.GetMessageClass(descriptor)
+    for nested in descriptor.nested_types:
+        _collect(nested, found)
+
+
+def _names(descriptor: Descriptor) -> Iterable[str]:
+    if descriptor.GetOptions().map_entry:
+        return
+    yield descriptor.full_name
+    for nested in descriptor.nested_types:
+        yield from _names(nested)
+
+
+def _read(path: str | os.PathLike[str]) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def _file_from_default_pool(name: str) -> descriptor_pb2.FileDescriptorProto:
+    try:
+        file = descriptor_pool.Default().FindFileByName(name)
+    except KeyError as e:
+        raise ValueError(
+            f"the descriptor set imports {name!r} but neither contains it nor is it loaded; "
+            "build the set with protoc --include_imports"
+        ) from e
+    proto = descriptor_pb2.FileDescriptorProto()
+    file.CopyToProto(proto)
+    return proto
+
+
+default_registry = TypeRegistry()
+"""The registry every conversion uses when it is given none."""

@@ -1,0 +1,345 @@
+"""The well-known types whose JSON form is not an object of their fields.
+
+One small unit per type, looked up by full message name (as json_format's WKT table is).
+A unit decodes a JSON value into a message and encodes a message into a JSON value; the
+codec passed in handles what nests inside (Struct values, the message inside an Any).
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from google.protobuf.message import DecodeError, Message
+
+from ._errors import ConversionError
+from ._registry import UnknownTypeError, type_name_of
+from ._scalars import SCALAR_DECODERS, SCALAR_ENCODERS, decode_string, describe, expect_object
+
+if TYPE_CHECKING:
+    from ._codec import Codec
+
+# Timestamp range of the proto3 JSON mapping: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
+_MIN_SECONDS = -62135596800
+_MAX_SECONDS = 253402300799
+_MAX_DURATION_SECONDS = 315576000000
+_EPOCH_ORDINAL = datetime.date(1970, 1, 1).toordinal()
+_RFC3339 = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})"
+    r"(?:\.([0-9]{1,9}))?(?:Z|([+-])([0-9]{2}):([0-9]{2}))\Z"
+)
+_DURATION = re.compile(r"(-)?([0-9]+)(?:\.([0-9]{1,9}))?s\Z")
+
+
+class Unit(NamedTuple):
+    decode: Any  # (codec, json value, message, depth) -> None, fills the message
+    encode: Any  # (codec, message, depth) -> JSON value
+
+
+# --- Timestamp ---------------------------------------------------------------------------
+
+
+def _decode_timestamp(codec: Codec, value: Any, message: Message, depth: int) -> None:
+    if not isinstance(value, str):
+        raise ConversionError(f"expected an RFC 3339 timestamp string, got {describe(value)}")
+    match = _RFC3339.match(value)
+    if match is None:
+        raise ConversionError(
+            f"expected an RFC 3339 timestamp such as 2024-05-01T12:30:00.123456789Z, "
+            f"got {value!r}"
+        )
+    year, month, day, hour, minute, second, fraction, sign, off_h, off_m = match.groups()
+    try:
+        ordinal = datetime.date(int(year), int(month), int(day)).toordinal()
+    except ValueError as e:
+        raise ConversionError(f"invalid date in timestamp {value!r}: {e}") from e
+    if int(hour) > 23 or int(minute) > 59 or int(second) > 59:
+        raise ConversionError(f"invalid time of day in timestamp {value!r}")
+    seconds = (ordinal - _EPOCH_ORDINAL) * 86400 + int(hour) * 3600 + int(minute) * 60
+    seconds += int(second)
+    if sign is not None:
+        if int(off_h) > 23 or int(off_m) > 59:
+            raise ConversionError(f"invalid UTC offset in timestamp {value!r}")
+        offset = int(off_h) * 3600 + int(off_m) * 60
+        seconds -= offset if sign == "+" else -offset
+    if not _MIN_SECONDS <= seconds <= _MAX_SECONDS:
+        raise ConversionError(
+            f"timestamp {value!r} is outside 0001-01-01T00:00:00Z..9999-12-31T23:59:59Z"
+        )
+    message.seconds = seconds
+    message.nanos = int(fraction.ljust(9, "0")) if fraction else 0
+
+
+def _encode_timestamp(codec: Codec, message: Message, depth: int) -> str:
+    seconds, nanos = message.seconds, message.nanos
+    if not _MIN_SECONDS <= seconds <= _MAX_SECONDS or not 0 <= nanos <= 999_999_999:
+        raise ConversionError(
+            f"Timestamp seconds={seconds} nanos={nanos} is outside the range JSON can carry "
+            "(0001-01-01T00:00:00Z..9999-12-31T23:59:59.999999999Z)"
+        )
+    return message.ToJsonString()
+
+
+# --- Duration ----------------------------------------------------------------------------
+
+
+def _decode_duration(codec: Codec, value: Any, message: Message, depth: int) -> None:
+    if not isinstance(value, str):
+        raise ConversionError(f'expected a duration string such as "1.5s", got {describe(value)}')
+    match = _DURATION.match(value)
+    if match is None:
+        raise ConversionError(
+            f'expected a duration such as "1.5s" (at most 9 fractional digits), got {value!r}'
+        )
+    negative, whole, fraction = match.groups()
+    seconds = int(whole)
+    nanos = int(fraction.ljust(9, "0")) if fraction else 0
+    if seconds > _MAX_DURATION_SECONDS:
+        raise ConversionError(f"duration {value!r} is outside ±{_MAX_DURATION_SECONDS}s")
+    message.seconds = -seconds if negative else seconds
+    message.nanos = -nanos if negative else nanos
+
+
+def _encode_duration(codec: Codec, message: Message, depth: int) -> str:
+    seconds, nanos = message.seconds, message.nanos
+    if (
+        abs(seconds) > _MAX_DURATION_SECONDS
+        or abs(nanos) > 999_999_999
+        or (seconds > 0 and nanos < 0)
+        or (seconds < 0 and nanos > 0)
+    ):
+        raise ConversionError(
+            f"Duration seconds={seconds} nanos={nanos} is not a valid duration (±"
+            f"{_MAX_DURATION_SECONDS}s, nanos of the same sign and under one second)"
+        )
+    return message.ToJsonString()
+
+
+# --- FieldMask ---------------------------------------------------------------------------
+
+
+def _decode_field_mask(codec: Codec, value: Any, message: Message, depth: int) -> None:
+    if not isinstance(value, str):
+        raise ConversionError(f'expected a field mask string such as "a,b.c", got {describe(value)}')
+    try:
+        message.FromJsonString(value)
+    except ValueError as e:
+        raise ConversionError(f"invalid field mask {value!r}: {e}") from e
+
+
+def _encode_field_mask(codec: Codec, message: Message, depth: int) -> str:
+    paths = list(message.paths)
+    try:
+        text = message.ToJsonString()
+    except ValueError as e:
+        raise ConversionError(f"FieldMask has a path with no JSON form: {e}") from e
+    check = type(message)()
+    check.FromJsonString(text)
+    if list(check.paths) != paths:
+        # e.g. "_a" prints as "A", which reads back as "a": refuse rather than change it.
+        raise ConversionError(
+            f"FieldMask paths {paths!r} have no lossless JSON form (it would read back as "
+            f"{list(check.paths)!r})"
+        )
+    return text
+
+
+# --- Struct, Value, ListValue ------------------------------------------------------------
+
+
+def _decode_struct(codec: Codec, value: Any, message: Message, depth: int) -> None:
+    fields = message.fields
+    for key, item in expect_object(value, "a Struct").items():
+        try:
+            codec.decode_message(fields[decode_string(key)], item, depth + 1)
+        except ConversionError as e:
+            raise e.prepend(key) from None
+
+
+def _encode_struct(codec: Codec, message: Message, depth: int) -> dict[str, Any]:
+    out = {}
+    for key, item in message.fields.items():
+        try:
+            out[key] = codec.encode_message(item, depth + 1)
+        except ConversionError as e:
+            raise e.prepend(key) from None
+    return out
+
+
+def _decode_list_value(codec: Codec, value: Any, message: Message, depth: int) -> None:
+    if not isinstance(value, list):
+        raise ConversionError(f"expected a ListValue (a JSON array), got {describe(value)}")
+    values = message.values
+    for index, item in enumerate(value):
+        try:
+            codec.decode_message(values.add(), item, depth + 1)
+        except ConversionError as e:
+            raise e.prepend(index) from None
+
+
+def _encode_list_value(codec: Codec, message: Message, depth: int) -> list[Any]:
+    out = []
+    for index, item in enumerate(message.values):
+        try:
+            out.append(codec.encode_message(item, depth + 1))
+        except ConversionError as e:
+            raise e.prepend(index) from None
+    return out
+
+
+def _decode_value(codec: Codec, value: Any, message: Message, depth: int) -> None:
+    if value is None:
+        message.null_value = 0
+    elif value is True or value is False:
+        message.bool_value = value
+    elif isinstance(value, str):
+        message.string_value = decode_string(value)
+    elif isinstance(value, (int, float)):
+        try:
+            message.number_value = float(value)
+        except OverflowError as e:
+            raise ConversionError(f"number {value} is out of the range of a double") from e
+    elif isinstance(value, dict):
+        codec.decode_message(message.struct_value, value, depth + 1)
+    elif isinstance(value, list):
+        codec.decode_message(message.list_value, value, depth + 1)
+    else:
+        raise ConversionError(f"expected a JSON value, got {describe(value)}")
+
+
+def _encode_value(codec: Codec, message: Message, depth: int) -> Any:
+    kind = message.WhichOneof("kind")
+    if kind is None or kind == "null_value":
+        return None
+    if kind == "number_value":
+        number = message.number_value
+        if number != number or number in (float("inf"), float("-inf")):
+            raise ConversionError(
+                f"Value.number_value {number} has no JSON form (it would read back as a string)"
+            )
+        return number
+    if kind == "struct_value" or kind == "list_value":
+        return codec.encode_message(getattr(message, kind), depth + 1)
+    return getattr(message, kind)
+
+
+# --- Wrappers ----------------------------------------------------------------------------
+
+
+def _wrapper(field_type: int) -> Unit:
+    decode_scalar = SCALAR_DECODERS[field_type]
+    encode_scalar = SCALAR_ENCODERS[field_type]
+
+    def decode(codec: Codec, value: Any, message: Message, depth: int) -> None:
+        message.value = decode_scalar(value)
+
+    def encode(codec: Codec, message: Message, depth: int) -> Any:
+        return encode_scalar(message.value)
+
+    return Unit(decode, encode)
+
+
+# --- Any ---------------------------------------------------------------------------------
+
+
+def _decode_any(codec: Codec, value: Any, message: Message, depth: int) -> None:
+    obj = expect_object(value, "an Any")
+    if not obj:
+        return  # {} is the empty Any, as in json_format
+    if "@type" not in obj:
+        raise ConversionError('Any has no "@type" key naming the type of its value')
+    type_url = obj["@type"]
+    if not isinstance(type_url, str):
+        raise ConversionError(f"expected a type URL string, got {describe(type_url)}", ["@type"])
+    cls = _resolve(codec, type_url)
+    inner = cls()
+    unit = WELL_KNOWN.get(inner.DESCRIPTOR.full_name)
+    if unit is not None:
+        for key in obj:
+            if key not in ("@type", "value") and not codec.ignore_unknown_fields:
+                raise ConversionError(
+                    f"unknown key {key!r}: an Any holding {inner.DESCRIPTOR.full_name} has "
+                    'only "@type" and "value"',
+                    [key],
+                )
+        if "value" not in obj:
+            raise ConversionError(
+                f'Any holding {inner.DESCRIPTOR.full_name} has no "value" key for its JSON form'
+            )
+        try:
+            codec.decode_message(inner, obj["value"], depth + 1)
+        except ConversionError as e:
+            raise e.prepend("value") from None
+    else:
+        codec.decode_fields(inner, obj, depth + 1, skip="@type")
+    message.type_url = type_url
+    # Deterministic, so the same JSON always packs to the same bytes (map order included).
+    message.value = inner.SerializeToString(deterministic=True)
+
+
+def _encode_any(codec: Codec, message: Message, depth: int) -> dict[str, Any]:
+    type_url, payload = message.type_url, message.value
+    if not type_url:
+        if payload:
+            raise ConversionError("Any has a value but no type URL")
+        return {}
+    cls = _resolve(codec, type_url)
+    inner = cls()
+    try:
+        inner.ParseFromString(payload)
+    except DecodeError as e:
+        raise ConversionError(
+            f"Any value is not a valid {inner.DESCRIPTOR.full_name} in binary form: {e}"
+        ) from e
+    unit = WELL_KNOWN.get(inner.DESCRIPTOR.full_name)
+    if unit is not None:
+        try:
+            return {"@type": type_url, "value": codec.encode_message(inner, depth + 1)}
+        except ConversionError as e:
+            raise e.prepend("value") from None
+    out: dict[str, Any] = {"@type": type_url}
+    out.update(codec.encode_message(inner, depth + 1))
+    return out
+
+
+def _resolve(codec: Codec, type_url: str) -> type[Message]:
+    if "/" not in type_url or not type_name_of(type_url):
+        raise ConversionError(
+            f"type URL {type_url!r} is not of the form <prefix>/<full message name>, e.g. "
+            "type.googleapis.com/google.rpc.ErrorInfo",
+            ["@type"],
+        )
+    try:
+        return codec.registry.resolve(type_url)
+    except UnknownTypeError as e:
+        raise ConversionError(str(e), ["@type"]) from e
+
+
+def _wrappers() -> dict[str, Unit]:
+    from google.protobuf.descriptor import FieldDescriptor as F
+
+    types = {
+        "DoubleValue": F.TYPE_DOUBLE,
+        "FloatValue": F.TYPE_FLOAT,
+        "Int64Value": F.TYPE_INT64,
+        "UInt64Value": F.TYPE_UINT64,
+        "Int32Value": F.TYPE_INT32,
+        "UInt32Value": F.TYPE_UINT32,
+        "BoolValue": F.TYPE_BOOL,
+        "StringValue": F.TYPE_STRING,
+        "BytesValue": F.TYPE_BYTES,
+    }
+    return {f"google.protobuf.{name}": _wrapper(t) for name, t in types.items()}
+
+
+WELL_KNOWN: dict[str, Unit] = {
+    "google.protobuf.Any": Unit(_decode_any, _encode_any),
+    "google.protobuf.Duration": Unit(_decode_duration, _encode_duration),
+    "google.protobuf.FieldMask": Unit(_decode_field_mask, _encode_field_mask),
+    "google.protobuf.ListValue": Unit(_decode_list_value, _encode_list_value),
+    "google.protobuf.Struct": Unit(_decode_struct, _encode_struct),
+    "google.protobuf.Timestamp": Unit(_decode_timestamp, _encode_timestamp),
+    "google.protobuf.Value": Unit(_decode_value, _encode_value),
+    **_wrappers(),
+}
