@@ -14,28 +14,26 @@ from ._registry import TypeRegistry, UnknownTypeError, default_registry
 from ._status import Status, make_status, status_details
 from ._v1operation import V1Operation
 
-__all__ = sorted(
-    [
-        "MAX_DEPTH",
-        "ConversionError",
-        "DatetimeWithNanoseconds",
-        "Operation",
-        "Status",
-        "TypeRegistry",
-        "UnknownTypeError",
-        "V1Operation",
-        "default_registry",
-        "from_binary",
-        "from_dict",
-        "from_json",
-        "from_text",
-        "make_status",
-        "pack",
-        "status_details",
-        "to_binary",
-        "to_dict",
-        "to_json",
-        "to_text",
-        "unpack",
-    ]
-)
+__all__ = [
+    "MAX_DEPTH",
+    "ConversionError",
+    "DatetimeWithNanoseconds",
+    "Operation",
+    "Status",
+    "TypeRegistry",
+    "UnknownTypeError",
+    "V1Operation",
+    "default_registry",
+    "from_binary",
+    "from_dict",
+    "from_json",
+    "from_text",
+    "make_status",
+    "pack",
+    "status_details",
+    "to_binary",
+    "to_dict",
+    "to_json",
+    "to_text",
+    "unpack",
+]

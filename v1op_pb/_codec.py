@@ -29,9 +29,9 @@ from ._scalars import (
     decode_map_key,
     describe,
     encode_map_key,
-    expect_object,
     enum_decoder,
     enum_encoder,
+    expect_object,
 )
 from ._wkt import WELL_KNOWN
 

@@ -77,5 +77,7 @@ def timestamp_pb(value: datetime.datetime) -> timestamp_pb2.Timestamp:
         raise ValueError(f"datetime {value.isoformat()} has no time zone; give an aware datetime")
     delta = value - _EPOCH
     seconds = delta.days * 86400 + delta.seconds
-    nanos = value.nanosecond if isinstance(value, DatetimeWithNanoseconds) else value.microsecond * 1000
+    nanos = (
+        value.nanosecond if isinstance(value, DatetimeWithNanoseconds) else value.microsecond * 1000
+    )
     return timestamp_pb2.Timestamp(seconds=seconds, nanos=nanos)

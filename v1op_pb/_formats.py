@@ -22,9 +22,7 @@ def from_binary(data: bytes, *, message_type: type[M] = Operation) -> M:  # type
     try:
         message.ParseFromString(data)
     except DecodeError as e:
-        raise ConversionError(
-            f"not a valid binary {message_type.DESCRIPTOR.full_name}: {e}"
-        ) from e
+        raise ConversionError(f"not a valid binary {message_type.DESCRIPTOR.full_name}: {e}") from e
     return message
 
 

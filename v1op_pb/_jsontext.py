@@ -54,9 +54,7 @@ def loads(data: str | bytes | bytearray | memoryview) -> Any:
     try:
         return json.loads(text, object_pairs_hook=_pairs, parse_constant=_reject_constant)
     except json.JSONDecodeError as e:
-        raise ConversionError(
-            f"not valid JSON: {e.msg} at line {e.lineno} column {e.colno}"
-        ) from e
+        raise ConversionError(f"not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from e
     except RecursionError as e:
         raise ConversionError(f"JSON nested more than {MAX_DEPTH} levels deep") from e
     except ValueError as e:  # e.g. an integer literal longer than Python's digit limit

@@ -198,9 +198,7 @@ class V1Operation:
             setattr(self, name, value)
 
     @classmethod
-    def from_proto(
-        cls, message: Operation, *, registry: TypeRegistry | None = None
-    ) -> V1Operation:
+    def from_proto(cls, message: Operation, *, registry: TypeRegistry | None = None) -> V1Operation:
         """A V1Operation holding a copy of the message."""
         if not isinstance(message, Operation):
             raise TypeError(f"expected a {Operation.DESCRIPTOR.full_name}, got {type(message)}")

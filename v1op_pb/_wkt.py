@@ -46,8 +46,7 @@ def _decode_timestamp(codec: Codec, value: Any, message: Message, depth: int) ->
     match = _RFC3339.match(value)
     if match is None:
         raise ConversionError(
-            f"expected an RFC 3339 timestamp such as 2024-05-01T12:30:00.123456789Z, "
-            f"got {value!r}"
+            f"expected an RFC 3339 timestamp such as 2024-05-01T12:30:00.123456789Z, got {value!r}"
         )
     year, month, day, hour, minute, second, fraction, sign, off_h, off_m = match.groups()
     try:
@@ -121,7 +120,9 @@ def _encode_duration(codec: Codec, message: Message, depth: int) -> str:
 
 def _decode_field_mask(codec: Codec, value: Any, message: Message, depth: int) -> None:
     if not isinstance(value, str):
-        raise ConversionError(f'expected a field mask string such as "a,b.c", got {describe(value)}')
+        raise ConversionError(
+            f'expected a field mask string such as "a,b.c", got {describe(value)}'
+        )
     try:
         message.FromJsonString(value)
     except ValueError as e:
