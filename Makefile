@@ -13,6 +13,13 @@ BIN := $(VENV)/bin
 # The stamp is newer than pyproject.toml once the dev environment matches it.
 VENV_STAMP := $(VENV)/.installed
 PROTO_FILES := $(shell find proto -name '*.proto' | sort)
+# protoc from grpcio-tools (no system protoc), seeing our protos, the well-known types it
+# ships and the googleapis protos that googleapis-common-protos ships.
+PROTOC = $(BIN)/python -m grpc_tools.protoc -I proto \
+	-I "$$($(BIN)/python -c 'import grpc_tools, os; print(os.path.join(os.path.dirname(grpc_tools.__file__), "_proto"))')" \
+	-I "$$($(BIN)/python -c 'import google.api, os; print(os.path.dirname(os.path.dirname(google.api.__path__[0])))')"
+# Only files that define services get gRPC stubs (_pb2_grpc.py).
+SERVICE_PROTO_FILES := $(shell grep -l '^service ' $(PROTO_FILES))
 
 .PHONY: help
 help: ## Describe useful make targets
@@ -35,12 +42,12 @@ gen: $(VENV_STAMP) ## Delete gen/ and regenerate it from proto/
 .PHONY: gen-into
 gen-into: $(VENV_STAMP)
 	mkdir -p $(OUT)
-	$(BIN)/python -m grpc_tools.protoc \
-		-I proto \
-		-I "$$($(BIN)/python -c 'import grpc_tools, os; print(os.path.join(os.path.dirname(grpc_tools.__file__), "_proto"))')" \
-		-I "$$($(BIN)/python -c 'import google.api, os; print(os.path.dirname(os.path.dirname(google.api.__path__[0])))')" \
+	$(PROTOC) \
 		--python_out=$(OUT) --pyi_out=$(OUT) \
 		$(PROTO_FILES)
+	$(PROTOC) \
+		--grpc_python_out=$(OUT) \
+		$(SERVICE_PROTO_FILES)
 	# Regular packages, so that the wheel and every import system see them.
 	find $(OUT) -mindepth 1 -type d -exec touch {}/__init__.py \;
 
