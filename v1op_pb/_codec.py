@@ -180,9 +180,11 @@ def _repeated_scalar(name: str, decode_element: Any, encode_element: Any) -> tup
             except UnknownEnumName as e:
                 if codec.ignore_unknown_fields:
                     continue  # json_format drops the element too
-                raise e.prepend(index) from None
+                e.prepend(index)
+                raise
             except ConversionError as e:
-                raise e.prepend(index) from None
+                e.prepend(index)
+                raise
         getattr(message, name).extend(decoded)
 
     def encode(codec: Codec, value: Any, depth: int) -> list[Any]:
@@ -201,7 +203,8 @@ def _repeated_message(name: str, values_allow_null: bool) -> tuple:
                     raise ConversionError("null is not allowed as an element of a repeated field")
                 codec.decode_message(container.add(), item, depth + 1)
             except ConversionError as e:
-                raise e.prepend(index) from None
+                e.prepend(index)
+                raise
 
     def encode(codec: Codec, value: Any, depth: int) -> list[Any]:
         out = []
@@ -209,7 +212,8 @@ def _repeated_message(name: str, values_allow_null: bool) -> tuple:
             try:
                 out.append(codec.encode_message(item, depth + 1))
             except ConversionError as e:
-                raise e.prepend(index) from None
+                e.prepend(index)
+                raise
         return out
 
     return decode, encode, list
@@ -240,7 +244,8 @@ def _compile_map(field: FieldDescriptor) -> tuple:
                         if not codec.ignore_unknown_fields:
                             raise
             except ConversionError as e:
-                raise e.prepend(key) from None
+                e.prepend(key)
+                raise
 
     def encode(codec: Codec, value: Any, depth: int) -> dict[str, Any]:
         out = {}
@@ -252,7 +257,8 @@ def _compile_map(field: FieldDescriptor) -> tuple:
                 else:
                     out[json_key] = encode_value(item)
             except ConversionError as e:
-                raise e.prepend(json_key) from None
+                e.prepend(json_key)
+                raise
         return out
 
     return decode, encode, dict
@@ -349,7 +355,8 @@ class Codec:
             try:
                 field.decode(self, message, item, depth)
             except ConversionError as e:
-                raise e.prepend(key) from None
+                e.prepend(key)
+                raise
             except (TypeError, ValueError) as e:
                 # A value the runtime refuses after our checks passed; keep it a
                 # ConversionError with its place.
@@ -386,7 +393,8 @@ class Codec:
             try:
                 out[field.json_name] = field.encode(self, value, depth)
             except ConversionError as e:
-                raise e.prepend(field.json_name) from None
+                e.prepend(field.json_name)
+                raise
         if self.emit_unpopulated:
             for field in plan.fields:
                 if field.json_name in out or field.oneof is not None:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from google.protobuf import text_format, unknown_fields
+from google.protobuf import any_pb2, text_format, unknown_fields
 from google.protobuf.message import DecodeError, Message
 
 from ._errors import ConversionError
 from ._operation import Operation
-from ._registry import TypeRegistry, default_registry
+from ._registry import TypeRegistry, UnknownTypeError, default_registry
 
 __all__ = ["from_binary", "from_text", "to_binary", "to_text"]
 
@@ -38,50 +38,70 @@ def from_text(
     registry: TypeRegistry | None = None,
 ) -> M:
     """Read protobuf text format; an Any may be written expanded (``[type.googleapis.com/...]
-    { ... }``) when the registry's pool knows its type."""
+    { ... }``) when the registry knows its type. Expanded Anys are packed deterministically,
+    as JSON input is."""
     if isinstance(text, (bytes, bytearray)):
         try:
             text = bytes(text).decode("utf-8")
         except UnicodeDecodeError as e:
             raise ConversionError(f"input is not UTF-8: invalid byte at offset {e.start}") from e
-    pool = (registry or default_registry).descriptor_pool()
+    registry = registry or default_registry
     message = message_type()
     try:
-        text_format.Parse(text, message, descriptor_pool=pool)
+        text_format.Parse(text, message, descriptor_pool=registry.descriptor_pool())
     except text_format.ParseError as e:
         raise ConversionError(f"not valid text format: {e}") from e
+    _walk(message, registry, [], repack=True)
     return message
 
 
 def to_text(message: Message, *, registry: TypeRegistry | None = None) -> str:
-    """Protobuf text format, Any values expanded where their type is known."""
-    path = unknown_field_path(message)
-    if path is not None:
-        raise ConversionError(
-            "the message carries fields its schema does not know; text format would drop them",
-            path,
-        )
-    pool = (registry or default_registry).descriptor_pool()
+    """Protobuf text format, Any values expanded where their type is known.
+
+    A message holding fields its schema does not know (anywhere, packed Anys included) is
+    refused: text format would drop them.
+    """
+    registry = registry or default_registry
+    _walk(message, registry, [], repack=False)
+    pool = registry.descriptor_pool()
     return text_format.MessageToString(message, descriptor_pool=pool, as_utf8=True)
 
 
-def unknown_field_path(message: Message) -> list[str | int] | None:
-    """The path (JSON names) of the first message holding unknown fields, or None."""
+def _walk(message: Message, registry: TypeRegistry, path: list[str | int], repack: bool) -> None:
+    """Check that no message (packed ones included) holds unknown fields; with ``repack``,
+    re-serialize every packed message deterministically."""
     if len(unknown_fields.UnknownFieldSet(message)):
-        return []
+        raise ConversionError(
+            f"{message.DESCRIPTOR.full_name} carries fields its schema does not know; text "
+            "format would drop them",
+            path,
+        )
+    if isinstance(message, any_pb2.Any) and message.type_url:
+        try:
+            cls = registry.resolve(message.type_url)
+        except UnknownTypeError:
+            return  # text keeps it as type_url and bytes, losing nothing
+        try:
+            inner = cls.FromString(message.value)
+        except DecodeError as e:
+            raise ConversionError(
+                f"Any value is not a valid {cls.DESCRIPTOR.full_name} in binary form: {e}", path
+            ) from e
+        _walk(inner, registry, path, repack)
+        if repack:
+            message.value = inner.SerializeToString(deterministic=True)
+        return
     for field, value in message.ListFields():
         if field.message_type is None:
             continue
+        name = field.json_name
         if field.message_type.GetOptions().map_entry:
             if field.message_type.fields_by_name["value"].message_type is None:
                 continue
-            items = [(str(k), v) for k, v in value.items()]
+            for key, item in value.items():
+                _walk(item, registry, [*path, name, str(key)], repack)
         elif field.is_repeated:
-            items = list(enumerate(value))
+            for index, item in enumerate(value):
+                _walk(item, registry, [*path, name, index], repack)
         else:
-            items = [(None, value)]
-        for key, item in items:
-            inner = unknown_field_path(item)
-            if inner is not None:
-                return [field.json_name] + ([key] if key is not None else []) + inner
-    return None
+            _walk(value, registry, [*path, name], repack)

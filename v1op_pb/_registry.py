@@ -110,6 +110,7 @@ class TypeRegistry:
         pool = descriptor_pool.DescriptorPool()
         by_name = {f.name: f for f in file_set.file}
         added: set[str] = set()
+        shared: list[str] = []  # files the default pool has too
 
         def add(name: str) -> None:
             if name in added:
@@ -120,10 +121,23 @@ class TypeRegistry:
                 proto = _file_from_default_pool(name)
             for dependency in proto.dependency:
                 add(dependency)
-            pool.Add(proto)
+            try:
+                pool.Add(proto)
+            except (TypeError, ValueError, KeyError) as e:
+                raise ValueError(f"descriptor set file {name!r} does not build: {e}") from e
+            if _in_default_pool(name):
+                shared.append(name)
 
         for name in by_name:
             add(name)
+        # Types of files the process already has generated code for (the well-known types,
+        # google.rpc, ...) resolve to those generated classes, not to look-alikes built
+        # from the set: isinstance checks and equality with the real classes keep working.
+        default = descriptor_pool.Default()
+        generated: dict[str, type[Message]] = {}
+        for name in shared:
+            for descriptor in default.FindFileByName(name).message_types_by_name.values():
+                _collect(descriptor, generated)
         defined: list[str] = []
         for file in file_set.file:
             file_descriptor = pool.FindFileByName(file.name)
@@ -131,6 +145,8 @@ class TypeRegistry:
                 defined.extend(_names(descriptor))
         with self._lock:
             self._pools.append(pool)
+            for full_name, cls in generated.items():
+                self._classes.setdefault(full_name, cls)
         return defined
 
     def resolve(self, type_url: str) -> type[Message]:
@@ -164,9 +180,22 @@ class TypeRegistry:
             return False
         return True
 
-    def descriptor_pool(self) -> descriptor_pool.DescriptorPool:
-        """The pool to hand to text_format: the last descriptor set loaded, else the default."""
-        return self._pools[-1] if self._pools else descriptor_pool.Default()
+    def descriptor_pool(self) -> _RegistryPool:
+        """A stand-in for a DescriptorPool that finds every type this registry resolves, for
+        text_format (which looks types up with FindMessageTypeByName only)."""
+        return _RegistryPool(self)
+
+
+class _RegistryPool:
+    def __init__(self, registry: TypeRegistry) -> None:
+        self._registry = registry
+
+    # The name and behaviour of DescriptorPool.FindMessageTypeByName, which text_format calls.
+    def FindMessageTypeByName(self, full_name: str) -> Descriptor:
+        try:
+            return self._registry.resolve(full_name).DESCRIPTOR
+        except UnknownTypeError as e:
+            raise KeyError(full_name) from e
 
 
 def _collect(descriptor: Descriptor, found: dict[str, type[Message]]) -> None:
@@ -183,6 +212,14 @@ def _names(descriptor: Descriptor) -> Iterable[str]:
     yield descriptor.full_name
     for nested in descriptor.nested_types:
         yield from _names(nested)
+
+
+def _in_default_pool(name: str) -> bool:
+    try:
+        descriptor_pool.Default().FindFileByName(name)
+    except KeyError:
+        return False
+    return True
 
 
 def _read(path: str | os.PathLike[str]) -> bytes:

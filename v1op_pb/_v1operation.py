@@ -47,7 +47,8 @@ class _Field:
         try:
             self.write(message, value, obj._registry)
         except ConversionError as e:
-            raise e.prepend(self.json_name) from None
+            e.prepend(self.json_name)
+            raise
 
     def read(self, message: Operation) -> Any:
         raise NotImplementedError

@@ -155,7 +155,8 @@ def _decode_struct(codec: Codec, value: Any, message: Message, depth: int) -> No
         try:
             codec.decode_message(fields[decode_string(key)], item, depth + 1)
         except ConversionError as e:
-            raise e.prepend(key) from None
+            e.prepend(key)
+            raise
 
 
 def _encode_struct(codec: Codec, message: Message, depth: int) -> dict[str, Any]:
@@ -164,7 +165,8 @@ def _encode_struct(codec: Codec, message: Message, depth: int) -> dict[str, Any]
         try:
             out[key] = codec.encode_message(item, depth + 1)
         except ConversionError as e:
-            raise e.prepend(key) from None
+            e.prepend(key)
+            raise
     return out
 
 
@@ -176,7 +178,8 @@ def _decode_list_value(codec: Codec, value: Any, message: Message, depth: int) -
         try:
             codec.decode_message(values.add(), item, depth + 1)
         except ConversionError as e:
-            raise e.prepend(index) from None
+            e.prepend(index)
+            raise
 
 
 def _encode_list_value(codec: Codec, message: Message, depth: int) -> list[Any]:
@@ -185,7 +188,8 @@ def _encode_list_value(codec: Codec, message: Message, depth: int) -> list[Any]:
         try:
             out.append(codec.encode_message(item, depth + 1))
         except ConversionError as e:
-            raise e.prepend(index) from None
+            e.prepend(index)
+            raise
     return out
 
 
@@ -202,8 +206,12 @@ def _decode_value(codec: Codec, value: Any, message: Message, depth: int) -> Non
         except OverflowError as e:
             raise ConversionError(f"number {value} is out of the range of a double") from e
     elif isinstance(value, dict):
+        # SetInParent first: decoding {} or [] touches nothing, and the kind must still be
+        # a struct or a list, not unset (which reads as null).
+        message.struct_value.SetInParent()
         codec.decode_message(message.struct_value, value, depth + 1)
     elif isinstance(value, list):
+        message.list_value.SetInParent()
         codec.decode_message(message.list_value, value, depth + 1)
     else:
         raise ConversionError(f"expected a JSON value, got {describe(value)}")
@@ -271,7 +279,8 @@ def _decode_any(codec: Codec, value: Any, message: Message, depth: int) -> None:
         try:
             codec.decode_message(inner, obj["value"], depth + 1)
         except ConversionError as e:
-            raise e.prepend("value") from None
+            e.prepend("value")
+            raise
     else:
         codec.decode_fields(inner, obj, depth + 1, skip="@type")
     message.type_url = type_url
@@ -298,7 +307,8 @@ def _encode_any(codec: Codec, message: Message, depth: int) -> dict[str, Any]:
         try:
             return {"@type": type_url, "value": codec.encode_message(inner, depth + 1)}
         except ConversionError as e:
-            raise e.prepend("value") from None
+            e.prepend("value")
+            raise
     out: dict[str, Any] = {"@type": type_url}
     out.update(codec.encode_message(inner, depth + 1))
     return out
