@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import os
 import sys
 from collections.abc import Sequence
 from typing import BinaryIO
@@ -17,6 +19,7 @@ from ._registry import TypeRegistry, UnknownTypeError
 
 FORMATS = ("json", "binary", "text")
 EXIT_ERROR = 2
+EXIT_NOT_DONE = 1  # v1op wait: the operation was not done when the timeout ran out
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -39,21 +42,7 @@ def _parser() -> argparse.ArgumentParser:
         default=Operation.DESCRIPTOR.full_name,
         help="full name of the message type (default: %(default)s)",
     )
-    convert.add_argument(
-        "--import",
-        dest="imports",
-        action="append",
-        default=[],
-        metavar="MODULE",
-        help="register the messages of a generated _pb2 module, for Any payloads (repeatable)",
-    )
-    convert.add_argument(
-        "--descriptor-set",
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="load message types from a FileDescriptorSet (protoc --descriptor_set_out)",
-    )
+    _add_type_options(convert)
     convert.add_argument("--ignore-unknown-fields", action="store_true")
     convert.add_argument(
         "--emit-unpopulated",
@@ -66,15 +55,71 @@ def _parser() -> argparse.ArgumentParser:
         help="JSON output: the request form, without OUTPUT_ONLY fields",
     )
     convert.add_argument("--indent", type=int, default=None, help="JSON output: indent")
+    convert.set_defaults(run=_convert)
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the reference OperationService gRPC server",
+        description="Serve OperationService, OperationProgressService, "
+        "google.longrunning.Operations, health checking and reflection until SIGTERM.",
+    )
+    serve.add_argument("--grpc-addr", required=True, metavar="HOST:PORT")
+    serve.add_argument("--db", required=True, help="SQLite file, or :memory:")
+    serve.add_argument("--tokens", metavar="FILE", help="'TOKEN PRINCIPAL' lines")
+    serve.add_argument(
+        "--dev-anonymous",
+        metavar="PRINCIPAL",
+        help="FOR DEVELOPMENT ONLY: calls without a token act as PRINCIPAL",
+    )
+    serve.add_argument("--max-message-bytes", type=int, default=4 * 1024 * 1024)
+    _add_type_options(serve)
+    serve.set_defaults(run=_serve)
+
+    for name, helptext in (
+        ("get", "print an operation as JSON"),
+        ("list", "print the operations you may read, as a ListOperationsResponse"),
+        ("wait", "wait until an operation is done and print it"),
+    ):
+        command = commands.add_parser(name, help=helptext)
+        command.add_argument("--addr", required=True, metavar="HOST:PORT")
+        command.add_argument(
+            "--token", default=os.environ.get("V1OP_TOKEN"), help="bearer token ($V1OP_TOKEN)"
+        )
+        if name == "list":
+            command.add_argument("--page-size", type=int, default=0)
+        else:
+            command.add_argument("name", help="operations/<id>")
+        if name == "wait":
+            command.add_argument("--timeout", type=float, default=None, help="seconds")
+        _add_type_options(command)
+        command.set_defaults(run=_client_command)
     return parser
+
+
+def _add_type_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--import",
+        dest="imports",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="register the messages of a generated _pb2 module, for Any payloads (repeatable)",
+    )
+    command.add_argument(
+        "--descriptor-set",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="load message types from a FileDescriptorSet (protoc --descriptor_set_out)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return _convert(args)
+        return args.run(args)
     except ConversionError as e:
-        where = "<stdin>" if args.file == "-" else args.file
+        where = "<stdin>" if getattr(args, "file", "-") == "-" else args.file
         print(f"v1op: {where}: {e}", file=sys.stderr)
         if isinstance(e.__cause__, UnknownTypeError):
             print(
@@ -87,12 +132,68 @@ def main(argv: Sequence[str] | None = None) -> int:
     return EXIT_ERROR
 
 
-def _convert(args: argparse.Namespace) -> int:
+def _registry(args: argparse.Namespace) -> TypeRegistry:
     registry = TypeRegistry()
     for module in args.imports:
         registry.register_module(module)
     for path in args.descriptor_set:
         registry.add_descriptor_set(path)
+    return registry
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from ._identity import Principal, TokenTable
+    from ._server import serve
+
+    anonymous = Principal(args.dev_anonymous) if args.dev_anonymous else None
+    if args.tokens is None and anonymous is None:
+        raise ValueError("give --tokens FILE (or, for development only, --dev-anonymous)")
+    if args.tokens is not None:
+        tokens = TokenTable.load(args.tokens, anonymous=anonymous)
+    else:
+        tokens = TokenTable({}, anonymous=anonymous)
+    if anonymous is not None:
+        print(
+            f"v1op: WARNING: calls without a token act as {anonymous.name} (development only)",
+            file=sys.stderr,
+        )
+    asyncio.run(
+        serve(
+            args.grpc_addr,
+            db=args.db,
+            tokens=tokens,
+            registry=_registry(args),
+            max_message_bytes=args.max_message_bytes,
+        )
+    )
+    return 0
+
+
+def _client_command(args: argparse.Namespace) -> int:
+    from ._client import OperationClient
+    from ._exceptions import StatusError
+
+    registry = _registry(args)
+    try:
+        with OperationClient(args.addr, token=args.token, registry=registry) as client:
+            if args.command == "get":
+                message: Message = client.get(args.name)
+            elif args.command == "list":
+                message = client.list(args.page_size)
+            else:
+                message = client.wait(args.name, args.timeout)
+    except StatusError as e:
+        print(f"v1op: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    print(to_json(message, registry=registry))
+    if args.command == "wait" and not message.done:  # type: ignore[attr-defined]
+        print(f"v1op: {args.name} is not done after {args.timeout}s", file=sys.stderr)
+        return EXIT_NOT_DONE
+    return 0
+
+
+def _convert(args: argparse.Namespace) -> int:
+    registry = _registry(args)
     message_type = registry.resolve(args.type)
     data = _read(args.file)
     message: Message

@@ -1,0 +1,110 @@
+"""Starting the reference server: ``create_server`` for tests and embedding, ``serve`` for
+the command line."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+
+import grpc
+from google.longrunning import operations_pb2_grpc, operations_proto_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio
+from grpc_reflection.v1alpha import reflection
+from v1op.v1 import operation_service_pb2 as pb
+from v1op.v1 import operation_service_pb2_grpc as pb_grpc
+
+from ._grpc_services import LongRunningService, OperationProgressService, OperationService
+from ._identity import TokenTable
+from ._manager import OperationManager
+from ._registry import TypeRegistry
+from ._store import SQLiteStore, Store
+
+__all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "create_server", "serve"]
+
+DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+DRAIN_SECONDS = 10.0
+
+SERVICE_NAMES = (
+    pb.DESCRIPTOR.services_by_name["OperationService"].full_name,
+    pb.DESCRIPTOR.services_by_name["OperationProgressService"].full_name,
+    operations_proto_pb2.DESCRIPTOR.services_by_name["Operations"].full_name,
+)
+
+
+async def create_server(
+    address: str,
+    *,
+    store: Store,
+    tokens: TokenTable,
+    registry: TypeRegistry | None = None,
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    max_wait_seconds: float = 60.0,
+) -> tuple[grpc.aio.Server, int]:
+    """A grpc.aio server with every service added, bound to ``address`` (port 0 picks a
+    free port); returns it, not yet started, with the bound port. The caller owns ``store``
+    and closes it after the server stops."""
+    manager = OperationManager(store, registry, max_wait_seconds=max_wait_seconds)
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.max_send_message_length", max_message_bytes),
+        ]
+    )
+    pb_grpc.add_OperationServiceServicer_to_server(OperationService(manager, tokens), server)
+    pb_grpc.add_OperationProgressServiceServicer_to_server(
+        OperationProgressService(manager, tokens), server
+    )
+    operations_pb2_grpc.add_OperationsServicer_to_server(
+        LongRunningService(manager, tokens), server
+    )
+    health = health_aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    for name in ("", *SERVICE_NAMES):
+        await health.set(name, health_pb2.HealthCheckResponse.SERVING)
+    reflection.enable_server_reflection(
+        (
+            *SERVICE_NAMES,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        ),
+        server,
+    )
+    port = server.add_insecure_port(address)
+    if port == 0:
+        raise OSError(f"could not bind {address}")
+    return server, port
+
+
+async def serve(
+    address: str,
+    *,
+    db: str,
+    tokens: TokenTable,
+    registry: TypeRegistry | None = None,
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+) -> None:
+    """Run until SIGTERM or SIGINT, then drain in-flight calls and close the store."""
+    store = SQLiteStore(db)
+    try:
+        server, port = await create_server(
+            address,
+            store=store,
+            tokens=tokens,
+            registry=registry,
+            max_message_bytes=max_message_bytes,
+        )
+        await server.start()
+        host = address.rsplit(":", 1)[0]
+        # One line on stdout, so a supervisor (or a test) knows the port without polling.
+        print(f"v1op: serving gRPC on {host}:{port}", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        print("v1op: stopping: draining in-flight calls", file=sys.stderr, flush=True)
+        await server.stop(DRAIN_SECONDS)
+    finally:
+        store.close()
