@@ -236,7 +236,8 @@ def _compile_map(field: FieldDescriptor) -> tuple:
                 if item is None and not value_allows_null:
                     raise ConversionError("null is not allowed as a map value")
                 if value_is_message:
-                    codec.decode_message(container[map_key], item, depth + 1)
+                    # +2 for the map entry, as the binary decoder counts it.
+                    codec.decode_message(container[map_key], item, depth + 2)
                 else:
                     try:
                         container[map_key] = decode_value(item)
@@ -253,7 +254,7 @@ def _compile_map(field: FieldDescriptor) -> tuple:
             json_key = encode_map_key(key)
             try:
                 if value_is_message:
-                    out[json_key] = codec.encode_message(item, depth + 1)
+                    out[json_key] = codec.encode_message(item, depth + 2)
                 else:
                     out[json_key] = encode_value(item)
             except ConversionError as e:
@@ -382,24 +383,33 @@ class Codec:
         plan = _plan(descriptor)
         omit_output_only = self.omit_output_only
         out: dict[str, Any] = {}
-        for field_descriptor, value in message.ListFields():
-            field = plan.by_number.get(field_descriptor.number)
-            if field is None or field_descriptor.is_extension:
+        listed = message.ListFields()
+        for field_descriptor, _ in listed:
+            if field_descriptor.is_extension:
                 raise ConversionError(
                     f"extension {field_descriptor.full_name} has no JSON form in this binding"
                 )
-            if omit_output_only and field.output_only:
-                continue
-            try:
-                out[field.json_name] = field.encode(self, value, depth)
-            except ConversionError as e:
-                e.prepend(field.json_name)
-                raise
         if self.emit_unpopulated:
+            # Every field in declaration order, as grpc-gateway writes them.
+            present = {fd.number: value for fd, value in listed}
             for field in plan.fields:
-                if field.json_name in out or field.oneof is not None:
-                    continue
                 if omit_output_only and field.output_only:
                     continue
-                out[field.json_name] = field.unpopulated()
+                if field.number in present:
+                    out[field.json_name] = self._encode_field(field, present[field.number], depth)
+                elif field.oneof is None:
+                    out[field.json_name] = field.unpopulated()
+            return out
+        for field_descriptor, value in listed:
+            field = plan.by_number[field_descriptor.number]
+            if omit_output_only and field.output_only:
+                continue
+            out[field.json_name] = self._encode_field(field, value, depth)
         return out
+
+    def _encode_field(self, field: _Field, value: Any, depth: int) -> Any:
+        try:
+            return field.encode(self, value, depth)
+        except ConversionError as e:
+            e.prepend(field.json_name)
+            raise

@@ -161,7 +161,7 @@ class TypeRegistry:
         for pool in pools:
             try:
                 descriptor = pool.FindMessageTypeByName(full_name)
-            except KeyError:
+            except (KeyError, TypeError, UnicodeError):  # TypeError: not encodable as UTF-8
                 continue
             cls = message_factory.GetMessageClass(descriptor)
             with self._lock:

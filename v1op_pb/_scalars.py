@@ -32,7 +32,6 @@ _UNPAIRED_SURROGATE = re.compile(
     "[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]"
 )
 _BASE64_TEXT = re.compile(r"[A-Za-z0-9+/\-_]*={0,2}\Z")
-_FLOAT32_MAX = 3.4028234663852886e38
 
 
 def describe(value: Any) -> str:
@@ -125,8 +124,15 @@ def _float_decoder(single: bool) -> Decoder:
             number = float(value)
         else:
             raise ConversionError(f"expected a {kind}, got {describe(value)}")
-        if math.isinf(number) or (single and abs(number) > _FLOAT32_MAX):
+        if math.isinf(number):
             raise ConversionError(f"{kind} out of range: {value}")
+        if single:
+            # Out of range only where it would round to infinity: the shortest text of the
+            # largest float (3.4028235e+38) is a hair above it and must read back.
+            try:
+                _FLOAT32.pack(number)
+            except OverflowError as e:
+                raise ConversionError(f"{kind} out of range: {value}") from e
         return number
 
     return decode

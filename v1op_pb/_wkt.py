@@ -8,6 +8,7 @@ codec passed in handles what nests inside (Struct values, the message inside an 
 from __future__ import annotations
 
 import datetime
+import math
 import re
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -153,7 +154,9 @@ def _decode_struct(codec: Codec, value: Any, message: Message, depth: int) -> No
     fields = message.fields
     for key, item in expect_object(value, "a Struct").items():
         try:
-            codec.decode_message(fields[decode_string(key)], item, depth + 1)
+            # +2: in binary each value sits in a map entry, and both count toward the
+            # decoder's nesting limit; what reads here must also read back from binary.
+            codec.decode_message(fields[decode_string(key)], item, depth + 2)
         except ConversionError as e:
             e.prepend(key)
             raise
@@ -163,7 +166,7 @@ def _encode_struct(codec: Codec, message: Message, depth: int) -> dict[str, Any]
     out = {}
     for key, item in message.fields.items():
         try:
-            out[key] = codec.encode_message(item, depth + 1)
+            out[key] = codec.encode_message(item, depth + 2)
         except ConversionError as e:
             e.prepend(key)
             raise
@@ -202,9 +205,12 @@ def _decode_value(codec: Codec, value: Any, message: Message, depth: int) -> Non
         message.string_value = decode_string(value)
     elif isinstance(value, (int, float)):
         try:
-            message.number_value = float(value)
+            number = float(value)
         except OverflowError as e:
             raise ConversionError(f"number {value} is out of the range of a double") from e
+        if math.isinf(number):  # 1e400 parses as infinity, which JSON cannot write back
+            raise ConversionError(f"number {value} is out of the range of a double")
+        message.number_value = number
     elif isinstance(value, dict):
         # SetInParent first: decoding {} or [] touches nothing, and the kind must still be
         # a struct or a list, not unset (which reads as null).
@@ -261,6 +267,11 @@ def _decode_any(codec: Codec, value: Any, message: Message, depth: int) -> None:
     type_url = obj["@type"]
     if not isinstance(type_url, str):
         raise ConversionError(f"expected a type URL string, got {describe(type_url)}", ["@type"])
+    try:
+        decode_string(type_url)  # no unpaired surrogates, which no pool lookup survives
+    except ConversionError as e:
+        e.prepend("@type")
+        raise
     cls = _resolve(codec, type_url)
     inner = cls()
     unit = WELL_KNOWN.get(inner.DESCRIPTOR.full_name)
