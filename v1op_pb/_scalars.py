@@ -182,6 +182,8 @@ def enum_decoder(enum: EnumDescriptor) -> Decoder:
             return number
         if null_value and value is None:
             return 0
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)  # 1.0 is the number 1, as for integer fields
         if type(value) is int:
             if not -(2**31) <= value < 2**31:
                 raise ConversionError(f"enum number out of int32 range: {value}")

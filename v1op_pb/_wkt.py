@@ -12,7 +12,7 @@ import math
 import re
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from google.protobuf.message import DecodeError, Message
+from google.protobuf.message import DecodeError, EncodeError, Message
 
 from ._errors import ConversionError
 from ._registry import UnknownTypeError, type_name_of
@@ -139,7 +139,7 @@ def _encode_field_mask(codec: Codec, message: Message, depth: int) -> str:
     check = type(message)()
     check.FromJsonString(text)
     if list(check.paths) != paths:
-        # e.g. "_a" prints as "A", which reads back as "a": refuse rather than change it.
+        # e.g. the path "a,b" prints as "a,b", which reads back as two paths.
         raise ConversionError(
             f"FieldMask paths {paths!r} have no lossless JSON form (it would read back as "
             f"{list(check.paths)!r})"
@@ -294,9 +294,13 @@ def _decode_any(codec: Codec, value: Any, message: Message, depth: int) -> None:
             raise
     else:
         codec.decode_fields(inner, obj, depth + 1, skip="@type")
+    try:
+        # Deterministic, so the same JSON always packs to the same bytes (map order included).
+        payload = inner.SerializeToString(deterministic=True)
+    except EncodeError as e:  # a proto2 message missing required fields
+        raise ConversionError(f"{inner.DESCRIPTOR.full_name} cannot be packed: {e}") from e
     message.type_url = type_url
-    # Deterministic, so the same JSON always packs to the same bytes (map order included).
-    message.value = inner.SerializeToString(deterministic=True)
+    message.value = payload
 
 
 def _encode_any(codec: Codec, message: Message, depth: int) -> dict[str, Any]:
