@@ -119,7 +119,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.run(args)
     except ConversionError as e:
-        where = "<stdin>" if getattr(args, "file", "-") == "-" else args.file
+        if args.command == "convert":
+            where = "<stdin>" if args.file == "-" else args.file
+        else:
+            where = getattr(args, "name", "response")
         print(f"v1op: {where}: {e}", file=sys.stderr)
         if isinstance(e.__cause__, UnknownTypeError):
             print(

@@ -96,12 +96,12 @@ class OperationService(_Service, pb_grpc.OperationServiceServicer):
 
     @rpc
     async def MarkOperationSeenByCreator(self, request, who, context):
-        (operation,) = await self._manager.mark_seen(who, [request.name])
+        operation = await self._manager.mark_seen(who, request.name)
         return pb.MarkOperationSeenByCreatorResponse(operation=operation)
 
     @rpc
     async def BatchMarkOperationSeenByCreator(self, request, who, context):
-        operations = await self._manager.mark_seen(who, list(request.names))
+        operations = await self._manager.batch_mark_seen(who, list(request.names))
         return pb.BatchMarkOperationSeenByCreatorResponse(operations=operations)
 
     @rpc

@@ -61,12 +61,12 @@ class OperationManager:
         self._codec = Codec(registry)
         self._clock = clock
         self.max_wait_seconds = max_wait_seconds
-        self._waiters: dict[str, set[asyncio.Future[Operation]]] = {}
+        self._waiters: dict[str, set[asyncio.Future[Operation | None]]] = {}
 
     # --- reading ---------------------------------------------------------------------------
 
-    async def get(self, who: Principal, name: str) -> Operation:
-        _check_name(name)
+    async def get(self, who: Principal, name: str, *, field: str = "name") -> Operation:
+        _check_name(name, field)
         operation = await asyncio.to_thread(self._store.get, name)
         if operation is None:
             raise NotFound(f"operation {name!r} not found", [_resource(name)])
@@ -105,7 +105,7 @@ class OperationManager:
 
     async def progress(self, who: Principal, parent: str) -> tuple[str, float, str]:
         """(name, progress, message) read from the operation's metadata."""
-        operation = await self.get(who, parent)
+        operation = await self.get(who, parent, field="parent")
         progress, message = 0.0, ""
         if operation.HasField("metadata"):
             try:
@@ -121,7 +121,7 @@ class OperationManager:
         """The operation once it is done, or as it is when ``timeout`` (capped at
         ``max_wait_seconds``) runs out."""
         limit = self.max_wait_seconds if timeout is None else min(timeout, self.max_wait_seconds)
-        waiter: asyncio.Future[Operation] = asyncio.get_running_loop().create_future()
+        waiter: asyncio.Future[Operation | None] = asyncio.get_running_loop().create_future()
         # Registered before the read, so a write that finishes it in between still wakes us.
         self._waiters.setdefault(name, set()).add(waiter)
         try:
@@ -160,7 +160,12 @@ class OperationManager:
         operation = Operation()
         if requested.HasField("metadata"):
             operation.metadata.CopyFrom(requested.metadata)
-        if requested.done or requested.WhichOneof("result"):
+        if requested.WhichOneof("result") and not requested.done:
+            raise InvalidArgument(
+                "a running operation (done unset) carries no error or response",
+                [_violation("operation.done", "set done with error or response")],
+            )
+        if requested.done:
             _check_outcome(requested)
             _copy_outcome(requested, operation)
         operation.name = f"operations/{uuid.uuid4()}"
@@ -191,7 +196,7 @@ class OperationManager:
             _stamp_update(operation, now, who)
             return operation
 
-        return await self._modify_one(requested.name, change)
+        return await self._modify_one(requested.name, change, field="operation.name")
 
     async def finalize(self, who: Principal, requested: Operation) -> Operation:
         _require_service(who, "finalize")
@@ -207,7 +212,7 @@ class OperationManager:
             _stamp_update(operation, now, who)
             return operation
 
-        return await self._modify_one(requested.name, change)
+        return await self._modify_one(requested.name, change, field="operation.name")
 
     async def abort(self, who: Principal, name: str) -> Operation:
         now = self._now()
@@ -223,9 +228,18 @@ class OperationManager:
 
         return await self._modify_one(name, change)
 
-    async def mark_seen(self, who: Principal, names: Sequence[str]) -> list[Operation]:
-        """Mark operations seen by their creator; a time once set never changes."""
+    async def mark_seen(self, who: Principal, name: str) -> Operation:
+        """Mark an operation seen by its creator; a time once set never changes."""
+        _check_name(name)
+        (operation,) = await self._modify([name], self._seen_change(who))
+        return operation
+
+    async def batch_mark_seen(self, who: Principal, names: Sequence[str]) -> list[Operation]:
+        """mark_seen for up to MAX_BATCH operations, all or none."""
         _check_batch(names)
+        return await self._modify(names, self._seen_change(who))
+
+    def _seen_change(self, who: Principal) -> Callable[[Operation], Operation]:
         now = self._now()
 
         def change(operation: Operation) -> Operation:
@@ -234,7 +248,7 @@ class OperationManager:
                 operation.seen_by_creator_time.CopyFrom(now)
             return operation
 
-        return await self._modify(names, change)
+        return change
 
     async def delete(self, who: Principal, name: str) -> Operation:
         now = self._now()
@@ -251,15 +265,17 @@ class OperationManager:
 
     # --- helpers ---------------------------------------------------------------------------
 
-    async def _modify_one(self, name: str, change: Callable[[Operation], Operation]) -> Operation:
+    async def _modify_one(
+        self, name: str, change: Callable[[Operation], Operation], *, field: str = "name"
+    ) -> Operation:
+        _check_name(name, field)
         (operation,) = await self._modify([name], change)
         return operation
 
     async def _modify(
         self, names: Sequence[str], change: Callable[[Operation], Operation]
     ) -> list[Operation]:
-        for name in names:
-            _check_name(name)
+        """Names must have been checked by the caller."""
 
         def guarded(operation: Operation) -> Operation:
             if operation.HasField("delete_time"):
@@ -275,6 +291,15 @@ class OperationManager:
             raise NotFound(f"operation {name!r} not found", [_resource(name)]) from None
         self._notify(updated)
         return updated
+
+    def release_waiters(self) -> None:
+        """Answer every pending wait now with the operation as it is, so that shutdown
+        does not hold callers until their timeouts (google.longrunning allows early
+        returns)."""
+        for waiters in self._waiters.values():
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
 
     def _notify(self, operations: Sequence[Operation]) -> None:
         for operation in operations:
@@ -298,11 +323,12 @@ class OperationManager:
         return timestamp_pb2.Timestamp(seconds=nanos // 1_000_000_000, nanos=nanos % 1_000_000_000)
 
 
-def _check_name(name: str) -> None:
+def _check_name(name: str, field: str = "name") -> None:
+    """``field`` is the request field that holds the name, for the BadRequest detail."""
     if not _NAME.match(name):
         raise InvalidArgument(
-            f"{name!r} is not an operation name, operations/<id>",
-            [_violation("name", "must match operations/[^/]+")],
+            f"{field}: {name!r} is not an operation name, operations/<id>",
+            [_violation(field, "must match operations/[^/]+")],
         )
 
 
@@ -312,8 +338,8 @@ def _check_batch(names: Sequence[str]) -> None:
             f"{len(names)} names given; at most {MAX_BATCH} per call",
             [_violation("names", f"at most {MAX_BATCH}")],
         )
-    for name in names:
-        _check_name(name)
+    for index, name in enumerate(names):
+        _check_name(name, f"names[{index}]")
 
 
 def _check_page_size(page_size: int) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+from dataclasses import dataclass
 
 import grpc
 from google.longrunning import operations_pb2_grpc, operations_proto_pb2
@@ -45,6 +46,34 @@ async def create_server(
     """A grpc.aio server with every service added, bound to ``address`` (port 0 picks a
     free port); returns it, not yet started, with the bound port. The caller owns ``store``
     and closes it after the server stops."""
+    assembled = await _assemble(
+        address,
+        store=store,
+        tokens=tokens,
+        registry=registry,
+        max_message_bytes=max_message_bytes,
+        max_wait_seconds=max_wait_seconds,
+    )
+    return assembled.server, assembled.port
+
+
+@dataclass
+class _Assembled:
+    server: grpc.aio.Server
+    port: int
+    manager: OperationManager
+    health: health_aio.HealthServicer
+
+
+async def _assemble(
+    address: str,
+    *,
+    store: Store,
+    tokens: TokenTable,
+    registry: TypeRegistry | None,
+    max_message_bytes: int,
+    max_wait_seconds: float,
+) -> _Assembled:
     manager = OperationManager(store, registry, max_wait_seconds=max_wait_seconds)
     server = grpc.aio.server(
         options=[
@@ -74,7 +103,7 @@ async def create_server(
     port = server.add_insecure_port(address)
     if port == 0:
         raise OSError(f"could not bind {address}")
-    return server, port
+    return _Assembled(server, port, manager, health)
 
 
 async def serve(
@@ -88,23 +117,31 @@ async def serve(
     """Run until SIGTERM or SIGINT, then drain in-flight calls and close the store."""
     store = SQLiteStore(db)
     try:
-        server, port = await create_server(
+        # Handlers first: a SIGTERM that comes right after the ready line must still drain.
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        assembled = await _assemble(
             address,
             store=store,
             tokens=tokens,
             registry=registry,
             max_message_bytes=max_message_bytes,
+            max_wait_seconds=60.0,
         )
-        await server.start()
+        await assembled.server.start()
         host = address.rsplit(":", 1)[0]
         # One line on stdout, so a supervisor (or a test) knows the port without polling.
-        print(f"v1op: serving gRPC on {host}:{port}", flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+        print(f"v1op: serving gRPC on {host}:{assembled.port}", flush=True)
         await stop.wait()
         print("v1op: stopping: draining in-flight calls", file=sys.stderr, flush=True)
-        await server.stop(DRAIN_SECONDS)
+        await assembled.health.enter_graceful_shutdown()
+        stopped = asyncio.ensure_future(assembled.server.stop(DRAIN_SECONDS))
+        # Pending WaitOperation calls answer with the current state rather than hold
+        # the drain until their timeouts.
+        await asyncio.sleep(0)
+        assembled.manager.release_waiters()
+        await stopped
     finally:
         store.close()
