@@ -1,0 +1,254 @@
+"""Shared fixtures for the end-to-end tests of the reference gRPC server.
+
+There is no pytest-asyncio: a grpc.aio server runs on its own event loop in a background
+thread, started once per test module, and the tests talk to it over loopback with ordinary
+(synchronous) gRPC clients.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import pytest
+from google.protobuf.message import Message
+from v1op.example.v1 import evaluation_pb2
+from v1op.v1 import operation_service_pb2 as pb
+
+from v1op_pb import Operation, pack
+
+# The private modules, as the other tests use: importing the public v1op_pb.server would
+# add a `server` attribute to the package, which test_public_api counts as a public name.
+from v1op_pb._identity import Principal, TokenTable
+from v1op_pb._store import SQLiteStore
+
+if TYPE_CHECKING:
+    # grpc is the optional `grpc` extra: conftest loads for every test, so it imports grpc
+    # only inside the fixtures that need it.
+    import grpc
+    from v1op.v1 import operation_service_pb2_grpc as pb_grpc
+
+READY_TIMEOUT = 10.0
+# Users handed out one per test by Served.fresh_user, so exact list assertions hold even
+# though every test of a module shares one server and one store.
+SPARE_USERS = 40
+EXTRA_MAX_MESSAGE = 64 * 1024
+
+Builder = Callable[[], Awaitable[tuple["grpc.aio.Server", int]]]
+
+
+class ObservedStore:
+    """A SQLiteStore that tells the tests when an operation is read.
+
+    WaitOperation registers its waiter before it reads the operation, so once that read is
+    seen, a write that finishes the operation must wake the waiter: the tests wait on this
+    event instead of sleeping and hoping the call reached the server.
+    """
+
+    def __init__(self, inner: SQLiteStore) -> None:
+        self._inner = inner
+        self._lock = threading.Lock()
+        self._watches: dict[str, list[threading.Event]] = {}
+
+    def watch_reads(self, name: str) -> threading.Event:
+        """An event set by the next read of ``name``."""
+        event = threading.Event()
+        with self._lock:
+            self._watches.setdefault(name, []).append(event)
+        return event
+
+    def _seen(self, names: Sequence[str]) -> None:
+        with self._lock:
+            fired = [e for name in names for e in self._watches.pop(name, [])]
+        for event in fired:
+            event.set()
+
+    def insert(self, operation):
+        return self._inner.insert(operation)
+
+    def get(self, name):
+        operation = self._inner.get(name)
+        self._seen([name])
+        return operation
+
+    def get_many(self, names):
+        found = self._inner.get_many(names)
+        self._seen(names)
+        return found
+
+    def list(self, query):
+        return self._inner.list(query)
+
+    def modify(self, names, change):
+        return self._inner.modify(names, change)
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+class ServerThread:
+    """A grpc.aio server on its own event loop in a daemon thread."""
+
+    def __init__(self, build: Builder, *, grace: float = 1.0) -> None:
+        self._build = build
+        self._grace = grace
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="grpc-aio-server", daemon=True)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._error: BaseException | None = None
+        self.port = 0
+
+    def start(self) -> ServerThread:
+        self._thread.start()
+        if not self._ready.wait(READY_TIMEOUT):
+            raise RuntimeError("the gRPC server did not start in time")
+        if self._error is not None:
+            raise RuntimeError("the gRPC server failed to start") from self._error
+        return self
+
+    def stop(self) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(READY_TIMEOUT)
+        assert not self._thread.is_alive(), "the gRPC server thread did not stop"
+
+    def _run(self) -> None:
+        asyncio.run(self._main())
+
+    async def _main(self) -> None:
+        try:
+            server, self.port = await self._build()
+            await server.start()
+            self._loop = asyncio.get_running_loop()
+            self._stop = asyncio.Event()
+        except BaseException as e:
+            self._error = e
+            self._ready.set()
+            raise
+        self._ready.set()
+        await self._stop.wait()
+        await server.stop(self._grace)
+
+
+@contextmanager
+def running(build: Builder) -> Iterator[ServerThread]:
+    thread = ServerThread(build).start()
+    try:
+        yield thread
+    finally:
+        thread.stop()
+
+
+@dataclass
+class Served:
+    """One running server: where it listens, who may call it, and its store."""
+
+    port: int
+    table: TokenTable
+    tokens: dict[str, str]  # principal name -> bearer token
+    store: ObservedStore
+    _spare: Iterator[str] = field(default_factory=lambda: iter(()))
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def auth(self, principal: str) -> tuple[tuple[str, str], ...]:
+        return (("authorization", f"Bearer {self.tokens[principal]}"),)
+
+    def fresh_user(self) -> str:
+        """A user nobody in this module has used yet: its lists start empty."""
+        return next(self._spare)
+
+
+def make_token_table() -> tuple[TokenTable, dict[str, str]]:
+    principals = [
+        "services/eval",
+        "services/other",
+        "users/ada",
+        "users/bob",
+        *(f"users/spare-{i:02d}" for i in range(SPARE_USERS)),
+    ]
+    tokens = {name: f"token-{name.replace('/', '-')}" for name in principals}
+    table = TokenTable({token: Principal(name) for name, token in tokens.items()})
+    return table, tokens
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory) -> Iterator[Served]:
+    """The module's server: every service, a SQLite file store, tokens for services/eval,
+    services/other, users/ada, users/bob and spare users."""
+    from v1op_pb._server import create_server
+
+    table, tokens = make_token_table()
+    store = ObservedStore(SQLiteStore(str(tmp_path_factory.mktemp("grpc") / "ops.db")))
+    with running(lambda: create_server("127.0.0.1:0", store=store, tokens=table)) as thread:
+        spare = (f"users/spare-{i:02d}" for i in range(SPARE_USERS))
+        yield Served(thread.port, table, tokens, store, spare)
+    store.close()
+
+
+@pytest.fixture(scope="module")
+def channel(served: Served) -> Iterator[grpc.Channel]:
+    import grpc
+
+    with grpc.insecure_channel(served.target) as ch:
+        yield ch
+
+
+@pytest.fixture(scope="module")
+def ops(channel: grpc.Channel) -> pb_grpc.OperationServiceStub:
+    from v1op.v1 import operation_service_pb2_grpc as pb_grpc
+
+    return pb_grpc.OperationServiceStub(channel)
+
+
+def make_progress(
+    fraction: float = 0.25, message: str = "scoring"
+) -> evaluation_pb2.EvaluationProgress:
+    return evaluation_pb2.EvaluationProgress(
+        progress=fraction, message=message, items_done=int(fraction * 100), items_total=100
+    )
+
+
+def make_result(evaluation: str = "evaluations/e1") -> evaluation_pb2.EvaluationResult:
+    return evaluation_pb2.EvaluationResult(
+        evaluation=evaluation,
+        verdict=evaluation_pb2.EvaluationResult.VERDICT_PASSED,
+        scores={"faithfulness": 0.93},
+        tokens_used=2**64 - 1,
+    )
+
+
+@pytest.fixture(scope="module")
+def make_operation(served: Served, ops: pb_grpc.OperationServiceStub) -> Callable[..., Operation]:
+    """Create an operation through CreateOperation, as services/eval does for a user."""
+
+    def make(
+        owner: str = "users/ada",
+        *,
+        metadata: Message | None = None,
+        response: Message | None = None,
+        service: str = "services/eval",
+    ) -> Operation:
+        requested = Operation(metadata=pack(metadata if metadata is not None else make_progress()))
+        if response is not None:
+            requested.done = True
+            requested.response.CopyFrom(pack(response))
+        on_behalf_of = "" if owner == service else owner
+        request = pb.CreateOperationRequest(operation=requested, on_behalf_of=on_behalf_of)
+        return ops.CreateOperation(request, metadata=served.auth(service), timeout=10).operation
+
+    return make
+
+
+def extra_server(served: Served, **kwargs) -> Builder:
+    """A builder for another server on the same store and tokens (different options)."""
+    from v1op_pb._server import create_server
+
+    return lambda: create_server("127.0.0.1:0", store=served.store, tokens=served.table, **kwargs)
