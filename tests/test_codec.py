@@ -13,6 +13,7 @@ import math
 import re
 
 import pytest
+from google.api import field_behavior_pb2, resource_pb2
 from google.protobuf import (
     any_pb2,
     descriptor_pb2,
@@ -878,3 +879,36 @@ def test_any_missing_required_fields_is_a_conversion_error() -> None:
     with pytest.raises(ConversionError) as info:
         from_json('{"metadata":' + text + "}")
     assert info.value.path == "$.metadata"
+
+
+# --- proto2 extensions ------------------------------------------------------------------------
+
+
+def make_field_options_with_extensions() -> descriptor_pb2.FieldOptions:
+    # FieldOptions is extendable, and googleapis-common-protos extends it: a real-world case.
+    options = descriptor_pb2.FieldOptions(deprecated=True)
+    options.Extensions[field_behavior_pb2.field_behavior].append(field_behavior_pb2.OUTPUT_ONLY)
+    options.Extensions[resource_pb2.resource_reference].type = "v1op.example.com/Operation"
+    return options
+
+
+def test_extensions_are_written_and_read_as_bracketed_full_names():
+    options = make_field_options_with_extensions()
+    written = json.loads(to_json(options))
+    assert written == json_format.MessageToDict(options)
+    assert written["[google.api.field_behavior]"] == ["OUTPUT_ONLY"]
+    assert from_json(to_json(options), message_type=descriptor_pb2.FieldOptions) == options
+    reference = json_format.Parse(to_json(options), descriptor_pb2.FieldOptions())
+    assert reference == options
+
+
+def test_an_unknown_extension_name_is_an_unknown_field():
+    with pytest.raises(ConversionError, match=re.escape("unknown field '[google.api.nope]'")):
+        from_json('{"[google.api.nope]": 1}', message_type=descriptor_pb2.FieldOptions)
+
+
+def test_an_extension_of_another_message_is_an_unknown_field():
+    # google.api.http extends MethodOptions, not FieldOptions.
+    with pytest.raises(ConversionError) as caught:
+        from_json('{"[google.api.http]": {}}', message_type=descriptor_pb2.FieldOptions)
+    assert caught.value.path == '$["[google.api.http]"]'

@@ -48,6 +48,8 @@ _NULL_VALUE = "google.protobuf.NullValue"
 
 
 class _Field:
+    """How one field (or extension) converts; ``json_name`` is its JSON key."""
+
     __slots__ = (
         "decode",
         "encode",
@@ -62,7 +64,8 @@ class _Field:
 
     def __init__(self, field: FieldDescriptor) -> None:
         self.name = field.name
-        self.json_name = field.json_name
+        # Extensions are written "[full.name]", as in json_format.
+        self.json_name = f"[{field.full_name}]" if field.is_extension else field.json_name
         self.number = field.number
         oneof = field.containing_oneof
         self.oneof = oneof.name if oneof is not None else None
@@ -97,6 +100,29 @@ def _plan(descriptor: Descriptor) -> _Plan:
     return plan
 
 
+_EXTENSIONS: dict[FieldDescriptor, _Field] = {}
+
+
+def _extension_plan(extension: FieldDescriptor) -> _Field:
+    plan = _EXTENSIONS.get(extension)
+    if plan is None:
+        plan = _EXTENSIONS[extension] = _Field(extension)
+    return plan
+
+
+def _extension_field(descriptor: Descriptor, full_name: str) -> _Field | None:
+    """The extension of ``descriptor`` named ``full_name``, from the pool it lives in."""
+    if not descriptor.is_extendable:
+        return None
+    try:
+        extension = descriptor.file.pool.FindExtensionByName(full_name)
+    except KeyError:
+        return None
+    if extension.containing_type is not descriptor:
+        return None
+    return _extension_plan(extension)
+
+
 def is_output_only(field: FieldDescriptor) -> bool:
     """Whether the field is annotated ``(google.api.field_behavior) = OUTPUT_ONLY``."""
     options = field.GetOptions()
@@ -106,14 +132,36 @@ def is_output_only(field: FieldDescriptor) -> bool:
     return _OUTPUT_ONLY in parsed.Extensions[field_behavior_pb2.field_behavior]
 
 
+def _accessors(field: FieldDescriptor) -> tuple[Callable[[Message], Any], Callable[..., None]]:
+    """(get, set) of the field on a message: attributes, or Extensions[...] for extensions."""
+    if field.is_extension:
+
+        def get_extension(message: Message) -> Any:
+            return message.Extensions[field]
+
+        def set_extension(message: Message, value: Any) -> None:
+            message.Extensions[field] = value
+
+        return get_extension, set_extension
+    name = field.name
+
+    def get(message: Message) -> Any:
+        return getattr(message, name)
+
+    def set_(message: Message, value: Any) -> None:
+        setattr(message, name, value)
+
+    return get, set_
+
+
 def _null_setter(field: FieldDescriptor) -> Callable[[Message], None] | None:
     if field.is_repeated:
         return None
-    name = field.name
+    get, set_ = _accessors(field)
     if field.message_type is not None and field.message_type.full_name == _VALUE:
-        return lambda message: setattr(getattr(message, name), "null_value", 0)
+        return lambda message: setattr(get(message), "null_value", 0)
     if field.enum_type is not None and field.enum_type.full_name == _NULL_VALUE:
-        return lambda message: setattr(message, name, 0)
+        return lambda message: set_(message, 0)
     return None
 
 
@@ -135,18 +183,18 @@ def _is_map(field: FieldDescriptor) -> bool:
 
 
 def _compile_field(field: FieldDescriptor) -> tuple[FieldDecoder, FieldEncoder, Any]:
-    name = field.name
     if _is_map(field):
         return _compile_map(field)
+    get, set_ = _accessors(field)
     decode_element, encode_element, is_message = _element_codecs(field)
     if field.is_repeated:
         if is_message:
-            return _repeated_message(name, field.message_type.full_name == _VALUE)
-        return _repeated_scalar(name, decode_element, encode_element)
+            return _repeated_message(get, field.message_type.full_name == _VALUE)
+        return _repeated_scalar(get, decode_element, encode_element)
     if is_message:
 
         def decode_message(codec: Codec, message: Message, value: Any, depth: int) -> None:
-            sub = getattr(message, name)
+            sub = get(message)
             sub.SetInParent()
             codec.decode_message(sub, value, depth + 1)
 
@@ -157,7 +205,7 @@ def _compile_field(field: FieldDescriptor) -> tuple[FieldDecoder, FieldEncoder, 
 
     def decode_scalar(codec: Codec, message: Message, value: Any, depth: int) -> None:
         try:
-            setattr(message, name, decode_element(value))
+            set_(message, decode_element(value))
         except UnknownEnumName:
             if not codec.ignore_unknown_fields:
                 raise
@@ -169,7 +217,9 @@ def _compile_field(field: FieldDescriptor) -> tuple[FieldDecoder, FieldEncoder, 
     return decode_scalar, encode_scalar, lambda: default
 
 
-def _repeated_scalar(name: str, decode_element: Any, encode_element: Any) -> tuple:
+def _repeated_scalar(
+    get: Callable[[Message], Any], decode_element: Any, encode_element: Any
+) -> tuple:
     def decode(codec: Codec, message: Message, value: Any, depth: int) -> None:
         decoded = []
         for index, item in enumerate(_array(value)):
@@ -185,7 +235,7 @@ def _repeated_scalar(name: str, decode_element: Any, encode_element: Any) -> tup
             except ConversionError as e:
                 e.prepend(index)
                 raise
-        getattr(message, name).extend(decoded)
+        get(message).extend(decoded)
 
     def encode(codec: Codec, value: Any, depth: int) -> list[Any]:
         return [encode_element(item) for item in value]
@@ -193,10 +243,10 @@ def _repeated_scalar(name: str, decode_element: Any, encode_element: Any) -> tup
     return decode, encode, list
 
 
-def _repeated_message(name: str, values_allow_null: bool) -> tuple:
+def _repeated_message(get: Callable[[Message], Any], values_allow_null: bool) -> tuple:
     def decode(codec: Codec, message: Message, value: Any, depth: int) -> None:
         items = _array(value)
-        container = getattr(message, name)
+        container = get(message)
         for index, item in enumerate(items):
             try:
                 if item is None and not values_allow_null:
@@ -326,6 +376,8 @@ class Codec:
         oneofs: dict[str, str] = {}
         for key, item in obj.items():
             field = plan.by_key.get(key)
+            if field is None and key.startswith("[") and key.endswith("]"):
+                field = _extension_field(message.DESCRIPTOR, key[1:-1])
             if field is None:
                 if key == skip or self.ignore_unknown_fields:
                     continue
@@ -384,14 +436,9 @@ class Codec:
         omit_output_only = self.omit_output_only
         out: dict[str, Any] = {}
         listed = message.ListFields()
-        for field_descriptor, _ in listed:
-            if field_descriptor.is_extension:
-                raise ConversionError(
-                    f"extension {field_descriptor.full_name} has no JSON form in this binding"
-                )
         if self.emit_unpopulated:
             # Every field in declaration order, as grpc-gateway writes them.
-            present = {fd.number: value for fd, value in listed}
+            present = {fd.number: value for fd, value in listed if not fd.is_extension}
             for field in plan.fields:
                 if omit_output_only and field.output_only:
                     continue
@@ -399,9 +446,12 @@ class Codec:
                     out[field.json_name] = self._encode_field(field, present[field.number], depth)
                 elif field.oneof is None:
                     out[field.json_name] = field.unpopulated()
-            return out
+            listed = [(fd, value) for fd, value in listed if fd.is_extension]
         for field_descriptor, value in listed:
-            field = plan.by_number[field_descriptor.number]
+            if field_descriptor.is_extension:
+                field = _extension_plan(field_descriptor)
+            else:
+                field = plan.by_number[field_descriptor.number]
             if omit_output_only and field.output_only:
                 continue
             out[field.json_name] = self._encode_field(field, value, depth)
