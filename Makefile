@@ -77,6 +77,10 @@ format: $(VENV_STAMP) ## Format the hand-written code
 demo: $(VENV_STAMP) ## Convert a shipped example between JSON, binary and text
 	bash examples/demo.sh $(BIN)
 
+.PHONY: bench
+bench: $(VENV_STAMP) ## Run the benchmarks (outside the test suite) and print their tables
+	$(BIN)/python -m bench.grpc_bench
+
 .PHONY: clean
 clean: ## Remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .hypothesis .ruff_cache build dist *.egg-info

@@ -1,0 +1,625 @@
+"""Benchmark of the reference gRPC server (``v1op serve``) over loopback.
+
+Starts the server as its own process on 127.0.0.1 with a SQLite file on disk, seeds it with
+operations from ``bench.corpus``, then measures from this process, as the client:
+
+* GetOperation: throughput and p50/p99 latency with 1, 8 and 64 concurrent clients, each
+  sending requests back to back for a fixed time;
+* CreateOperation and FinalizeOperation: throughput (and latency) of M writes by K
+  concurrent clients, each write a committed SQLite transaction on disk.
+
+Prints a Markdown table and the machine facts. Measures only, asserts nothing about time.
+
+    .venv/bin/python -m bench.grpc_bench            # full run, about 30 s on 2 cores
+    .venv/bin/python -m bench.grpc_bench --quick    # smoke run, a few seconds
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import os
+import platform
+import random
+import secrets
+import selectors
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from pathlib import Path
+
+import grpc
+from google.protobuf import __version__ as protobuf_version
+from google.protobuf import any_pb2
+from google.protobuf.internal import api_implementation
+from v1op.example.v1 import evaluation_pb2
+from v1op.v1 import operation_service_pb2 as pb
+from v1op.v1 import operation_service_pb2_grpc as pb_grpc
+
+from v1op_pb import Operation, pack, unpack
+
+from .corpus import make_corpus
+
+SERVICE = "services/bench"
+# The payload types the corpus packs into Any; the server refuses Anys it cannot read.
+PAYLOAD_MODULE = "v1op.example.v1.evaluation_pb2"
+READY_PREFIX = "v1op: serving gRPC on "
+READY_TIMEOUT = 30.0
+# The server drains in-flight calls for up to 10 s on SIGTERM; allow for that and more.
+STOP_TIMEOUT = 20.0
+CALL_TIMEOUT = 30.0
+# Share of all CPUs in use before the run above which the machine counts as busy.
+BUSY = 0.25
+# Each simulated client gets its own HTTP/2 connection, as separate client processes would;
+# by default, grpc would share one connection between channels to the same target.
+CHANNEL_OPTIONS = (("grpc.use_local_subchannel_pool", 1),)
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    seed_operations: int
+    get_clients: tuple[int, ...]
+    get_seconds: float
+    warmup_seconds: float
+    write_operations: int
+    write_clients: int
+    seed: int
+
+
+FULL = Settings(
+    seed_operations=2000,
+    get_clients=(1, 8, 64),
+    get_seconds=6.0,
+    warmup_seconds=1.0,
+    write_operations=2000,
+    write_clients=8,
+    seed=0,
+)
+QUICK = dataclasses.replace(
+    FULL, seed_operations=100, get_seconds=1.0, warmup_seconds=0.2, write_operations=100
+)
+
+
+# --- measuring -------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Result:
+    """One row of the table."""
+
+    call: str
+    clients: int
+    requests: int
+    seconds: float
+    latencies_ns: list[int]
+    server_cpu: float | None  # CPU seconds the server used during the run
+    client_cpu: float  # CPU seconds this process used during the run
+
+    @property
+    def throughput(self) -> float:
+        return self.requests / self.seconds
+
+    def percentile_ms(self, p: float) -> float:
+        """Nearest-rank percentile: the smallest latency that ``p`` percent are at or under."""
+        ordered = sorted(self.latencies_ns)
+        rank = max(1, -(-len(ordered) * p // 100))
+        return ordered[int(rank) - 1] / 1e6
+
+
+class CpuClock:
+    """CPU time of the server process (all its threads) and of this one."""
+
+    def __init__(self, pid: int) -> None:
+        self._stat = Path(f"/proc/{pid}/stat")
+        self._tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+    def server(self) -> float | None:
+        try:
+            text = self._stat.read_text()
+        except OSError:
+            return None  # not Linux: no per-process CPU figure for the server
+        # The command name, in parentheses, may itself hold spaces: split after it.
+        fields = text.rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / self._tick  # utime + stime
+
+    @staticmethod
+    def client() -> float:
+        return time.process_time()
+
+
+async def measure(
+    call: str,
+    clients: int,
+    clock: CpuClock,
+    worker: Callable[[int, list[int]], Awaitable[None]],
+) -> Result:
+    """Run ``clients`` workers concurrently; each appends its per-request latencies."""
+    latencies: list[int] = []
+    server_start, client_start = clock.server(), clock.client()
+    start = time.perf_counter()
+    await asyncio.gather(*(worker(i, latencies) for i in range(clients)))
+    seconds = time.perf_counter() - start
+    server_end = clock.server()
+    server_cpu = None
+    if server_start is not None and server_end is not None:
+        server_cpu = server_end - server_start
+    return Result(
+        call=call,
+        clients=clients,
+        requests=len(latencies),
+        seconds=seconds,
+        latencies_ns=latencies,
+        server_cpu=server_cpu,
+        client_cpu=clock.client() - client_start,
+    )
+
+
+# --- the server ------------------------------------------------------------------------------
+
+
+class ServerError(RuntimeError):
+    """The server did not start, or did not stop cleanly."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Server:
+    target: str
+    pid: int
+    db: Path
+
+
+def _server_command() -> list[str]:
+    script = Path(sys.executable).with_name("v1op")
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-m", "v1op_pb._cli"]
+
+
+@contextlib.contextmanager
+def running_server(workdir: Path, token: str) -> Iterator[Server]:
+    """``v1op serve`` on 127.0.0.1 (a free port) with a SQLite file in ``workdir``;
+    stopped with SIGTERM on the way out, whatever happened, and required to exit 0."""
+    tokens = workdir / "tokens"
+    tokens.write_text(f"{token} {SERVICE}\n", encoding="utf-8")
+    tokens.chmod(0o600)
+    db = workdir / "operations.sqlite"
+    log = workdir / "server.log"
+    command = [
+        *_server_command(),
+        "serve",
+        "--grpc-addr",
+        "127.0.0.1:0",
+        "--db",
+        str(db),
+        "--tokens",
+        str(tokens),
+        "--import",
+        PAYLOAD_MODULE,
+    ]
+    with open(log, "wb") as stderr:
+        # Its own session, so a Ctrl-C here reaches only this process, which then stops the
+        # server the one way it is measured to stop: SIGTERM, then exit status 0.
+        proc = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            start_new_session=True,
+        )
+    try:
+        target = _wait_ready(proc, log)
+        yield Server(target=target, pid=proc.pid, db=db)
+    finally:
+        code = _stop(proc)
+    if code != 0:
+        raise ServerError(f"the server exited with status {code} on SIGTERM:\n{_tail(log)}")
+
+
+def _wait_ready(proc: subprocess.Popen[str], log: Path) -> str:
+    assert proc.stdout is not None
+    deadline = time.monotonic() + READY_TIMEOUT
+    with selectors.DefaultSelector() as selector:
+        selector.register(proc.stdout, selectors.EVENT_READ)
+        while (left := deadline - time.monotonic()) > 0:
+            if not selector.select(left):
+                continue
+            line = proc.stdout.readline()
+            if not line:
+                # The server closed stdout: it is exiting; let it, for its status.
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(STOP_TIMEOUT)
+                break
+            if line.startswith(READY_PREFIX):
+                return line[len(READY_PREFIX) :].strip()
+    status = proc.poll()
+    why = f"exited with status {status}" if status is not None else "did not get ready in time"
+    raise ServerError(f"the server {why}:\n{_tail(log)}")
+
+
+def _stop(proc: subprocess.Popen[str]) -> int:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            print(f"the server did not stop within {STOP_TIMEOUT}s; killed", file=sys.stderr)
+    if proc.stdout is not None:
+        proc.stdout.close()
+    return proc.returncode
+
+
+def _tail(log: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no server log)"
+
+
+# --- the client ------------------------------------------------------------------------------
+
+
+class Clients:
+    """One channel (and connection) per simulated client, opened once and reused."""
+
+    def __init__(self, target: str, token: str) -> None:
+        self._target = target
+        self._channels: list[grpc.aio.Channel] = []
+        self.stubs: list[pb_grpc.OperationServiceStub] = []
+        self.metadata = (("authorization", f"Bearer {token}"),)
+
+    async def ensure(self, count: int) -> None:
+        while len(self._channels) < count:
+            channel = grpc.aio.insecure_channel(self._target, options=CHANNEL_OPTIONS)
+            await asyncio.wait_for(channel.channel_ready(), READY_TIMEOUT)
+            self._channels.append(channel)
+            self.stubs.append(pb_grpc.OperationServiceStub(channel))
+
+    async def close(self) -> None:
+        await asyncio.gather(*(channel.close() for channel in self._channels))
+
+
+def _creatable(op: Operation) -> Operation:
+    """What a service sends to create ``op``: metadata and outcome; the server sets the rest."""
+    request = Operation()
+    if op.HasField("metadata"):
+        request.metadata.CopyFrom(op.metadata)
+    if op.done:
+        request.done = True
+        if op.WhichOneof("result") == "error":
+            request.error.CopyFrom(op.error)
+        else:
+            request.response.CopyFrom(op.response)
+    return request
+
+
+def _on_behalf_of(op: Operation) -> str:
+    return op.creator if op.creator.startswith("users/") else ""
+
+
+async def create_all(
+    clients: Clients, clock: CpuClock, requests: Sequence[pb.CreateOperationRequest], workers: int
+) -> tuple[Result, list[str]]:
+    """Create every request with ``workers`` concurrent clients; the names, in order."""
+    await clients.ensure(workers)
+    names = [""] * len(requests)
+    todo = iter(range(len(requests)))
+
+    async def worker(i: int, latencies: list[int]) -> None:
+        stub = clients.stubs[i]
+        # The shared iterator hands each index to exactly one worker: no two tasks run
+        # between its next() and the await, as the event loop is single-threaded.
+        for index in todo:
+            start = time.perf_counter_ns()
+            response = await stub.CreateOperation(
+                requests[index], metadata=clients.metadata, timeout=CALL_TIMEOUT
+            )
+            latencies.append(time.perf_counter_ns() - start)
+            names[index] = response.operation.name
+
+    result = await measure("CreateOperation", workers, clock, worker)
+    return result, names
+
+
+async def get_for(
+    clients: Clients,
+    clock: CpuClock,
+    names: Sequence[str],
+    workers: int,
+    seconds: float,
+    seed: int,
+) -> Result:
+    """GetOperation of random seeded names, back to back, for ``seconds``."""
+    await clients.ensure(workers)
+    requests = [pb.GetOperationRequest(name=name) for name in names]
+    deadline = time.perf_counter() + seconds
+
+    async def worker(i: int, latencies: list[int]) -> None:
+        stub = clients.stubs[i]
+        rng = random.Random(seed * 1000 + i)
+        while time.perf_counter() < deadline:
+            request = rng.choice(requests)
+            start = time.perf_counter_ns()
+            await stub.GetOperation(request, metadata=clients.metadata, timeout=CALL_TIMEOUT)
+            latencies.append(time.perf_counter_ns() - start)
+
+    return await measure("GetOperation", workers, clock, worker)
+
+
+async def finalize_all(
+    clients: Clients, clock: CpuClock, requests: Sequence[pb.FinalizeOperationRequest], workers: int
+) -> Result:
+    await clients.ensure(workers)
+    todo = iter(requests)
+
+    async def worker(i: int, latencies: list[int]) -> None:
+        stub = clients.stubs[i]
+        for request in todo:
+            start = time.perf_counter_ns()
+            await stub.FinalizeOperation(request, metadata=clients.metadata, timeout=CALL_TIMEOUT)
+            latencies.append(time.perf_counter_ns() - start)
+
+    return await measure("FinalizeOperation", workers, clock, worker)
+
+
+async def run(server: Server, token: str, settings: Settings) -> list[Result]:
+    clock = CpuClock(server.pid)
+    clients = Clients(server.target, token)
+    results: list[Result] = []
+    try:
+        corpus = make_corpus(settings.seed_operations, settings.seed)
+        seeding = [
+            pb.CreateOperationRequest(operation=_creatable(op), on_behalf_of=_on_behalf_of(op))
+            for op in corpus
+        ]
+        _note(f"seeding {len(seeding)} operations")
+        _, names = await create_all(clients, clock, seeding, settings.write_clients)
+
+        for count in settings.get_clients:
+            _note(f"GetOperation, {count} clients")
+            await get_for(clients, clock, names, count, settings.warmup_seconds, settings.seed)
+            results.append(
+                await get_for(clients, clock, names, count, settings.get_seconds, settings.seed)
+            )
+
+        # The writes: running operations created, then each finished with the outcome of a
+        # finished corpus operation, as an evaluation service does.
+        finished = make_corpus(
+            settings.write_operations,
+            settings.seed + 1,
+            mix={"succeeded": 0.7, "failed": 0.3},
+        )
+        starts = [
+            pb.CreateOperationRequest(
+                operation=Operation(metadata=_running_metadata(op)), on_behalf_of=_on_behalf_of(op)
+            )
+            for op in finished
+        ]
+        _note(f"CreateOperation, {len(starts)} running operations")
+        created, running = await create_all(clients, clock, starts, settings.write_clients)
+        results.append(created)
+        finals = []
+        for name, op in zip(running, finished, strict=True):
+            request = _creatable(op)
+            request.name = name
+            finals.append(pb.FinalizeOperationRequest(operation=request))
+        _note(f"FinalizeOperation, {len(finals)} operations")
+        results.append(await finalize_all(clients, clock, finals, settings.write_clients))
+    finally:
+        await clients.close()
+    return results
+
+
+def _running_metadata(op: Operation) -> any_pb2.Any:
+    """The metadata ``op`` had while it ran: half-way progress of the same evaluation."""
+    progress = unpack(op.metadata)
+    assert isinstance(progress, evaluation_pb2.EvaluationProgress)
+    half = progress.items_total // 2
+    progress.items_done = half
+    progress.progress = half / progress.items_total
+    progress.message = f"scoring {half + 1} of {progress.items_total} test cases"
+    return pack(progress)
+
+
+def _note(text: str) -> None:
+    print(f"bench: {text} ...", file=sys.stderr, flush=True)
+
+
+# --- reporting -------------------------------------------------------------------------------
+
+
+def table(results: Sequence[Result]) -> str:
+    columns = ["Call", "Clients", "Requests", "Requests/s", "p50 (ms)", "p99 (ms)"]
+    columns += ["Server CPU", "Client CPU"]
+    rows = ["| " + " | ".join(columns) + " |", "|---|" + "--:|" * (len(columns) - 1)]
+    for r in results:
+        server_cpu = "n/a" if r.server_cpu is None else f"{r.server_cpu / r.seconds:.0%}"
+        rows.append(
+            f"| {r.call} | {r.clients} | {r.requests} | {r.throughput:,.0f} "
+            f"| {r.percentile_ms(50):.2f} | {r.percentile_ms(99):.2f} "
+            f"| {server_cpu} | {r.client_cpu / r.seconds:.0%} |"
+        )
+    return "\n".join(rows)
+
+
+def machine_facts(workdir: Path, busy: float | None) -> list[str]:
+    cpus = os.cpu_count() or 1
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cpus
+    if busy is None:
+        before = "unknown"
+    else:
+        # Other work on the machine takes CPU from the server and the client alike.
+        before = f"{busy:.0%}" + (" (busy: numbers are low)" if busy >= BUSY else "")
+    return [
+        f"CPUs: {cpus} ({usable} usable), {_cpu_model()}; CPU in use before the run: {before}",
+        f"OS: {platform.platform()}",
+        f"Python: {platform.python_implementation()} {platform.python_version()}",
+        f"grpcio: {grpc.__version__}",
+        f"protobuf: {protobuf_version} ({api_implementation.Type()} backend)",
+        f"SQLite: {sqlite3.sqlite_version}, on {_filesystem(workdir)}",
+    ]
+
+
+def cpu_in_use(seconds: float = 1.0) -> float | None:
+    """The share of all CPUs that was not idle for ``seconds``, from /proc/stat (Linux).
+
+    Not the load average: that trails by a minute, so it would count a previous run."""
+
+    def sample() -> tuple[int, int]:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        return sum(fields), fields[3] + fields[4]  # all jiffies; idle + iowait
+
+    try:
+        total_start, idle_start = sample()
+        time.sleep(seconds)
+        total_end, idle_end = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    total = total_end - total_start
+    return 1 - (idle_end - idle_start) / total if total > 0 else None
+
+
+def _cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    return platform.processor() or "unknown CPU"
+
+
+def _filesystem(path: Path) -> str:
+    """The filesystem type holding ``path`` (Linux), e.g. ext4 or tmpfs."""
+    best, kind = "", "unknown filesystem"
+    with contextlib.suppress(OSError):
+        resolved = str(path.resolve())
+        for line in Path("/proc/mounts").read_text().splitlines():
+            fields = line.split()
+            if len(fields) < 3:
+                continue
+            mount = fields[1]
+            inside = resolved == mount or resolved.startswith(mount.rstrip("/") + "/")
+            if inside and len(mount) > len(best):
+                best, kind = mount, fields[2]
+    return f"{kind} ({path})"
+
+
+# --- command line ----------------------------------------------------------------------------
+
+
+def _clients(text: str) -> tuple[int, ...]:
+    try:
+        counts = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers like 1,8,64, got {text!r}") from None
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError("client counts must be at least 1")
+    return counts
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.grpc_bench",
+        description="Benchmark the reference gRPC server over loopback; print a Markdown table.",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a smoke run of a few seconds (smaller defaults for everything below)",
+    )
+    parser.add_argument(
+        "--operations",
+        type=int,
+        help=f"operations seeded for GetOperation ({FULL.seed_operations})",
+    )
+    parser.add_argument(
+        "--clients",
+        type=_clients,
+        help="GetOperation client counts, comma-separated (1,8,64)",
+    )
+    parser.add_argument(
+        "--seconds", type=float, help=f"GetOperation seconds per client count ({FULL.get_seconds})"
+    )
+    parser.add_argument(
+        "--warmup", type=float, help=f"unmeasured seconds before each ({FULL.warmup_seconds})"
+    )
+    parser.add_argument(
+        "--writes",
+        type=int,
+        help=f"operations created, then finalized ({FULL.write_operations})",
+    )
+    parser.add_argument(
+        "--write-clients",
+        type=int,
+        help=f"concurrent clients for creates and finalizes ({FULL.write_clients})",
+    )
+    parser.add_argument("--seed", type=int, help="corpus and request-order seed (0)")
+    parser.add_argument(
+        "--dir",
+        type=Path,
+        help="where the SQLite file lives (default: the system temporary directory)",
+    )
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    base = QUICK if args.quick else FULL
+    overrides = {
+        "seed_operations": args.operations,
+        "get_clients": args.clients,
+        "get_seconds": args.seconds,
+        "warmup_seconds": args.warmup,
+        "write_operations": args.writes,
+        "write_clients": args.write_clients,
+        "seed": args.seed,
+    }
+    settings = dataclasses.replace(
+        base, **{key: value for key, value in overrides.items() if value is not None}
+    )
+    if settings.seed_operations < 1 or settings.write_operations < 1:
+        raise SystemExit("--operations and --writes must be at least 1")
+    if settings.write_clients < 1 or settings.get_seconds <= 0 or settings.warmup_seconds < 0:
+        raise SystemExit("--write-clients must be at least 1, --seconds positive")
+    return settings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = _settings(args)
+    token = secrets.token_urlsafe(24)
+    busy = cpu_in_use()
+    try:
+        with tempfile.TemporaryDirectory(prefix="v1op-bench-", dir=args.dir) as tmp:
+            workdir = Path(tmp)
+            with running_server(workdir, token) as server:
+                results = asyncio.run(run(server, token, settings))
+            facts = machine_facts(workdir, busy)
+    except ServerError as e:
+        print(f"bench: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("bench: interrupted; the server was stopped", file=sys.stderr)
+        return 130
+    print()
+    print(table(results))
+    print()
+    for fact in facts:
+        print(f"- {fact}")
+    print(
+        f"- {settings.seed_operations} operations seeded for GetOperation, "
+        f"{settings.get_seconds:g} s per client count after {settings.warmup_seconds:g} s "
+        f"of warm-up; {settings.write_operations} creates, then finalizes, "
+        f"by {settings.write_clients} clients; seed {settings.seed}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
