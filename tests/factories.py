@@ -8,6 +8,21 @@ from v1op.example.v1 import evaluation_pb2
 
 from v1op_pb import Operation, make_status, pack
 
+# The JSON keys of the eight fields the documented client drops from request bodies as
+# readOnly, and that the proto marks OUTPUT_ONLY.
+DOCUMENTED_OUTPUT_ONLY_KEYS = frozenset(
+    {
+        "name",
+        "createTime",
+        "creator",
+        "updateTime",
+        "updater",
+        "deleteTime",
+        "deleter",
+        "seenByCreatorTime",
+    }
+)
+
 
 def make_timestamp(text: str) -> timestamp_pb2.Timestamp:
     stamp = timestamp_pb2.Timestamp()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import grpc_tools
 import pytest
-from factories import make_failed
+from factories import DOCUMENTED_OUTPUT_ONLY_KEYS, make_failed
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2
 from grpc_tools import protoc
@@ -29,16 +29,7 @@ PROTO_ROOT = Path(__file__).resolve().parent / "data"
 WKT_INCLUDE = Path(grpc_tools.__file__).parent / "_proto"
 SCRIPT = Path(sys.executable).parent / "v1op"
 EXAMPLE_TYPES = ["--import", "v1op.example.v1.evaluation_pb2"]
-OUTPUT_ONLY_KEYS = {
-    "name",
-    "createTime",
-    "creator",
-    "updateTime",
-    "updater",
-    "deleteTime",
-    "deleter",
-    "seenByCreatorTime",
-}
+OUTPUT_ONLY_KEYS = DOCUMENTED_OUTPUT_ONLY_KEYS
 WIDGET_OPERATION = {
     "name": "operations/w",
     "done": True,

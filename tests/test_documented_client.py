@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from eval_studio_client.api.models.rpc_status import RpcStatus
 from eval_studio_client.api.models.v1_operation import V1Operation as DocumentedV1Operation
-from factories import make_failed, make_running, make_succeeded
+from factories import DOCUMENTED_OUTPUT_ONLY_KEYS, make_failed, make_running, make_succeeded
 from google.protobuf import duration_pb2, timestamp_pb2
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -26,16 +26,7 @@ TYPE_PREFIX = "type.googleapis.com/"
 ERROR_INFO_URL = TYPE_PREFIX + "google.rpc.ErrorInfo"
 STRING_FIELDS = ["name", "creator", "updater", "deleter"]
 TIME_FIELDS = ["create_time", "update_time", "delete_time", "seen_by_creator_time"]
-OUTPUT_ONLY_KEYS = [
-    "name",
-    "createTime",
-    "creator",
-    "updateTime",
-    "updater",
-    "deleteTime",
-    "deleter",
-    "seenByCreatorTime",
-]
+OUTPUT_ONLY_KEYS = sorted(DOCUMENTED_OUTPUT_ONLY_KEYS)
 REQUEST_KEYS = ["metadata", "done", "error", "response"]
 MIN_SECONDS = -62135596800
 MAX_SECONDS = 253402300799

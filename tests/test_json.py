@@ -16,7 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from factories import make_failed, make_running, make_succeeded, make_timestamp
+from factories import (
+    DOCUMENTED_OUTPUT_ONLY_KEYS,
+    make_failed,
+    make_running,
+    make_succeeded,
+    make_timestamp,
+)
 from google.api import field_behavior_pb2
 from google.protobuf import any_pb2, json_format, struct_pb2, wrappers_pb2
 from google.protobuf.descriptor import FieldDescriptor
@@ -55,16 +61,7 @@ INVALID_NAMES = sorted(INVALID_MANIFEST)
 UNKNOWN_KEY_NAMES = [n for n in INVALID_NAMES if n.startswith("unknown_key_")]
 
 # The eight fields the documented client drops from request bodies (spec: "Output only").
-DOCUMENTED_OUTPUT_ONLY = {
-    "name",
-    "createTime",
-    "creator",
-    "updateTime",
-    "updater",
-    "deleteTime",
-    "deleter",
-    "seenByCreatorTime",
-}
+DOCUMENTED_OUTPUT_ONLY = DOCUMENTED_OUTPUT_ONLY_KEYS
 
 # Well-known types whose JSON form is not an object of their fields.
 SPECIAL_JSON_TYPES = {

@@ -9,7 +9,13 @@ import io
 import re
 
 import pytest
-from factories import make_failed, make_running, make_succeeded, make_timestamp
+from factories import (
+    DOCUMENTED_OUTPUT_ONLY_KEYS,
+    make_failed,
+    make_running,
+    make_succeeded,
+    make_timestamp,
+)
 from google.protobuf import any_pb2, duration_pb2, timestamp_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from v1op.example.v1 import evaluation_pb2
@@ -38,16 +44,7 @@ JSON_NAMES = {
     "delete_time": "deleteTime",
     "seen_by_creator_time": "seenByCreatorTime",
 }
-OUTPUT_ONLY_KEYS = {
-    "name",
-    "createTime",
-    "creator",
-    "updateTime",
-    "updater",
-    "deleteTime",
-    "deleter",
-    "seenByCreatorTime",
-}
+OUTPUT_ONLY_KEYS = DOCUMENTED_OUTPUT_ONLY_KEYS
 FACTORIES = pytest.mark.parametrize(
     "make", [make_running, make_succeeded, make_failed, Operation], ids=lambda f: f.__name__
 )
