@@ -72,8 +72,27 @@ def _parser() -> argparse.ArgumentParser:
         help="FOR DEVELOPMENT ONLY: calls without a token act as PRINCIPAL",
     )
     serve.add_argument("--max-message-bytes", type=int, default=4 * 1024 * 1024)
+    serve.add_argument(
+        "--http-addr",
+        metavar="HOST:PORT",
+        help="also serve the documented REST API on this address, in the same process",
+    )
     _add_type_options(serve)
     serve.set_defaults(run=_serve)
+
+    gateway = commands.add_parser(
+        "gateway",
+        help="serve the documented REST API in front of a remote gRPC server",
+        description="Serve the google.api.http mapping of OperationService and "
+        "OperationProgressService, forwarding each call (with its Authorization) over gRPC.",
+    )
+    gateway.add_argument("--http-addr", required=True, metavar="HOST:PORT")
+    gateway.add_argument("--grpc-target", required=True, metavar="HOST:PORT")
+    gateway.add_argument(
+        "--max-body-bytes", type=int, default=4 * 1024 * 1024, help="413 above this"
+    )
+    _add_type_options(gateway)
+    gateway.set_defaults(run=_gateway)
 
     for name, helptext in (
         ("get", "print an operation as JSON"),
@@ -167,6 +186,21 @@ def _serve(args: argparse.Namespace) -> int:
             tokens=tokens,
             registry=_registry(args),
             max_message_bytes=args.max_message_bytes,
+            http_address=args.http_addr,
+        )
+    )
+    return 0
+
+
+def _gateway(args: argparse.Namespace) -> int:
+    from ._gateway import run_gateway
+
+    asyncio.run(
+        run_gateway(
+            args.http_addr,
+            args.grpc_target,
+            registry=_registry(args),
+            max_body_bytes=args.max_body_bytes,
         )
     )
     return 0

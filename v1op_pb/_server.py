@@ -7,6 +7,7 @@ import asyncio
 import signal
 import sys
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import grpc
 from google.longrunning import operations_pb2_grpc, operations_proto_pb2
@@ -21,6 +22,9 @@ from ._identity import TokenTable
 from ._manager import OperationManager
 from ._registry import TypeRegistry
 from ._store import SQLiteStore, Store
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 __all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "create_server", "serve"]
 
@@ -106,6 +110,26 @@ async def _assemble(
     return _Assembled(server, port, manager, health)
 
 
+async def _start_own_gateway(
+    http_address: str, grpc_port: int, registry: TypeRegistry | None, max_bytes: int
+) -> tuple[web.AppRunner, grpc.aio.Channel, int]:
+    from ._gateway import DOCUMENTED_SERVICES, start_gateway
+
+    # Over loopback to this process's own server: the same servicers, identity and rules
+    # as every gRPC caller gets.
+    channel = grpc.aio.insecure_channel(
+        f"127.0.0.1:{grpc_port}",
+        options=[
+            ("grpc.max_receive_message_length", max_bytes),
+            ("grpc.max_send_message_length", max_bytes),
+        ],
+    )
+    runner, port = await start_gateway(
+        http_address, channel, DOCUMENTED_SERVICES, registry=registry, max_body_bytes=max_bytes
+    )
+    return runner, channel, port
+
+
 async def serve(
     address: str,
     *,
@@ -113,8 +137,12 @@ async def serve(
     tokens: TokenTable,
     registry: TypeRegistry | None = None,
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    http_address: str | None = None,
 ) -> None:
-    """Run until SIGTERM or SIGINT, then drain in-flight calls and close the store."""
+    """Run until SIGTERM or SIGINT, then drain in-flight calls and close the store.
+
+    With ``http_address``, the REST gateway runs in the same process, in front of this
+    server's own services."""
     store = SQLiteStore(db)
     try:
         # Handlers first: a SIGTERM that comes right after the ready line must still drain.
@@ -132,10 +160,22 @@ async def serve(
         )
         await assembled.server.start()
         host = address.rsplit(":", 1)[0]
+        gateway = None
+        if http_address is not None:
+            gateway = await _start_own_gateway(
+                http_address, assembled.port, registry, max_message_bytes
+            )
         # One line on stdout, so a supervisor (or a test) knows the port without polling.
         print(f"v1op: serving gRPC on {host}:{assembled.port}", flush=True)
+        if gateway is not None:
+            runner, channel, http_port = gateway
+            http_host = http_address.rsplit(":", 1)[0]
+            print(f"v1op: serving HTTP on {http_host}:{http_port}", flush=True)
         await stop.wait()
         print("v1op: stopping: draining in-flight calls", file=sys.stderr, flush=True)
+        if gateway is not None:
+            await runner.cleanup()  # finishes in-flight HTTP requests, takes no new ones
+            await channel.close()
         await assembled.health.enter_graceful_shutdown()
         stopped = asyncio.ensure_future(assembled.server.stop(DRAIN_SECONDS))
         # Pending WaitOperation calls answer with the current state rather than hold
