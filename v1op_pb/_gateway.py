@@ -41,6 +41,7 @@ __all__ = [
 ]
 
 DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
+CALL_TIMEOUT_SECONDS = 60.0
 
 # The services of the documented REST API. google.longrunning.Operations has HTTP rules of
 # its own, which would overlap the documented paths; it stays gRPC-only.
@@ -146,6 +147,8 @@ class _Gateway:
         self._routes = sorted(routes, key=lambda r: r.template.verb is None)
         self._registry = registry
         self._max_body_bytes = max_body_bytes
+        # A hung gRPC server must not hang HTTP callers: DEADLINE_EXCEEDED answers 504.
+        self._timeout = CALL_TIMEOUT_SECONDS
         self._reader = Codec(registry)
         self._writer = Codec(registry, emit_unpopulated=True)
         self._calls = {}
@@ -189,7 +192,7 @@ class _Gateway:
         if authorization is not None:
             metadata.append(("authorization", authorization))
         try:
-            response = await call(message, metadata=metadata)
+            response = await call(message, metadata=metadata, timeout=self._timeout)
         except grpc.aio.AioRpcError as e:
             status = _status_of(e)
             return self._status_response(http_status_of(status.code), status)
@@ -362,11 +365,15 @@ def _query_value(field: FieldDescriptor, text: str, key: str) -> Any:
 
 
 def _put(js: dict[str, Any], names: list[str], value: Any) -> None:
-    """Set a dotted field path in a JSON object, creating objects on the way."""
-    for name in names[:-1]:
+    """Set a dotted field path in a JSON object, creating objects on the way (a null on
+    the way means "not set"); anything else on the way is a request error, never replaced."""
+    for depth, name in enumerate(names[:-1]):
         child = js.get(name)
-        if not isinstance(child, dict):
+        if child is None:
             child = js[name] = {}
+        elif not isinstance(child, dict):
+            where = ".".join(names[: depth + 1])
+            raise _Reject(400, code_pb2.INVALID_ARGUMENT, f"request: {where} must be a JSON object")
         js = child
     js[names[-1]] = value
 
