@@ -1,16 +1,21 @@
-"""Benchmark of the reference gRPC server (``v1op serve``) over loopback.
+"""Benchmark of the reference server (``v1op serve``) over loopback, gRPC and REST.
 
-Starts the server as its own process on 127.0.0.1 with a SQLite file on disk, seeds it with
-operations from ``bench.corpus``, then measures from this process, as the client:
+Starts the server as its own process on 127.0.0.1, serving gRPC and the documented REST API
+(``--http-addr``), with a SQLite file on disk; seeds it with operations from
+``bench.corpus``, then measures from this process, as the client:
 
-* GetOperation: throughput and p50/p99 latency with 1, 8 and 64 concurrent clients, each
-  sending requests back to back for a fixed time;
+* GetOperation over gRPC: throughput and p50/p99 latency with 1, 8, 16 and 64 concurrent
+  clients, each sending requests back to back for a fixed time;
+* GetOperation over REST (``GET /v1/operations%2F<id>``, see ``bench.rest_bench``): the
+  same with 1 and 16 clients, beside gRPC at the same counts; every answer is checked (HTTP
+  200, JSON, the requested name) and wrong ones are counted as errors, not as answers;
 * CreateOperation and FinalizeOperation: throughput (and latency) of M writes by K
   concurrent clients, each write a committed SQLite transaction on disk.
 
-Prints a Markdown table and the machine facts. Measures only, asserts nothing about time.
+Prints a Markdown table and the machine facts. Measures only, asserts nothing about time;
+exits 1 (after the table) if any request failed.
 
-    .venv/bin/python -m bench.grpc_bench            # full run, about 30 s on 2 cores
+    .venv/bin/python -m bench.grpc_bench            # full run, about a minute on 2 cores
     .venv/bin/python -m bench.grpc_bench --quick    # smoke run, a few seconds
 """
 
@@ -31,8 +36,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any, Protocol
 
 import grpc
 from google.protobuf import __version__ as protobuf_version
@@ -45,11 +52,13 @@ from v1op.v1 import operation_service_pb2_grpc as pb_grpc
 from v1op_pb import Operation, pack, unpack
 
 from .corpus import make_corpus
+from .rest_bench import RestClients
 
 SERVICE = "services/bench"
 # The payload types the corpus packs into Any; the server refuses Anys it cannot read.
 PAYLOAD_MODULE = "v1op.example.v1.evaluation_pb2"
 READY_PREFIX = "v1op: serving gRPC on "
+HTTP_READY_PREFIX = "v1op: serving HTTP on "
 READY_TIMEOUT = 30.0
 # The server drains in-flight calls for up to 10 s on SIGTERM; allow for that and more.
 STOP_TIMEOUT = 20.0
@@ -64,7 +73,8 @@ CHANNEL_OPTIONS = (("grpc.use_local_subchannel_pool", 1),)
 @dataclasses.dataclass(frozen=True)
 class Settings:
     seed_operations: int
-    get_clients: tuple[int, ...]
+    get_clients: tuple[int, ...]  # GetOperation over gRPC
+    rest_clients: tuple[int, ...]  # GetOperation over REST
     get_seconds: float
     warmup_seconds: float
     write_operations: int
@@ -74,7 +84,8 @@ class Settings:
 
 FULL = Settings(
     seed_operations=2000,
-    get_clients=(1, 8, 64),
+    get_clients=(1, 8, 16, 64),
+    rest_clients=(1, 16),
     get_seconds=6.0,
     warmup_seconds=1.0,
     write_operations=2000,
@@ -82,7 +93,7 @@ FULL = Settings(
     seed=0,
 )
 QUICK = dataclasses.replace(
-    FULL, seed_operations=100, get_seconds=1.0, warmup_seconds=0.2, write_operations=100
+    FULL, seed_operations=100, get_seconds=0.5, warmup_seconds=0.2, write_operations=100
 )
 
 
@@ -94,12 +105,14 @@ class Result:
     """One row of the table."""
 
     call: str
+    transport: str
     clients: int
-    requests: int
+    requests: int  # answered right; errors are not requests/s, nor in the latencies
     seconds: float
     latencies_ns: list[int]
     server_cpu: float | None  # CPU seconds the server used during the run
     client_cpu: float  # CPU seconds this process used during the run
+    errors: Counter[str] = dataclasses.field(default_factory=Counter)  # what went wrong
 
     @property
     def throughput(self) -> float:
@@ -108,6 +121,8 @@ class Result:
     def percentile_ms(self, p: float) -> float:
         """Nearest-rank percentile: the smallest latency that ``p`` percent are at or under."""
         ordered = sorted(self.latencies_ns)
+        if not ordered:
+            return float("nan")
         rank = max(1, -(-len(ordered) * p // 100))
         return ordered[int(rank) - 1] / 1e6
 
@@ -135,11 +150,14 @@ class CpuClock:
 
 async def measure(
     call: str,
+    transport: str,
     clients: int,
     clock: CpuClock,
     worker: Callable[[int, list[int]], Awaitable[None]],
+    errors: Counter[str] | None = None,
 ) -> Result:
-    """Run ``clients`` workers concurrently; each appends its per-request latencies."""
+    """Run ``clients`` workers concurrently; each appends its per-request latencies (and
+    counts its failed requests in ``errors``)."""
     latencies: list[int] = []
     server_start, client_start = clock.server(), clock.client()
     start = time.perf_counter()
@@ -151,12 +169,14 @@ async def measure(
         server_cpu = server_end - server_start
     return Result(
         call=call,
+        transport=transport,
         clients=clients,
         requests=len(latencies),
         seconds=seconds,
         latencies_ns=latencies,
         server_cpu=server_cpu,
         client_cpu=clock.client() - client_start,
+        errors=Counter() if errors is None else errors,
     )
 
 
@@ -169,7 +189,8 @@ class ServerError(RuntimeError):
 
 @dataclasses.dataclass(frozen=True)
 class Server:
-    target: str
+    target: str  # gRPC, HOST:PORT
+    http_base: str  # REST, http://HOST:PORT
     pid: int
     db: Path
 
@@ -183,8 +204,9 @@ def _server_command() -> list[str]:
 
 @contextlib.contextmanager
 def running_server(workdir: Path, token: str) -> Iterator[Server]:
-    """``v1op serve`` on 127.0.0.1 (a free port) with a SQLite file in ``workdir``;
-    stopped with SIGTERM on the way out, whatever happened, and required to exit 0."""
+    """``v1op serve`` on 127.0.0.1 (a free port each for gRPC and HTTP) with a SQLite file
+    in ``workdir``; stopped with SIGTERM on the way out, whatever happened, and required to
+    exit 0."""
     tokens = workdir / "tokens"
     tokens.write_text(f"{token} {SERVICE}\n", encoding="utf-8")
     tokens.chmod(0o600)
@@ -194,6 +216,8 @@ def running_server(workdir: Path, token: str) -> Iterator[Server]:
         *_server_command(),
         "serve",
         "--grpc-addr",
+        "127.0.0.1:0",
+        "--http-addr",
         "127.0.0.1:0",
         "--db",
         str(db),
@@ -210,40 +234,51 @@ def running_server(workdir: Path, token: str) -> Iterator[Server]:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=stderr,
-            text=True,
+            bufsize=0,  # unbuffered: the ready lines are read from the pipe as they come
             start_new_session=True,
         )
     try:
-        target = _wait_ready(proc, log)
-        yield Server(target=target, pid=proc.pid, db=db)
+        target, http = _wait_ready(proc, log)
+        yield Server(target=target, http_base=f"http://{http}", pid=proc.pid, db=db)
     finally:
         code = _stop(proc)
     if code != 0:
         raise ServerError(f"the server exited with status {code} on SIGTERM:\n{_tail(log)}")
 
 
-def _wait_ready(proc: subprocess.Popen[str], log: Path) -> str:
+def _wait_ready(proc: subprocess.Popen[bytes], log: Path) -> tuple[str, str]:
+    """The gRPC and the HTTP HOST:PORT, from the server's two ready lines."""
     assert proc.stdout is not None
     deadline = time.monotonic() + READY_TIMEOUT
+    addresses: dict[str, str] = {}
+    pending = b""
+    # Raw reads of the pipe, lines split here: a buffered readline() could take both ready
+    # lines into its buffer at once, and select() would then wait for the second in vain.
     with selectors.DefaultSelector() as selector:
         selector.register(proc.stdout, selectors.EVENT_READ)
         while (left := deadline - time.monotonic()) > 0:
             if not selector.select(left):
                 continue
-            line = proc.stdout.readline()
-            if not line:
+            chunk = os.read(proc.stdout.fileno(), 4096)
+            if not chunk:
                 # The server closed stdout: it is exiting; let it, for its status.
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     proc.wait(STOP_TIMEOUT)
                 break
-            if line.startswith(READY_PREFIX):
-                return line[len(READY_PREFIX) :].strip()
+            *lines, pending = (pending + chunk).split(b"\n")
+            for line in lines:
+                text = line.decode("utf-8", "replace")
+                for prefix in (READY_PREFIX, HTTP_READY_PREFIX):
+                    if text.startswith(prefix):
+                        addresses[prefix] = text[len(prefix) :].strip()
+            if len(addresses) == 2:
+                return addresses[READY_PREFIX], addresses[HTTP_READY_PREFIX]
     status = proc.poll()
     why = f"exited with status {status}" if status is not None else "did not get ready in time"
     raise ServerError(f"the server {why}:\n{_tail(log)}")
 
 
-def _stop(proc: subprocess.Popen[str]) -> int:
+def _stop(proc: subprocess.Popen[bytes]) -> int:
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -267,8 +302,22 @@ def _tail(log: Path, lines: int = 30) -> str:
 # --- the client ------------------------------------------------------------------------------
 
 
+class GetClients(Protocol):
+    """GetOperation over one transport, for ``get_for``: ``Clients`` or ``RestClients``."""
+
+    transport: str
+
+    async def ensure(self, count: int) -> None: ...
+
+    def requests(self, names: Sequence[str]) -> Sequence[Any]: ...
+
+    async def get(self, client: int, request: Any) -> str | None: ...
+
+
 class Clients:
     """One channel (and connection) per simulated client, opened once and reused."""
+
+    transport = "gRPC"
 
     def __init__(self, target: str, token: str) -> None:
         self._target = target
@@ -282,6 +331,21 @@ class Clients:
             await asyncio.wait_for(channel.channel_ready(), READY_TIMEOUT)
             self._channels.append(channel)
             self.stubs.append(pb_grpc.OperationServiceStub(channel))
+
+    def requests(self, names: Sequence[str]) -> list[pb.GetOperationRequest]:
+        return [pb.GetOperationRequest(name=name) for name in names]
+
+    async def get(self, client: int, request: pb.GetOperationRequest) -> str | None:
+        """GetOperation; None if the answer is right, else what was wrong with it."""
+        try:
+            response = await self.stubs[client].GetOperation(
+                request, metadata=self.metadata, timeout=CALL_TIMEOUT
+            )
+        except grpc.aio.AioRpcError as e:
+            return f"{e.code().name}: {(e.details() or '')[:80]}"
+        if response.operation.name != request.name:
+            return "OK without the requested operation"
+        return None
 
     async def close(self) -> None:
         await asyncio.gather(*(channel.close() for channel in self._channels))
@@ -325,33 +389,38 @@ async def create_all(
             latencies.append(time.perf_counter_ns() - start)
             names[index] = response.operation.name
 
-    result = await measure("CreateOperation", workers, clock, worker)
+    result = await measure("CreateOperation", clients.transport, workers, clock, worker)
     return result, names
 
 
 async def get_for(
-    clients: Clients,
+    clients: GetClients,
     clock: CpuClock,
     names: Sequence[str],
     workers: int,
     seconds: float,
     seed: int,
 ) -> Result:
-    """GetOperation of random seeded names, back to back, for ``seconds``."""
+    """GetOperation of random seeded names, back to back, for ``seconds``; the same names
+    in the same order whatever the transport. Failed requests are counted, not timed."""
     await clients.ensure(workers)
-    requests = [pb.GetOperationRequest(name=name) for name in names]
+    requests = clients.requests(names)
+    errors: Counter[str] = Counter()
     deadline = time.perf_counter() + seconds
 
     async def worker(i: int, latencies: list[int]) -> None:
-        stub = clients.stubs[i]
         rng = random.Random(seed * 1000 + i)
         while time.perf_counter() < deadline:
             request = rng.choice(requests)
             start = time.perf_counter_ns()
-            await stub.GetOperation(request, metadata=clients.metadata, timeout=CALL_TIMEOUT)
-            latencies.append(time.perf_counter_ns() - start)
+            error = await clients.get(i, request)
+            elapsed = time.perf_counter_ns() - start
+            if error is None:
+                latencies.append(elapsed)
+            else:
+                errors[error] += 1
 
-    return await measure("GetOperation", workers, clock, worker)
+    return await measure("GetOperation", clients.transport, workers, clock, worker, errors)
 
 
 async def finalize_all(
@@ -367,12 +436,13 @@ async def finalize_all(
             await stub.FinalizeOperation(request, metadata=clients.metadata, timeout=CALL_TIMEOUT)
             latencies.append(time.perf_counter_ns() - start)
 
-    return await measure("FinalizeOperation", workers, clock, worker)
+    return await measure("FinalizeOperation", clients.transport, workers, clock, worker)
 
 
 async def run(server: Server, token: str, settings: Settings) -> list[Result]:
     clock = CpuClock(server.pid)
     clients = Clients(server.target, token)
+    rest = RestClients(server.http_base, token)
     results: list[Result] = []
     try:
         corpus = make_corpus(settings.seed_operations, settings.seed)
@@ -383,11 +453,17 @@ async def run(server: Server, token: str, settings: Settings) -> list[Result]:
         _note(f"seeding {len(seeding)} operations")
         _, names = await create_all(clients, clock, seeding, settings.write_clients)
 
-        for count in settings.get_clients:
-            _note(f"GetOperation, {count} clients")
-            await get_for(clients, clock, names, count, settings.warmup_seconds, settings.seed)
+        # By client count, gRPC then REST at each, so that the rows compare side by side.
+        runs: list[tuple[int, GetClients]] = sorted(
+            [(count, clients) for count in set(settings.get_clients)]
+            + [(count, rest) for count in set(settings.rest_clients)],
+            key=lambda item: (item[0], item[1] is rest),
+        )
+        for count, transport in runs:
+            _note(f"GetOperation over {transport.transport}, {count} clients")
+            await get_for(transport, clock, names, count, settings.warmup_seconds, settings.seed)
             results.append(
-                await get_for(clients, clock, names, count, settings.get_seconds, settings.seed)
+                await get_for(transport, clock, names, count, settings.get_seconds, settings.seed)
             )
 
         # The writes: running operations created, then each finished with the outcome of a
@@ -414,7 +490,7 @@ async def run(server: Server, token: str, settings: Settings) -> list[Result]:
         _note(f"FinalizeOperation, {len(finals)} operations")
         results.append(await finalize_all(clients, clock, finals, settings.write_clients))
     finally:
-        await clients.close()
+        await asyncio.gather(clients.close(), rest.close())
     return results
 
 
@@ -437,17 +513,32 @@ def _note(text: str) -> None:
 
 
 def table(results: Sequence[Result]) -> str:
-    columns = ["Call", "Clients", "Requests", "Requests/s", "p50 (ms)", "p99 (ms)"]
-    columns += ["Server CPU", "Client CPU"]
-    rows = ["| " + " | ".join(columns) + " |", "|---|" + "--:|" * (len(columns) - 1)]
+    columns = ["Call", "Transport", "Clients", "Requests", "Errors", "Requests/s"]
+    columns += ["p50 (ms)", "p99 (ms)", "Server CPU", "Client CPU"]
+    rows = ["| " + " | ".join(columns) + " |", "|---|---|" + "--:|" * (len(columns) - 2)]
     for r in results:
         server_cpu = "n/a" if r.server_cpu is None else f"{r.server_cpu / r.seconds:.0%}"
+        errors = sum(r.errors.values())
         rows.append(
-            f"| {r.call} | {r.clients} | {r.requests} | {r.throughput:,.0f} "
-            f"| {r.percentile_ms(50):.2f} | {r.percentile_ms(99):.2f} "
+            f"| {r.call} | {r.transport} | {r.clients} | {r.requests} | {errors} "
+            f"| {r.throughput:,.0f} "
+            f"| {_ms(r, 50)} | {_ms(r, 99)} "
             f"| {server_cpu} | {r.client_cpu / r.seconds:.0%} |"
         )
     return "\n".join(rows)
+
+
+def _ms(result: Result, p: float) -> str:
+    return f"{result.percentile_ms(p):.2f}" if result.latencies_ns else "n/a"
+
+
+def error_lines(results: Sequence[Result], most: int = 5) -> list[str]:
+    """The commonest failures of each row that had any."""
+    lines = []
+    for r in results:
+        for error, count in r.errors.most_common(most):
+            lines.append(f"{r.call} over {r.transport}, {r.clients} clients: {count} x {error}")
+    return lines
 
 
 def machine_facts(workdir: Path, busy: float | None) -> list[str]:
@@ -527,7 +618,8 @@ def _clients(text: str) -> tuple[int, ...]:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bench.grpc_bench",
-        description="Benchmark the reference gRPC server over loopback; print a Markdown table.",
+        description="Benchmark the reference server over loopback, gRPC and REST; "
+        "print a Markdown table.",
     )
     parser.add_argument(
         "--quick",
@@ -542,10 +634,19 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--clients",
         type=_clients,
-        help="GetOperation client counts, comma-separated (1,8,64)",
+        help="GetOperation over gRPC: client counts, comma-separated "
+        f"({','.join(map(str, FULL.get_clients))})",
     )
     parser.add_argument(
-        "--seconds", type=float, help=f"GetOperation seconds per client count ({FULL.get_seconds})"
+        "--rest-clients",
+        type=_clients,
+        help="GetOperation over REST: client counts, comma-separated "
+        f"({','.join(map(str, FULL.rest_clients))})",
+    )
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        help=f"GetOperation seconds per transport and client count ({FULL.get_seconds})",
     )
     parser.add_argument(
         "--warmup", type=float, help=f"unmeasured seconds before each ({FULL.warmup_seconds})"
@@ -574,6 +675,7 @@ def _settings(args: argparse.Namespace) -> Settings:
     overrides = {
         "seed_operations": args.operations,
         "get_clients": args.clients,
+        "rest_clients": args.rest_clients,
         "get_seconds": args.seconds,
         "warmup_seconds": args.warmup,
         "write_operations": args.writes,
@@ -614,10 +716,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"- {fact}")
     print(
         f"- {settings.seed_operations} operations seeded for GetOperation, "
-        f"{settings.get_seconds:g} s per client count after {settings.warmup_seconds:g} s "
-        f"of warm-up; {settings.write_operations} creates, then finalizes, "
-        f"by {settings.write_clients} clients; seed {settings.seed}"
+        f"{settings.get_seconds:g} s per transport and client count after "
+        f"{settings.warmup_seconds:g} s of warm-up; REST is GET /v1/operations%2F<id>, "
+        f"one keep-alive connection per client; {settings.write_operations} creates, "
+        f"then finalizes, by {settings.write_clients} clients; seed {settings.seed}"
     )
+    errors = error_lines(results)
+    if errors:
+        print()
+        print("FAILED REQUESTS (counted in Errors, left out of Requests/s and latencies):")
+        for line in errors:
+            print(f"- {line}")
+        return 1
     return 0
 
 
