@@ -876,6 +876,25 @@ def test_a_body_within_the_cap_is_served(stack, ops):
     assert_raw_agrees(reply.json()["operation"], grpc_get(stack, ops, created.name))
 
 
+def test_a_chunked_body_arrives_whole(stack, ops):
+    # Sent in 100-byte chunks: a gateway that took the first read for the whole body would
+    # see truncated JSON.
+    created = make_operation(stack, ops)
+    body = json_body({"metadata": make_struct_any(padding="x" * 200_000)})
+
+    reply = call(
+        stack.http_port,
+        "PATCH",
+        f"/v1/{created.name}",
+        token=stack.tokens["services/eval"],
+        body=body,
+        chunked=True,
+    )
+
+    assert reply.status == 200, reply.text
+    assert_raw_agrees(reply.json()["operation"], grpc_get(stack, ops, created.name))
+
+
 @pytest.mark.parametrize(
     ("body", "content_type", "message"),
     [

@@ -264,14 +264,19 @@ class _Gateway:
                 code_pb2.RESOURCE_EXHAUSTED,
                 f"request body of {length} bytes is over the limit of {self._max_body_bytes}",
             )
-        body = await request.content.read(self._max_body_bytes + 1)
-        if len(body) > self._max_body_bytes:
-            raise _Reject(
-                413,
-                code_pb2.RESOURCE_EXHAUSTED,
-                f"request body is over the limit of {self._max_body_bytes} bytes",
-            )
-        return body
+        # read(n) returns what has arrived, not n bytes: read to the end, counting, so a
+        # chunked body is neither cut short nor let past the cap.
+        chunks, size = [], 0
+        while chunk := await request.content.read(64 * 1024):
+            size += len(chunk)
+            if size > self._max_body_bytes:
+                raise _Reject(
+                    413,
+                    code_pb2.RESOURCE_EXHAUSTED,
+                    f"request body is over the limit of {self._max_body_bytes} bytes",
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     def _query_into(
         self, js: dict[str, Any], request: web.Request, message: Descriptor, body_field: str
