@@ -78,6 +78,17 @@ def create_gateway_app(
     return app
 
 
+def open_channel(target: str, max_message_bytes: int) -> grpc.aio.Channel:
+    """The gateway's channel to its gRPC server, taking messages as large as its bodies."""
+    return grpc.aio.insecure_channel(
+        target,
+        options=[
+            ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.max_send_message_length", max_message_bytes),
+        ],
+    )
+
+
 async def start_gateway(
     address: str,
     channel: grpc.aio.Channel,
@@ -111,13 +122,7 @@ async def run_gateway(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    channel = grpc.aio.insecure_channel(
-        grpc_target,
-        options=[
-            ("grpc.max_receive_message_length", max_body_bytes),
-            ("grpc.max_send_message_length", max_body_bytes),
-        ],
-    )
+    channel = open_channel(grpc_target, max_body_bytes)
     try:
         runner, port = await start_gateway(
             http_address,

@@ -113,17 +113,11 @@ async def _assemble(
 async def _start_own_gateway(
     http_address: str, grpc_port: int, registry: TypeRegistry | None, max_bytes: int
 ) -> tuple[web.AppRunner, grpc.aio.Channel, int]:
-    from ._gateway import DOCUMENTED_SERVICES, start_gateway
+    from ._gateway import DOCUMENTED_SERVICES, open_channel, start_gateway
 
     # Over loopback to this process's own server: the same servicers, identity and rules
     # as every gRPC caller gets.
-    channel = grpc.aio.insecure_channel(
-        f"127.0.0.1:{grpc_port}",
-        options=[
-            ("grpc.max_receive_message_length", max_bytes),
-            ("grpc.max_send_message_length", max_bytes),
-        ],
-    )
+    channel = open_channel(f"127.0.0.1:{grpc_port}", max_bytes)
     runner, port = await start_gateway(
         http_address, channel, DOCUMENTED_SERVICES, registry=registry, max_body_bytes=max_bytes
     )
