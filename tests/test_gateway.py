@@ -29,6 +29,7 @@ from typing import Any
 import eval_studio_client
 import grpc
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 from conftest import SPARE_USERS, make_progress, make_result, make_token_table
 from eval_studio_client.api import (
     ApiClient,
@@ -44,16 +45,17 @@ from eval_studio_client.api.models import (
     RpcStatus,
 )
 from eval_studio_client.api.models import V1Operation as DocumentedV1Operation
+from google.api import annotations_pb2, http_pb2
 from google.api_core import operations_v1
 from google.longrunning import operations_proto_pb2
-from google.protobuf import struct_pb2
+from google.protobuf import descriptor_pb2, descriptor_pool, struct_pb2
 from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2
 from v1op.v1 import operation_service_pb2 as pb
 from v1op.v1 import operation_service_pb2_grpc as pb_grpc
 
 from v1op_pb import Operation, Status, from_dict, make_status, pack, status_details, to_dict, unpack
-from v1op_pb._gateway import DOCUMENTED_SERVICES, start_gateway
+from v1op_pb._gateway import DOCUMENTED_SERVICES, create_gateway_app, start_gateway
 from v1op_pb._server import create_server
 from v1op_pb._store import SQLiteStore
 
@@ -1194,3 +1196,67 @@ def test_gateway_command_in_front_of_serve_exits_0_on_sigterm(run_command, tmp_p
     assert_status_body(denied, 403, code_pb2.PERMISSION_DENIED)
     assert gateway.terminate() == 0
     assert server.terminate() == 0
+
+
+# --- query parameters beside a body field ---------------------------------------------------
+
+
+def make_body_field_service():
+    """PATCH /v1/things with body "thing", and a field whose JSON name differs from its name,
+    in a pool of its own: the documented routes have no field beside their body field."""
+    pool = descriptor_pool.DescriptorPool()
+    for dependency in (descriptor_pb2, http_pb2, annotations_pb2):
+        proto = descriptor_pb2.FileDescriptorProto()
+        dependency.DESCRIPTOR.CopyToProto(proto)
+        pool.Add(proto)
+    file = descriptor_pb2.FileDescriptorProto(
+        name="gatewaytest.proto",
+        package="gatewaytest",
+        syntax="proto3",
+        dependency=["google/api/annotations.proto"],
+    )
+    request = file.message_type.add(name="Req")
+    request.field.add(name="the_name", number=1, type=9, label=1, json_name="theName")
+    request.field.add(
+        name="thing", number=2, type=11, label=1, type_name=".gatewaytest.Req", json_name="thing"
+    )
+    file.message_type.add(name="Res")
+    method = file.service.add(name="Svc").method.add(
+        name="Do", input_type=".gatewaytest.Req", output_type=".gatewaytest.Res"
+    )
+    method.options.Extensions[annotations_pb2.http].CopyFrom(
+        http_pb2.HttpRule(patch="/v1/things", body="thing")
+    )
+    pool.Add(file)
+    return pool.FindServiceByName("gatewaytest.Svc")
+
+
+def query_statuses(queries: list[str]) -> list[tuple[int, dict[str, Any]]]:
+    """PATCH /v1/things?<query> against a gateway whose gRPC target is a closed port: a
+    request the gateway accepts ends 503 (UNAVAILABLE), one it refuses ends 400."""
+
+    async def run() -> list[tuple[int, dict[str, Any]]]:
+        channel = grpc.aio.insecure_channel(f"127.0.0.1:{closed_port()}")
+        app = create_gateway_app(channel, [make_body_field_service()])
+        async with TestClient(TestServer(app)) as client:
+            replies = []
+            for query in queries:
+                reply = await client.patch(f"/v1/things?{query}", json={})
+                replies.append((reply.status, await reply.json()))
+        await channel.close()
+        return replies
+
+    return asyncio.run(run())
+
+
+def test_query_parameters_may_not_set_the_body_field_by_either_name():
+    for status, body in query_statuses(["thing.theName=x", "thing.the_name=x"]):
+        assert status == 400
+        assert "names a field of the request body" in body["message"]
+
+
+def test_query_parameters_beside_the_body_field_are_taken_by_either_name():
+    # Both spellings of the_name are fields outside the body: the gateway sends the call on.
+    for status, body in query_statuses(["theName=x", "the_name=x"]):
+        assert status == 503, body
+        assert body["code"] == code_pb2.UNAVAILABLE

@@ -294,7 +294,8 @@ class _Gateway:
                 raise _Reject(
                     400, code_pb2.INVALID_ARGUMENT, f"query parameter {key!r} names no field"
                 )
-            if names[0] in (body_field, _json_name_of(message, names[0])) and body_field:
+            # Compare fields, not spellings: "operation" and its JSON name are one field.
+            if body_field and _leaf_field(message, names[:1]).name == body_field:
                 raise _Reject(
                     400,
                     code_pb2.INVALID_ARGUMENT,
@@ -350,11 +351,6 @@ def _by_json_name(message: Descriptor, name: str) -> FieldDescriptor | None:
         if field.json_name == name:
             return field
     return None
-
-
-def _json_name_of(message: Descriptor, name: str) -> str:
-    field = message.fields_by_name.get(name)
-    return field.json_name if field is not None else name
 
 
 def _query_value(field: FieldDescriptor, text: str, key: str) -> Any:
