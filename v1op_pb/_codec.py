@@ -1,9 +1,9 @@
 """The proto3 JSON mapping for any message type, driven by its descriptor.
 
-Each message descriptor is compiled once into a plan: for every field, a decoder and an
-encoder specialised to its kind (scalar, enum, message, repeated, map), so that converting a
-message walks only its own fields. Well-known types with a JSON form of their own go through
-the units in ``_wkt``.
+Each message descriptor is compiled once into Python source specialised to its fields (see
+``_compile``): a decoder that dispatches each JSON key to the code for its field, and an
+encoder that reads the fields in order, so that converting a message never walks its
+descriptor. Well-known types with a JSON form of their own go through the units in ``_wkt``.
 
 Errors carry a JSON path: each level that catches a ConversionError prepends its key or
 index and re-raises, so the success path never builds a path.
@@ -11,318 +11,30 @@ index and re-raises, so the success path never builds a path.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from google.api import field_behavior_pb2
-from google.protobuf import descriptor_pb2, unknown_fields
-from google.protobuf.descriptor import Descriptor, FieldDescriptor
-from google.protobuf.message import Message
+from google.protobuf import unknown_fields
+from google.protobuf.descriptor import Descriptor
+from google.protobuf.message import DecodeError, Message
 
+from ._compile import (
+    MessageDecoder,
+    MessageEncoder,
+    compile_decoder,
+    compile_encoder,
+    is_output_only,
+)
 from ._errors import ConversionError
 from ._jsontext import MAX_DEPTH
 from ._registry import TypeRegistry, default_registry
-from ._scalars import (
-    SCALAR_DECODERS,
-    SCALAR_ENCODERS,
-    UnknownEnumName,
-    decode_map_key,
-    describe,
-    encode_map_key,
-    enum_decoder,
-    enum_encoder,
-    expect_object,
-)
 from ._wkt import WELL_KNOWN
 
 __all__ = ["Codec", "is_output_only"]
 
-# (codec, message, json value, depth) -> None: sets the field on the message.
-FieldDecoder = Callable[["Codec", Message, Any, int], None]
-# (codec, field value as ListFields gives it, depth) -> JSON value.
-FieldEncoder = Callable[["Codec", Any, int], Any]
 
-_OUTPUT_ONLY = field_behavior_pb2.OUTPUT_ONLY
-_VALUE = "google.protobuf.Value"
-_NULL_VALUE = "google.protobuf.NullValue"
-
-
-class _Field:
-    """How one field (or extension) converts; ``json_name`` is its JSON key."""
-
-    __slots__ = (
-        "decode",
-        "encode",
-        "json_name",
-        "name",
-        "null",
-        "number",
-        "oneof",
-        "output_only",
-        "unpopulated",
-    )
-
-    def __init__(self, field: FieldDescriptor) -> None:
-        self.name = field.name
-        # Extensions are written "[full.name]", as in json_format.
-        self.json_name = f"[{field.full_name}]" if field.is_extension else field.json_name
-        self.number = field.number
-        oneof = field.containing_oneof
-        self.oneof = oneof.name if oneof is not None else None
-        self.output_only = is_output_only(field)
-        self.decode, self.encode, self.unpopulated = _compile_field(field)
-        # What a JSON null means for this field: most fields are left unset; a Value field
-        # holds null_value, and a NullValue enum field holds 0.
-        self.null = _null_setter(field)
-
-
-class _Plan:
-    __slots__ = ("by_key", "by_number", "fields", "full_name")
-
-    def __init__(self, descriptor: Descriptor) -> None:
-        self.full_name = descriptor.full_name
-        self.fields = [_Field(f) for f in descriptor.fields]
-        self.by_number = {f.number: f for f in self.fields}
-        self.by_key: dict[str, _Field] = {}
-        for f in self.fields:
-            self.by_key[f.name] = f
-        for f in self.fields:  # the JSON name wins where a JSON name equals another's name
-            self.by_key[f.json_name] = f
-
-
-_PLANS: dict[Descriptor, _Plan] = {}
-
-
-def _plan(descriptor: Descriptor) -> _Plan:
-    plan = _PLANS.get(descriptor)
-    if plan is None:
-        plan = _PLANS[descriptor] = _Plan(descriptor)
-    return plan
-
-
-_EXTENSIONS: dict[FieldDescriptor, _Field] = {}
-
-
-def _extension_plan(extension: FieldDescriptor) -> _Field:
-    plan = _EXTENSIONS.get(extension)
-    if plan is None:
-        plan = _EXTENSIONS[extension] = _Field(extension)
-    return plan
-
-
-def _extension_field(descriptor: Descriptor, full_name: str) -> _Field | None:
-    """The extension of ``descriptor`` named ``full_name``, from the pool it lives in."""
-    if not descriptor.is_extendable:
-        return None
-    try:
-        extension = descriptor.file.pool.FindExtensionByName(full_name)
-    except KeyError:
-        return None
-    if extension.containing_type is not descriptor:
-        return None
-    return _extension_plan(extension)
-
-
-def is_output_only(field: FieldDescriptor) -> bool:
-    """Whether the field is annotated ``(google.api.field_behavior) = OUTPUT_ONLY``."""
-    options = field.GetOptions()
-    # Re-read through the default pool's FieldOptions so that the annotation is found also
-    # on descriptors from another pool (a loaded descriptor set).
-    parsed = descriptor_pb2.FieldOptions.FromString(options.SerializeToString())
-    return _OUTPUT_ONLY in parsed.Extensions[field_behavior_pb2.field_behavior]
-
-
-def _accessors(field: FieldDescriptor) -> tuple[Callable[[Message], Any], Callable[..., None]]:
-    """(get, set) of the field on a message: attributes, or Extensions[...] for extensions."""
-    if field.is_extension:
-
-        def get_extension(message: Message) -> Any:
-            return message.Extensions[field]
-
-        def set_extension(message: Message, value: Any) -> None:
-            message.Extensions[field] = value
-
-        return get_extension, set_extension
-    name = field.name
-
-    def get(message: Message) -> Any:
-        return getattr(message, name)
-
-    def set_(message: Message, value: Any) -> None:
-        setattr(message, name, value)
-
-    return get, set_
-
-
-def _null_setter(field: FieldDescriptor) -> Callable[[Message], None] | None:
-    if field.is_repeated:
-        return None
-    get, set_ = _accessors(field)
-    if field.message_type is not None and field.message_type.full_name == _VALUE:
-        return lambda message: setattr(get(message), "null_value", 0)
-    if field.enum_type is not None and field.enum_type.full_name == _NULL_VALUE:
-        return lambda message: set_(message, 0)
-    return None
-
-
-def _element_codecs(field: FieldDescriptor) -> tuple[Any, Any, bool]:
-    """(decoder, encoder, is_message) for one element of the field."""
-    if field.type == FieldDescriptor.TYPE_MESSAGE or field.type == FieldDescriptor.TYPE_GROUP:
-        return None, None, True
-    if field.type == FieldDescriptor.TYPE_ENUM:
-        return enum_decoder(field.enum_type), enum_encoder(field.enum_type), False
-    return SCALAR_DECODERS[field.type], SCALAR_ENCODERS[field.type], False
-
-
-def _is_map(field: FieldDescriptor) -> bool:
-    return (
-        field.is_repeated
-        and field.message_type is not None
-        and field.message_type.GetOptions().map_entry
-    )
-
-
-def _compile_field(field: FieldDescriptor) -> tuple[FieldDecoder, FieldEncoder, Any]:
-    if _is_map(field):
-        return _compile_map(field)
-    get, set_ = _accessors(field)
-    decode_element, encode_element, is_message = _element_codecs(field)
-    if field.is_repeated:
-        if is_message:
-            return _repeated_message(get, field.message_type.full_name == _VALUE)
-        return _repeated_scalar(get, decode_element, encode_element)
-    if is_message:
-
-        def decode_message(codec: Codec, message: Message, value: Any, depth: int) -> None:
-            sub = get(message)
-            sub.SetInParent()
-            codec.decode_message(sub, value, depth + 1)
-
-        def encode_message(codec: Codec, value: Any, depth: int) -> Any:
-            return codec.encode_message(value, depth + 1)
-
-        return decode_message, encode_message, _none
-
-    def decode_scalar(codec: Codec, message: Message, value: Any, depth: int) -> None:
-        try:
-            set_(message, decode_element(value))
-        except UnknownEnumName:
-            if not codec.ignore_unknown_fields:
-                raise
-
-    def encode_scalar(codec: Codec, value: Any, depth: int) -> Any:
-        return encode_element(value)
-
-    default = encode_element(field.default_value)
-    return decode_scalar, encode_scalar, lambda: default
-
-
-def _repeated_scalar(
-    get: Callable[[Message], Any], decode_element: Any, encode_element: Any
-) -> tuple:
-    def decode(codec: Codec, message: Message, value: Any, depth: int) -> None:
-        decoded = []
-        for index, item in enumerate(_array(value)):
-            try:
-                if item is None:
-                    raise ConversionError("null is not allowed as an element of a repeated field")
-                decoded.append(decode_element(item))
-            except UnknownEnumName as e:
-                if codec.ignore_unknown_fields:
-                    continue  # json_format drops the element too
-                e.prepend(index)
-                raise
-            except ConversionError as e:
-                e.prepend(index)
-                raise
-        get(message).extend(decoded)
-
-    def encode(codec: Codec, value: Any, depth: int) -> list[Any]:
-        return [encode_element(item) for item in value]
-
-    return decode, encode, list
-
-
-def _repeated_message(get: Callable[[Message], Any], values_allow_null: bool) -> tuple:
-    def decode(codec: Codec, message: Message, value: Any, depth: int) -> None:
-        items = _array(value)
-        container = get(message)
-        for index, item in enumerate(items):
-            try:
-                if item is None and not values_allow_null:
-                    raise ConversionError("null is not allowed as an element of a repeated field")
-                codec.decode_message(container.add(), item, depth + 1)
-            except ConversionError as e:
-                e.prepend(index)
-                raise
-
-    def encode(codec: Codec, value: Any, depth: int) -> list[Any]:
-        out = []
-        for index, item in enumerate(value):
-            try:
-                out.append(codec.encode_message(item, depth + 1))
-            except ConversionError as e:
-                e.prepend(index)
-                raise
-        return out
-
-    return decode, encode, list
-
-
-def _compile_map(field: FieldDescriptor) -> tuple:
-    name = field.name
-    entry = field.message_type
-    key_field = entry.fields_by_name["key"]
-    value_field = entry.fields_by_name["value"]
-    decode_value, encode_value, value_is_message = _element_codecs(value_field)
-    value_allows_null = value_is_message and value_field.message_type.full_name == _VALUE
-
-    def decode(codec: Codec, message: Message, value: Any, depth: int) -> None:
-        obj = expect_object(value, f"a map of {entry.full_name}")
-        container = getattr(message, name)
-        for key, item in obj.items():
-            try:
-                map_key = decode_map_key(key_field, key)
-                if item is None and not value_allows_null:
-                    raise ConversionError("null is not allowed as a map value")
-                if value_is_message:
-                    # +2 for the map entry, as the binary decoder counts it.
-                    codec.decode_message(container[map_key], item, depth + 2)
-                else:
-                    try:
-                        container[map_key] = decode_value(item)
-                    except UnknownEnumName:
-                        if not codec.ignore_unknown_fields:
-                            raise
-            except ConversionError as e:
-                e.prepend(key)
-                raise
-
-    def encode(codec: Codec, value: Any, depth: int) -> dict[str, Any]:
-        out = {}
-        for key, item in value.items():
-            json_key = encode_map_key(key)
-            try:
-                if value_is_message:
-                    out[json_key] = codec.encode_message(item, depth + 2)
-                else:
-                    out[json_key] = encode_value(item)
-            except ConversionError as e:
-                e.prepend(json_key)
-                raise
-        return out
-
-    return decode, encode, dict
-
-
-def _none() -> None:
-    return None
-
-
-def _array(value: Any) -> list[Any]:
-    if isinstance(value, (list, tuple)):
-        return value  # type: ignore[return-value]
-    raise ConversionError(f"expected an array, got {describe(value)}")
+class UnknownFieldsSeen(Exception):
+    """Raised by the fast encoders when they meet a message with unknown fields; the codec
+    then encodes again with a check at every message, which finds and reports the first."""
 
 
 class Codec:
@@ -334,7 +46,13 @@ class Codec:
     ``omit_output_only`` (fields annotated OUTPUT_ONLY are left out, for request bodies).
     """
 
-    __slots__ = ("emit_unpopulated", "ignore_unknown_fields", "omit_output_only", "registry")
+    __slots__ = (
+        "check_unknown",
+        "emit_unpopulated",
+        "ignore_unknown_fields",
+        "omit_output_only",
+        "registry",
+    )
 
     def __init__(
         self,
@@ -348,6 +66,8 @@ class Codec:
         self.ignore_unknown_fields = ignore_unknown_fields
         self.emit_unpopulated = emit_unpopulated
         self.omit_output_only = omit_output_only
+        # True while encoding again after UnknownFieldsSeen: every message is checked.
+        self.check_unknown = False
 
     # --- decoding --------------------------------------------------------------------------
 
@@ -358,108 +78,152 @@ class Codec:
 
     def decode_message(self, message: Message, value: Any, depth: int) -> None:
         if depth > MAX_DEPTH:
-            raise ConversionError(f"messages nested more than {MAX_DEPTH} levels deep")
-        descriptor = message.DESCRIPTOR
-        unit = WELL_KNOWN.get(descriptor.full_name)
-        if unit is not None:
-            unit.decode(self, value, message, depth)
-        else:
-            self.decode_fields(message, value, depth)
+            raise too_deep()
+        decoder_for(message.DESCRIPTOR)(self, message, value, depth)
 
     def decode_fields(
         self, message: Message, value: Any, depth: int, skip: str | None = None
     ) -> None:
         """Set the fields of a regular message from a JSON object (``skip``: a key to pass)."""
-        plan = _plan(message.DESCRIPTOR)
-        obj = expect_object(value, plan.full_name)
-        seen: dict[int, str] = {}
-        oneofs: dict[str, str] = {}
-        for key, item in obj.items():
-            field = plan.by_key.get(key)
-            if field is None and key.startswith("[") and key.endswith("]"):
-                field = _extension_field(message.DESCRIPTOR, key[1:-1])
-            if field is None:
-                if key == skip or self.ignore_unknown_fields:
-                    continue
-                raise ConversionError(
-                    f"unknown field {key!r} of {plan.full_name}; known fields: "
-                    + ", ".join(f.json_name for f in plan.fields),
-                    [key],
-                )
-            if field.number in seen:
-                raise ConversionError(
-                    f"field {field.name!r} is given twice, as {seen[field.number]!r} and {key!r}",
-                    [key],
-                )
-            seen[field.number] = key
-            if item is None:
-                if field.null is not None:
-                    field.null(message)
-                continue
-            if field.oneof is not None:
-                other = oneofs.get(field.oneof)
-                if other is not None:
-                    raise ConversionError(
-                        f"{other!r} and {key!r} are both set, but they belong to the oneof "
-                        f"{field.oneof!r} of {plan.full_name}: at most one may be set",
-                        [key],
-                    )
-                oneofs[field.oneof] = key
-            try:
-                field.decode(self, message, item, depth)
-            except ConversionError as e:
-                e.prepend(key)
-                raise
-            except (TypeError, ValueError) as e:
-                # A value the runtime refuses after our checks passed; keep it a
-                # ConversionError with its place.
-                raise ConversionError(f"invalid value for {field.name!r}: {e}", [key]) from e
+        fields_decoder_for(message.DESCRIPTOR)(self, message, value, depth, skip)
 
     # --- encoding --------------------------------------------------------------------------
 
     def encode(self, message: Message) -> Any:
-        return self.encode_message(message, 1)
+        if not self.check_unknown and _has_unknown_fields(message):
+            return self._encode_checked(message)
+        try:
+            return self.encode_message(message, 1)
+        except UnknownFieldsSeen:
+            return self._encode_checked(message)
 
     def encode_message(self, message: Message, depth: int) -> Any:
-        if depth > MAX_DEPTH:
-            raise ConversionError(f"messages nested more than {MAX_DEPTH} levels deep")
-        descriptor = message.DESCRIPTOR
+        return encoder_for(message.DESCRIPTOR, self)(self, message, depth)
+
+    def unknown_fields_in(self, message: Message) -> None:
+        """In the checked encoding, raise if ``message`` itself carries unknown fields."""
         if len(unknown_fields.UnknownFieldSet(message)):
             raise ConversionError(
-                f"{descriptor.full_name} carries fields its schema does not know (read from "
-                "binary written with a newer schema?); JSON cannot carry them"
+                f"{message.DESCRIPTOR.full_name} carries fields its schema does not know "
+                "(read from binary written with a newer schema?); JSON cannot carry them"
             )
-        unit = WELL_KNOWN.get(descriptor.full_name)
-        if unit is not None:
-            return unit.encode(self, message, depth)
-        plan = _plan(descriptor)
-        omit_output_only = self.omit_output_only
-        out: dict[str, Any] = {}
-        listed = message.ListFields()
-        if self.emit_unpopulated:
-            # Every field in declaration order, as grpc-gateway writes them.
-            present = {fd.number: value for fd, value in listed if not fd.is_extension}
-            for field in plan.fields:
-                if omit_output_only and field.output_only:
-                    continue
-                if field.number in present:
-                    out[field.json_name] = self._encode_field(field, present[field.number], depth)
-                elif field.oneof is None:
-                    out[field.json_name] = field.unpopulated()
-            listed = [(fd, value) for fd, value in listed if fd.is_extension]
-        for field_descriptor, value in listed:
-            if field_descriptor.is_extension:
-                field = _extension_plan(field_descriptor)
-            else:
-                field = plan.by_number[field_descriptor.number]
-            if omit_output_only and field.output_only:
-                continue
-            out[field.json_name] = self._encode_field(field, value, depth)
-        return out
 
-    def _encode_field(self, field: _Field, value: Any, depth: int) -> Any:
-        try:
-            return field.encode(self, value, depth)
-        except ConversionError as e:
-            e.prepend(field.json_name)
-            raise
+    def check_payload(self, message: Message, size: int) -> None:
+        """Check a message the codec parsed itself from ``size`` bytes (an Any payload) for
+        unknown fields.
+
+        The fast encoding checks its whole tree at once, cheaply, and asks for the checked
+        encoding (UnknownFieldsSeen) only when that finds something; the checked encoding
+        checks each message as it reaches it, so the error is the first in field order."""
+        if self.check_unknown:
+            return
+        # The payload is ours to strip. Stripped, it serializes to fewer bytes than it was
+        # read from if it had unknown fields (or, rarely, if it was not written canonically,
+        # in which case the checked encoding finds nothing and writes the same JSON).
+        message.DiscardUnknownFields()
+        if message.ByteSize() != size:
+            raise UnknownFieldsSeen
+
+    def _encode_checked(self, message: Message) -> Any:
+        checked = Codec(
+            self.registry,
+            emit_unpopulated=self.emit_unpopulated,
+            omit_output_only=self.omit_output_only,
+        )
+        checked.check_unknown = True
+        return checked.encode_message(message, 1)
+
+
+def too_deep() -> ConversionError:
+    return ConversionError(f"messages nested more than {MAX_DEPTH} levels deep")
+
+
+def _has_unknown_fields(message: Message) -> bool:
+    """Whether any message in the tree carries unknown fields (Any payloads not included).
+
+    One C round trip instead of a look at every message: a copy without its unknown fields
+    serializes shorter exactly when there were some."""
+    data = message.SerializePartialToString()  # proto2 required fields may be missing
+    copy = type(message)()
+    try:
+        copy.MergeFromString(data)
+    except DecodeError:  # nested deeper than the binary reader allows: check the slow way
+        return True
+    copy.DiscardUnknownFields()
+    return copy.ByteSize() != len(data)
+
+
+# --- compiled functions, one per message type (and encoding options) -----------------------
+
+_DECODERS: dict[Descriptor, MessageDecoder] = {}
+_FIELDS_DECODERS: dict[Descriptor, Any] = {}
+_ENCODERS: dict[tuple[Descriptor, bool, bool, bool], MessageEncoder] = {}
+
+
+def fields_decoder_for(descriptor: Descriptor) -> Any:
+    """(codec, message, json, depth, skip) -> None for a message with a JSON object form."""
+    decoder = _FIELDS_DECODERS.get(descriptor)
+    if decoder is None:
+        decoder = _FIELDS_DECODERS[descriptor] = compile_decoder(descriptor, _links)
+    return decoder
+
+
+def decoder_for(descriptor: Descriptor) -> MessageDecoder:
+    """(codec, message, json, depth) -> None: a well-known type's unit or the fields."""
+    decoder = _DECODERS.get(descriptor)
+    if decoder is None:
+        unit = WELL_KNOWN.get(descriptor.full_name)
+        decoder = unit.decode if unit is not None else fields_decoder_for(descriptor)
+        _DECODERS[descriptor] = decoder
+    return decoder
+
+
+def encoder_for(descriptor: Descriptor, codec: Codec) -> MessageEncoder:
+    key = (descriptor, codec.emit_unpopulated, codec.omit_output_only, codec.check_unknown)
+    encoder = _ENCODERS.get(key)
+    if encoder is None:
+        encoder = _ENCODERS[key] = _make_encoder(*key)
+    return encoder
+
+
+def _make_encoder(
+    descriptor: Descriptor, emit_unpopulated: bool, omit_output_only: bool, check_unknown: bool
+) -> MessageEncoder:
+    unit = WELL_KNOWN.get(descriptor.full_name)
+    if unit is None:
+        return compile_encoder(
+            descriptor, _links, emit_unpopulated, omit_output_only, check_unknown
+        )
+    if not check_unknown:
+        return unit.encode
+    encode_unit = unit.encode
+
+    def encode(codec: Codec, message: Message, depth: int) -> Any:
+        if depth <= MAX_DEPTH:  # the depth error comes first, as the unit reports it
+            codec.unknown_fields_in(message)
+        return encode_unit(codec, message, depth)
+
+    return encode
+
+
+class _Links:
+    """What compiled code calls for the message types its fields hold.
+
+    Looked up on first call rather than at compile time, so that recursive types compile."""
+
+    @staticmethod
+    def decoder(descriptor: Descriptor) -> MessageDecoder:
+        return decoder_for(descriptor)
+
+    @staticmethod
+    def encoder(
+        descriptor: Descriptor, emit_unpopulated: bool, omit_output_only: bool, checked: bool
+    ) -> MessageEncoder:
+        key = (descriptor, emit_unpopulated, omit_output_only, checked)
+        encoder = _ENCODERS.get(key)
+        if encoder is None:
+            encoder = _ENCODERS[key] = _make_encoder(*key)
+        return encoder
+
+
+_links = _Links()

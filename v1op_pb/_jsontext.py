@@ -1,14 +1,18 @@
 """JSON text to Python values and back, with the checks the proto3 JSON mapping needs.
 
-``json.loads`` keeps the last of duplicate keys and reads NaN and Infinity, which are not
-JSON; here duplicate keys are marked so the converter reports them with their path, and the
-non-JSON constants are rejected.
+Text is read by orjson. orjson, like ``json.loads``, keeps the last of duplicate keys, so a
+cheap count tells whether any key was dropped (see ``_dropped_keys``); text with duplicates,
+and text orjson refuses, is read again by ``json.loads`` with a hook that marks duplicate keys
+(so the converter reports them with their path) and rejects NaN and Infinity. Errors come from
+that exact reading, so they are the same whichever parser saw the text first.
 """
 
 from __future__ import annotations
 
 import json
 from typing import Any
+
+import orjson
 
 from ._errors import ConversionError
 
@@ -42,6 +46,37 @@ def _reject_constant(name: str) -> Any:
 
 def loads(data: str | bytes | bytearray | memoryview) -> Any:
     """Parse JSON text (str, or UTF-8 bytes) into Python values."""
+    if isinstance(data, (str, bytes)):
+        try:
+            value = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass  # read again below, for the error json.loads gives (or what orjson refuses)
+        else:
+            if not _dropped_keys(data, value):
+                return value
+    return exact_loads(data)
+
+
+def _dropped_keys(data: str | bytes, value: Any) -> bool:
+    """Whether orjson's ``value`` lost members of ``data`` to duplicate keys.
+
+    Every member of an object has one colon after its key; the other colons of the text are
+    in strings. orjson writes ``value`` back with the same strings, unescaped, so its colon
+    count equals the text's unless a member was dropped (which takes its colon and those in
+    its strings with it). ``\\u003a`` is the one escape that makes a colon in a string
+    without one in the text; text with it is read the exact way.
+    """
+    if isinstance(data, str):
+        if "\\u003" in data:
+            return True
+        return orjson.dumps(value).count(b":") != data.count(":")
+    if b"\\u003" in data:
+        return True
+    return orjson.dumps(value).count(b":") != data.count(b":")
+
+
+def exact_loads(data: str | bytes | bytearray | memoryview) -> Any:
+    """Parse with ``json.loads``: duplicate keys marked, NaN and Infinity refused."""
     if isinstance(data, (bytes, bytearray, memoryview)):
         try:
             text = bytes(data).decode("utf-8")
@@ -66,5 +101,7 @@ def loads(data: str | bytes | bytearray | memoryview) -> Any:
 def dumps(value: Any, indent: int | None = None) -> str:
     """Compact JSON (or indented), non-ASCII kept as is."""
     if indent is None:
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        return orjson.dumps(value).decode()
+    if indent == 2:
+        return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
     return json.dumps(value, ensure_ascii=False, indent=indent, allow_nan=False)

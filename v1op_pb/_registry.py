@@ -54,6 +54,9 @@ class TypeRegistry:
 
     def __init__(self, *, use_default_pool: bool = True) -> None:
         self._classes: dict[str, type[Message]] = {}
+        # Type URL -> class, filled by the codec's Any units, which resolve the same few URLs
+        # over and over; emptied whenever a registration may change an answer.
+        self.by_url: dict[str, type[Message]] = {}
         self._pools: list[descriptor_pool.DescriptorPool] = []
         self._use_default_pool = use_default_pool
         self._lock = threading.Lock()
@@ -83,6 +86,7 @@ class TypeRegistry:
                 )
         with self._lock:
             self._classes.update(found)
+            self.by_url.clear()
         return self
 
     def register_module(self, name: str) -> TypeRegistry:
@@ -147,6 +151,7 @@ class TypeRegistry:
             self._pools.append(pool)
             for full_name, cls in generated.items():
                 self._classes.setdefault(full_name, cls)
+            self.by_url.clear()
         return defined
 
     def resolve(self, type_url: str) -> type[Message]:
@@ -165,7 +170,7 @@ class TypeRegistry:
                 continue
             cls = message_factory.GetMessageClass(descriptor)
             with self._lock:
-                self._classes.setdefault(full_name, cls)
+                cls = self._classes.setdefault(full_name, cls)
             return cls
         raise UnknownTypeError(
             f"no message type {full_name!r} is known for type URL {type_url!r}; import its "

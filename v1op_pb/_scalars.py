@@ -148,6 +148,8 @@ def decode_bool(value: Any) -> bool:
 
 
 def decode_string(value: Any) -> str:
+    if type(value) is str and value.isascii():
+        return value  # nothing to check in ASCII text
     if not isinstance(value, str):
         raise ConversionError(f"expected a string, got {describe(value)}")
     if _UNPAIRED_SURROGATE.search(value):
@@ -205,7 +207,7 @@ def enum_encoder(enum: EnumDescriptor) -> Encoder:
     for v in enum.values:  # the first name of an aliased number wins, as in json_format
         by_number.setdefault(v.number, v.name)
     if enum.full_name == "google.protobuf.NullValue":
-        by_number = dict.fromkeys(by_number)
+        return _null  # whatever the number, as json_format writes it
     closed = enum.is_closed
 
     def encode(number: int) -> Any:
@@ -220,6 +222,10 @@ def enum_encoder(enum: EnumDescriptor) -> Encoder:
 
 
 _MISSING = object()
+
+
+def _null(number: int) -> None:
+    return None
 
 
 def _encode_int64(value: int) -> str:

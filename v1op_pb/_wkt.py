@@ -2,7 +2,9 @@
 
 One small unit per type, looked up by full message name (as json_format's WKT table is).
 A unit decodes a JSON value into a message and encodes a message into a JSON value; the
-codec passed in handles what nests inside (Struct values, the message inside an Any).
+codec passed in handles what nests inside an Any. Units take the same arguments as the
+compiled functions of ``_compile`` and check the nesting depth themselves, so that compiled
+code calls them directly; Struct, Value and ListValue call each other directly too.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from google.protobuf.message import DecodeError, EncodeError, Message
 
 from ._errors import ConversionError
+from ._jsontext import MAX_DEPTH
 from ._registry import UnknownTypeError, type_name_of
 from ._scalars import SCALAR_DECODERS, SCALAR_ENCODERS, decode_string, describe, expect_object
 
@@ -27,39 +30,45 @@ _MAX_SECONDS = 253402300799
 _MAX_DURATION_SECONDS = 315576000000
 _EPOCH_ORDINAL = datetime.date(1970, 1, 1).toordinal()
 _RFC3339 = re.compile(
-    r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})"
+    r"([0-9]{4}-[0-9]{2}-[0-9]{2})T([0-9]{2}:[0-9]{2}:[0-9]{2})"
     r"(?:\.([0-9]{1,9}))?(?:Z|([+-])([0-9]{2}):([0-9]{2}))\Z"
 )
 _DURATION = re.compile(r"(-)?([0-9]+)(?:\.([0-9]{1,9}))?s\Z")
 
 
 class Unit(NamedTuple):
-    decode: Any  # (codec, json value, message, depth) -> None, fills the message
+    decode: Any  # (codec, message, json value, depth) -> None, fills the message
     encode: Any  # (codec, message, depth) -> JSON value
+
+
+_INFINITY = math.inf
+
+
+def too_deep() -> ConversionError:
+    return ConversionError(f"messages nested more than {MAX_DEPTH} levels deep")
 
 
 # --- Timestamp ---------------------------------------------------------------------------
 
 
-def _decode_timestamp(codec: Codec, value: Any, message: Message, depth: int) -> None:
-    if not isinstance(value, str):
+def _decode_timestamp(codec: Codec, message: Message, value: Any, depth: int) -> None:
+    if type(value) is not str and not isinstance(value, str):
         raise ConversionError(f"expected an RFC 3339 timestamp string, got {describe(value)}")
     match = _RFC3339.match(value)
     if match is None:
         raise ConversionError(
             f"expected an RFC 3339 timestamp such as 2024-05-01T12:30:00.123456789Z, got {value!r}"
         )
-    year, month, day, hour, minute, second, fraction, sign, off_h, off_m = match.groups()
-    try:
-        ordinal = datetime.date(int(year), int(month), int(day)).toordinal()
-    except ValueError as e:
-        raise ConversionError(f"invalid date in timestamp {value!r}: {e}") from e
-    if int(hour) > 23 or int(minute) > 59 or int(second) > 59:
-        raise ConversionError(f"invalid time of day in timestamp {value!r}")
-    seconds = (ordinal - _EPOCH_ORDINAL) * 86400 + int(hour) * 3600 + int(minute) * 60
-    seconds += int(second)
+    date, time_of_day, fraction, sign, off_h, off_m = match.groups()
+    days = _DAYS.get(date)
+    if days is None:
+        days = _days_of(date, value)
+    seconds = _SECONDS_OF_DAY.get(time_of_day)
+    if seconds is None:
+        seconds = _seconds_of_day(time_of_day, value)
+    seconds += days * 86400
     if sign is not None:
-        if int(off_h) > 23 or int(off_m) > 59:
+        if off_h > "23" or off_m > "59":  # two digits each, so text order is number order
             raise ConversionError(f"invalid UTC offset in timestamp {value!r}")
         offset = int(off_h) * 3600 + int(off_m) * 60
         seconds -= offset if sign == "+" else -offset
@@ -71,20 +80,74 @@ def _decode_timestamp(codec: Codec, value: Any, message: Message, depth: int) ->
     message.nanos = int(fraction.ljust(9, "0")) if fraction else 0
 
 
+# Day numbers (since 1970-01-01) and seconds into the day of the texts read, and the text of
+# the days written: a dict lookup is cheaper than parsing and datetime arithmetic, and
+# timestamps in a batch fall on few days. Each is cleared when it grows past the limit.
+_DAYS: dict[str, int] = {}
+_SECONDS_OF_DAY: dict[str, int] = {}
+_DATES: dict[int, str] = {}
+_CACHE_LIMIT = 4096
+
+
+def _days_of(date: str, value: str) -> int:
+    try:
+        days = datetime.date.fromisoformat(date).toordinal() - _EPOCH_ORDINAL
+    except ValueError as e:
+        raise ConversionError(f"invalid date in timestamp {value!r}: {e}") from e
+    if len(_DAYS) >= _CACHE_LIMIT:
+        _DAYS.clear()
+    _DAYS[date] = days
+    return days
+
+
+def _seconds_of_day(time_of_day: str, value: str) -> int:
+    hour, minute, second = time_of_day.split(":")
+    if hour > "23" or minute > "59" or second > "59":
+        raise ConversionError(f"invalid time of day in timestamp {value!r}")
+    seconds = int(hour) * 3600 + int(minute) * 60 + int(second)
+    if len(_SECONDS_OF_DAY) >= _CACHE_LIMIT:
+        _SECONDS_OF_DAY.clear()
+    _SECONDS_OF_DAY[time_of_day] = seconds
+    return seconds
+
+
+def _date_text(days: int) -> str:
+    text = datetime.date.fromordinal(days + _EPOCH_ORDINAL).isoformat()
+    if len(_DATES) >= _CACHE_LIMIT:
+        _DATES.clear()
+    _DATES[days] = text
+    return text
+
+
 def _encode_timestamp(codec: Codec, message: Message, depth: int) -> str:
+    if depth > MAX_DEPTH:
+        raise too_deep()
     seconds, nanos = message.seconds, message.nanos
     if not _MIN_SECONDS <= seconds <= _MAX_SECONDS or not 0 <= nanos <= 999_999_999:
         raise ConversionError(
             f"Timestamp seconds={seconds} nanos={nanos} is outside the range JSON can carry "
             "(0001-01-01T00:00:00Z..9999-12-31T23:59:59.999999999Z)"
         )
-    return message.ToJsonString()
+    days, rest = divmod(seconds, 86400)
+    date = _DATES.get(days)
+    if date is None:
+        date = _date_text(days)
+    hours, rest = divmod(rest, 3600)
+    minutes, rest = divmod(rest, 60)
+    # 0, 3, 6 or 9 fractional digits, as json_format writes them.
+    if not nanos:
+        return f"{date}T{hours:02d}:{minutes:02d}:{rest:02d}Z"
+    if not nanos % 1_000_000:
+        return f"{date}T{hours:02d}:{minutes:02d}:{rest:02d}.{nanos // 1_000_000:03d}Z"
+    if not nanos % 1000:
+        return f"{date}T{hours:02d}:{minutes:02d}:{rest:02d}.{nanos // 1000:06d}Z"
+    return f"{date}T{hours:02d}:{minutes:02d}:{rest:02d}.{nanos:09d}Z"
 
 
 # --- Duration ----------------------------------------------------------------------------
 
 
-def _decode_duration(codec: Codec, value: Any, message: Message, depth: int) -> None:
+def _decode_duration(codec: Codec, message: Message, value: Any, depth: int) -> None:
     if not isinstance(value, str):
         raise ConversionError(f'expected a duration string such as "1.5s", got {describe(value)}')
     match = _DURATION.match(value)
@@ -102,6 +165,8 @@ def _decode_duration(codec: Codec, value: Any, message: Message, depth: int) -> 
 
 
 def _encode_duration(codec: Codec, message: Message, depth: int) -> str:
+    if depth > MAX_DEPTH:
+        raise too_deep()
     seconds, nanos = message.seconds, message.nanos
     if (
         abs(seconds) > _MAX_DURATION_SECONDS
@@ -119,7 +184,7 @@ def _encode_duration(codec: Codec, message: Message, depth: int) -> str:
 # --- FieldMask ---------------------------------------------------------------------------
 
 
-def _decode_field_mask(codec: Codec, value: Any, message: Message, depth: int) -> None:
+def _decode_field_mask(codec: Codec, message: Message, value: Any, depth: int) -> None:
     if not isinstance(value, str):
         raise ConversionError(
             f'expected a field mask string such as "a,b.c", got {describe(value)}'
@@ -131,6 +196,8 @@ def _decode_field_mask(codec: Codec, value: Any, message: Message, depth: int) -
 
 
 def _encode_field_mask(codec: Codec, message: Message, depth: int) -> str:
+    if depth > MAX_DEPTH:
+        raise too_deep()
     paths = list(message.paths)
     try:
         text = message.ToJsonString()
@@ -148,95 +215,125 @@ def _encode_field_mask(codec: Codec, message: Message, depth: int) -> str:
 
 
 # --- Struct, Value, ListValue ------------------------------------------------------------
+#
+# Depth counts as the binary decoder counts it: a Struct's value sits in a map entry (+2),
+# a ListValue's value and a Value's struct or list one level down (+1). What reads here must
+# also read back from binary.
 
 
-def _decode_struct(codec: Codec, value: Any, message: Message, depth: int) -> None:
+def _decode_struct(codec: Codec, message: Message, value: Any, depth: int) -> None:
     fields = message.fields
-    for key, item in expect_object(value, "a Struct").items():
+    obj = value if type(value) is dict else expect_object(value, "a Struct")
+    for key, item in obj.items():
         try:
-            # +2: in binary each value sits in a map entry, and both count toward the
-            # decoder's nesting limit; what reads here must also read back from binary.
-            codec.decode_message(fields[decode_string(key)], item, depth + 2)
+            entry = fields[decode_string(key)]
+            if depth + 2 > MAX_DEPTH:
+                raise too_deep()
+            _decode_value(codec, entry, item, depth + 2)
         except ConversionError as e:
             e.prepend(key)
             raise
 
 
 def _encode_struct(codec: Codec, message: Message, depth: int) -> dict[str, Any]:
+    if depth > MAX_DEPTH:
+        raise too_deep()
+    fields = message.fields
     out = {}
-    for key, item in message.fields.items():
+    for key in fields:
         try:
-            out[key] = codec.encode_message(item, depth + 2)
+            out[key] = _encode_value(codec, fields[key], depth + 2)
         except ConversionError as e:
             e.prepend(key)
             raise
     return out
 
 
-def _decode_list_value(codec: Codec, value: Any, message: Message, depth: int) -> None:
+def _decode_list_value(codec: Codec, message: Message, value: Any, depth: int) -> None:
     if not isinstance(value, list):
         raise ConversionError(f"expected a ListValue (a JSON array), got {describe(value)}")
-    values = message.values
+    add = message.values.add
     for index, item in enumerate(value):
         try:
-            codec.decode_message(values.add(), item, depth + 1)
+            if depth + 1 > MAX_DEPTH:
+                raise too_deep()
+            _decode_value(codec, add(), item, depth + 1)
         except ConversionError as e:
             e.prepend(index)
             raise
 
 
 def _encode_list_value(codec: Codec, message: Message, depth: int) -> list[Any]:
+    if depth > MAX_DEPTH:
+        raise too_deep()
     out = []
     for index, item in enumerate(message.values):
         try:
-            out.append(codec.encode_message(item, depth + 1))
+            out.append(_encode_value(codec, item, depth + 1))
         except ConversionError as e:
             e.prepend(index)
             raise
     return out
 
 
-def _decode_value(codec: Codec, value: Any, message: Message, depth: int) -> None:
-    if value is None:
+def _decode_value(codec: Codec, message: Message, value: Any, depth: int) -> None:
+    kind = type(value)
+    if kind is str:
+        message.string_value = value if value.isascii() else decode_string(value)
+    elif kind is float:
+        if value == _INFINITY or value == -_INFINITY:  # 1e400 reads as infinity, which JSON
+            raise ConversionError(f"number {value} is out of the range of a double")  # can't write
+        message.number_value = value
+    elif value is None:
         message.null_value = 0
-    elif value is True or value is False:
+    elif kind is bool:
         message.bool_value = value
-    elif isinstance(value, str):
-        message.string_value = decode_string(value)
     elif isinstance(value, (int, float)):
         try:
             number = float(value)
         except OverflowError as e:
             raise ConversionError(f"number {value} is out of the range of a double") from e
-        if math.isinf(number):  # 1e400 parses as infinity, which JSON cannot write back
+        if math.isinf(number):
             raise ConversionError(f"number {value} is out of the range of a double")
         message.number_value = number
     elif isinstance(value, dict):
+        if depth + 1 > MAX_DEPTH:
+            raise too_deep()
         # SetInParent first: decoding {} or [] touches nothing, and the kind must still be
         # a struct or a list, not unset (which reads as null).
-        message.struct_value.SetInParent()
-        codec.decode_message(message.struct_value, value, depth + 1)
+        struct = message.struct_value
+        struct.SetInParent()
+        _decode_struct(codec, struct, value, depth + 1)
     elif isinstance(value, list):
-        message.list_value.SetInParent()
-        codec.decode_message(message.list_value, value, depth + 1)
+        if depth + 1 > MAX_DEPTH:
+            raise too_deep()
+        values = message.list_value
+        values.SetInParent()
+        _decode_list_value(codec, values, value, depth + 1)
     else:
         raise ConversionError(f"expected a JSON value, got {describe(value)}")
 
 
 def _encode_value(codec: Codec, message: Message, depth: int) -> Any:
+    if depth > MAX_DEPTH:
+        raise too_deep()
     kind = message.WhichOneof("kind")
-    if kind is None or kind == "null_value":
-        return None
+    if kind == "string_value":
+        return message.string_value
     if kind == "number_value":
         number = message.number_value
-        if number != number or number in (float("inf"), float("-inf")):
+        if number - number != 0.0:
             raise ConversionError(
                 f"Value.number_value {number} has no JSON form (it would read back as a string)"
             )
         return number
-    if kind == "struct_value" or kind == "list_value":
-        return codec.encode_message(getattr(message, kind), depth + 1)
-    return getattr(message, kind)
+    if kind == "bool_value":
+        return message.bool_value
+    if kind == "struct_value":
+        return _encode_struct(codec, message.struct_value, depth + 1)
+    if kind == "list_value":
+        return _encode_list_value(codec, message.list_value, depth + 1)
+    return None  # null_value, or no kind at all
 
 
 # --- Wrappers ----------------------------------------------------------------------------
@@ -246,10 +343,12 @@ def _wrapper(field_type: int) -> Unit:
     decode_scalar = SCALAR_DECODERS[field_type]
     encode_scalar = SCALAR_ENCODERS[field_type]
 
-    def decode(codec: Codec, value: Any, message: Message, depth: int) -> None:
+    def decode(codec: Codec, message: Message, value: Any, depth: int) -> None:
         message.value = decode_scalar(value)
 
     def encode(codec: Codec, message: Message, depth: int) -> Any:
+        if depth > MAX_DEPTH:
+            raise too_deep()
         return encode_scalar(message.value)
 
     return Unit(decode, encode)
@@ -258,34 +357,37 @@ def _wrapper(field_type: int) -> Unit:
 # --- Any ---------------------------------------------------------------------------------
 
 
-def _decode_any(codec: Codec, value: Any, message: Message, depth: int) -> None:
-    obj = expect_object(value, "an Any")
+def _decode_any(codec: Codec, message: Message, value: Any, depth: int) -> None:
+    obj = value if type(value) is dict else expect_object(value, "an Any")
     if not obj:
         return  # {} is the empty Any, as in json_format
-    if "@type" not in obj:
+    type_url = obj.get("@type", _MISSING)
+    if type_url is _MISSING:
         raise ConversionError('Any has no "@type" key naming the type of its value')
-    type_url = obj["@type"]
-    if not isinstance(type_url, str):
-        raise ConversionError(f"expected a type URL string, got {describe(type_url)}", ["@type"])
-    try:
-        decode_string(type_url)  # no unpaired surrogates, which no pool lookup survives
-    except ConversionError as e:
-        e.prepend("@type")
-        raise
+    if type(type_url) is not str or not type_url.isascii():
+        if not isinstance(type_url, str):
+            raise ConversionError(
+                f"expected a type URL string, got {describe(type_url)}", ["@type"]
+            )
+        try:
+            decode_string(type_url)  # no unpaired surrogates, which no pool lookup survives
+        except ConversionError as e:
+            e.prepend("@type")
+            raise
     cls = _resolve(codec, type_url)
     inner = cls()
-    unit = WELL_KNOWN.get(inner.DESCRIPTOR.full_name)
+    unit = WELL_KNOWN.get(cls.DESCRIPTOR.full_name)
     if unit is not None:
         for key in obj:
             if key not in ("@type", "value") and not codec.ignore_unknown_fields:
                 raise ConversionError(
-                    f"unknown key {key!r}: an Any holding {inner.DESCRIPTOR.full_name} has "
+                    f"unknown key {key!r}: an Any holding {cls.DESCRIPTOR.full_name} has "
                     'only "@type" and "value"',
                     [key],
                 )
         if "value" not in obj:
             raise ConversionError(
-                f'Any holding {inner.DESCRIPTOR.full_name} has no "value" key for its JSON form'
+                f'Any holding {cls.DESCRIPTOR.full_name} has no "value" key for its JSON form'
             )
         try:
             codec.decode_message(inner, obj["value"], depth + 1)
@@ -298,27 +400,31 @@ def _decode_any(codec: Codec, value: Any, message: Message, depth: int) -> None:
         # Deterministic, so the same JSON always packs to the same bytes (map order included).
         payload = inner.SerializeToString(deterministic=True)
     except EncodeError as e:  # a proto2 message missing required fields
-        raise ConversionError(f"{inner.DESCRIPTOR.full_name} cannot be packed: {e}") from e
+        raise ConversionError(f"{cls.DESCRIPTOR.full_name} cannot be packed: {e}") from e
     message.type_url = type_url
     message.value = payload
 
 
+_MISSING = object()
+
+
 def _encode_any(codec: Codec, message: Message, depth: int) -> dict[str, Any]:
+    if depth > MAX_DEPTH:
+        raise too_deep()
     type_url, payload = message.type_url, message.value
     if not type_url:
         if payload:
             raise ConversionError("Any has a value but no type URL")
         return {}
     cls = _resolve(codec, type_url)
-    inner = cls()
     try:
-        inner.ParseFromString(payload)
+        inner = cls.FromString(payload)
     except DecodeError as e:
         raise ConversionError(
-            f"Any value is not a valid {inner.DESCRIPTOR.full_name} in binary form: {e}"
+            f"Any value is not a valid {cls.DESCRIPTOR.full_name} in binary form: {e}"
         ) from e
-    unit = WELL_KNOWN.get(inner.DESCRIPTOR.full_name)
-    if unit is not None:
+    codec.check_payload(inner, len(payload))
+    if cls.DESCRIPTOR.full_name in WELL_KNOWN:
         try:
             return {"@type": type_url, "value": codec.encode_message(inner, depth + 1)}
         except ConversionError as e:
@@ -330,6 +436,9 @@ def _encode_any(codec: Codec, message: Message, depth: int) -> dict[str, Any]:
 
 
 def _resolve(codec: Codec, type_url: str) -> type[Message]:
+    cls = codec.registry.by_url.get(type_url)
+    if cls is not None:
+        return cls
     if "/" not in type_url or not type_name_of(type_url):
         raise ConversionError(
             f"type URL {type_url!r} is not of the form <prefix>/<full message name>, e.g. "
@@ -337,9 +446,17 @@ def _resolve(codec: Codec, type_url: str) -> type[Message]:
             ["@type"],
         )
     try:
-        return codec.registry.resolve(type_url)
+        cls = codec.registry.resolve(type_url)
     except UnknownTypeError as e:
         raise ConversionError(str(e), ["@type"]) from e
+    by_url = codec.registry.by_url
+    if len(by_url) >= _BY_URL_LIMIT:  # the URLs come from the input: keep it bounded
+        by_url.clear()
+    by_url[type_url] = cls
+    return cls
+
+
+_BY_URL_LIMIT = 1024
 
 
 def _wrappers() -> dict[str, Unit]:
