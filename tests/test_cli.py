@@ -10,7 +10,7 @@ from pathlib import Path
 
 import grpc_tools
 import pytest
-from factories import DOCUMENTED_OUTPUT_ONLY_KEYS, make_failed
+from factories import DOCUMENTED_OUTPUT_ONLY_KEYS, make_failed, make_running, make_succeeded
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2
 from grpc_tools import protoc
@@ -359,6 +359,146 @@ def test_bad_usage_exits_2(argv, capsys):
     assert "usage: v1op" in capsys.readouterr().err
 
 
+# --- streams: ndjson and delimited ------------------------------------------------------------
+
+
+def ndjson_of(*ops: Operation) -> bytes:
+    return b"".join(to_json(op).encode("utf-8") + b"\n" for op in ops)
+
+
+def delimited_of(*ops: Operation) -> bytes:
+    return b"".join(bytes([len(to_binary(op))]) + to_binary(op) for op in ops)  # all < 128 bytes
+
+
+SMALL_OPS = [Operation(name=f"operations/{i}", done=i % 2 == 1) for i in range(3)]
+BAD_LINE = (EXAMPLES / "bad-operation.json").read_text().replace("\n", "")
+
+
+def test_ndjson_to_ndjson(tmp_path, capsysbinary):
+    source = write(tmp_path / "ops.ndjson", ndjson_of(make_running(), make_succeeded()))
+    assert convert("--from", "ndjson", "--to", "ndjson", *EXAMPLE_TYPES, source) == 0
+    assert capsysbinary.readouterr() == (source.read_bytes(), b"")
+
+
+def test_ndjson_to_delimited_and_back(tmp_path, capsys):
+    source = write(tmp_path / "ops.ndjson", ndjson_of(make_running(), make_failed()))
+    binary, back = tmp_path / "ops.binpb", tmp_path / "back.ndjson"
+    assert convert("--from", "ndjson", "--to", "delimited", source, "-o", binary) == 0
+    assert convert("--from", "delimited", "--to", "delimited", binary, "-o", back) == 0
+    assert back.read_bytes() == binary.read_bytes()
+    assert convert("--from", "delimited", "--to", "ndjson", binary, "-o", back) == 0
+    assert back.read_bytes() == source.read_bytes()
+    assert capsys.readouterr() == ("", "")
+
+
+def test_delimited_on_stdin_and_stdout(monkeypatch, capsysbinary):
+    feed_stdin(monkeypatch, delimited_of(*SMALL_OPS))
+    assert convert("--from", "delimited", "--to", "delimited", "-") == 0
+    assert capsysbinary.readouterr() == (delimited_of(*SMALL_OPS), b"")
+
+
+def test_stream_options_apply_to_every_record(tmp_path, capsys):
+    source = write(
+        tmp_path / "ops.ndjson",
+        b'{"name": "operations/a", "colour": "red"}\n\n{"name": "operations/b"}\n',
+    )
+    common = ["--from", "ndjson", "--to", "ndjson", "--ignore-unknown-fields"]
+    assert convert(*common, "--emit-unpopulated", "--omit-output-only", source) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(lines) == 2
+    assert all(line["done"] is False and not OUTPUT_ONLY_KEYS & set(line) for line in lines)
+
+
+def test_stream_type_and_descriptor_set(tmp_path, capsys, widget_set):
+    widget = {k: v for k, v in WIDGET_OPERATION["response"].items() if k != "@type"}
+    source = write(tmp_path / "w.ndjson", (json.dumps(widget) + "\n") * 3)
+    binary = tmp_path / "w.binpb"
+    common = ["--type", "regtest.v1.Widget", "--descriptor-set", widget_set]
+    assert convert("--from", "ndjson", "--to", "delimited", *common, source, "-o", binary) == 0
+    assert convert("--from", "delimited", "--to", "ndjson", *common, binary) == 0
+    assert [json.loads(line) for line in capsys.readouterr().out.splitlines()] == [widget] * 3
+
+
+def test_a_bad_line_stops_with_exit_status_2(tmp_path, capsys):
+    source = write(tmp_path / "ops.ndjson", ndjson_of(*SMALL_OPS[:2]) + BAD_LINE.encode() + b"\n")
+    with source.open("ab") as f:
+        f.write(ndjson_of(SMALL_OPS[2]))
+    assert convert("--from", "ndjson", "--to", "ndjson", source) == 2
+    out, err = capsys.readouterr()
+    assert out.encode() == ndjson_of(*SMALL_OPS[:2])  # what came before was written
+    assert err == f"v1op: {source}:3: $.error.details[1].reason: expected a string, got number 42\n"
+
+
+def test_skip_invalid_exits_1_and_writes_the_good_records(monkeypatch, capsys):
+    feed_stdin(monkeypatch, b'{"done": "yes"}\n' + ndjson_of(*SMALL_OPS) + b"[]\n")
+    assert convert("--from", "ndjson", "--to", "ndjson", "--skip-invalid") == 1
+    out, err = capsys.readouterr()
+    assert out.encode() == ndjson_of(*SMALL_OPS)
+    assert err.splitlines() == [
+        "v1op: <stdin>:1: $.done: expected true or false, got string 'yes'",
+        "v1op: <stdin>:5: $: expected v1op.v1.Operation (a JSON object), got an array",
+    ]
+
+
+def test_skip_invalid_without_bad_records_exits_0(tmp_path, capsys):
+    source = write(tmp_path / "ops.ndjson", ndjson_of(*SMALL_OPS))
+    assert convert("--from", "ndjson", "--to", "delimited", "--skip-invalid", source) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_truncated_delimited_input(tmp_path, capsys):
+    whole = delimited_of(*SMALL_OPS)
+    source = write(tmp_path / "ops.binpb", whole[:-2])
+    third = len(delimited_of(*SMALL_OPS[:2]))
+    assert convert("--from", "delimited", "--to", "ndjson", source) == 2
+    out, err = capsys.readouterr()
+    assert out.encode() == ndjson_of(*SMALL_OPS[:2])
+    assert err.startswith(f"v1op: {source}: record 3 at byte {third}: truncated: ")
+
+
+def test_unknown_any_type_in_a_stream_gives_the_hint_once(tmp_path, capsys):
+    line = json.dumps({"metadata": {"@type": "type.googleapis.com/acme.v9.Progress"}})
+    source = write(tmp_path / "ops.ndjson", f"{line}\n{line}\n")
+    assert convert("--from", "ndjson", "--to", "ndjson", "--skip-invalid", source) == 1
+    err = capsys.readouterr().err
+    assert err.count("ops.ndjson:") == 2
+    assert err.count("v1op: hint:") == 1
+    assert err.endswith("--descriptor-set <file>\n")
+
+
+def test_output_may_not_be_the_input(tmp_path, capsys):
+    source = write(tmp_path / "ops.ndjson", ndjson_of(*SMALL_OPS))
+    assert convert("--from", "ndjson", "--to", "ndjson", source, "-o", source) == 2
+    assert "the output file is the input file" in capsys.readouterr().err
+    assert source.read_bytes() == ndjson_of(*SMALL_OPS)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--from", "ndjson", "--to", "json"], "--from ndjson --to json: the streaming formats"),
+        (["--from", "binary", "--to", "delimited"], "--from binary --to delimited: the"),
+        (["--from", "text", "--to", "ndjson"], "--from text --to ndjson: the streaming"),
+        (["--from", "ndjson", "--to", "ndjson", "--indent", "2"], "--indent cannot be used"),
+        (["--from", "json", "--to", "json", "--skip-invalid"], "--skip-invalid applies only"),
+    ],
+    ids=["ndjson-json", "binary-delimited", "text-ndjson", "indent", "skip-invalid"],
+)
+def test_stream_usage_errors(argv, message, capsys):
+    with pytest.raises(SystemExit) as caught:
+        main(["convert", *argv])
+    assert caught.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: v1op convert")
+    assert f"v1op convert: error: {message}" in err
+
+
+def test_indent_is_ignored_for_delimited_output_as_for_binary(tmp_path, capsysbinary):
+    source = write(tmp_path / "ops.ndjson", ndjson_of(*SMALL_OPS))
+    assert convert("--from", "ndjson", "--to", "delimited", "--indent", "2", source) == 0
+    assert capsysbinary.readouterr().out == delimited_of(*SMALL_OPS)
+
+
 # --- the installed script ----------------------------------------------------------------------
 
 
@@ -402,3 +542,39 @@ def test_script_reports_bad_input_with_exit_status_2():
     assert run.stdout == b""
     assert b"$.error.details[1].reason" in run.stderr
     assert b"Traceback" not in run.stderr
+
+
+def test_script_streams_ndjson_through_delimited(tmp_path):
+    source = write(tmp_path / "ops.ndjson", ndjson_of(make_running(), make_failed()))
+    to_delimited = run_script(
+        "convert", "--from", "ndjson", "--to", "delimited", *EXAMPLE_TYPES, source
+    )
+    assert (to_delimited.returncode, to_delimited.stderr) == (0, b"")
+    back = run_script(
+        "convert",
+        "--from",
+        "delimited",
+        "--to",
+        "ndjson",
+        *EXAMPLE_TYPES,
+        stdin=to_delimited.stdout,
+    )
+    # stderr is not a terminal: no progress display, nothing at all.
+    assert (back.returncode, back.stderr) == (0, b"")
+    assert back.stdout == source.read_bytes()
+
+
+def test_script_stops_quietly_when_its_reader_goes_away(tmp_path):
+    source = write(tmp_path / "ops.ndjson", ndjson_of(*SMALL_OPS) * 20_000)  # ~1 MB out
+    process = subprocess.Popen(
+        [str(SCRIPT), "convert", "--from", "ndjson", "--to", "ndjson", str(source)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=REPO,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    assert process.stdout.readline() == ndjson_of(SMALL_OPS[0])
+    process.stdout.close()  # as `| head -1` does
+    err = process.stderr.read()
+    assert process.wait(timeout=60) == 2
+    assert err == b""

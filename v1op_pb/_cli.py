@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from functools import partial
 from typing import BinaryIO
 
 from google.protobuf.message import Message
@@ -16,10 +18,15 @@ from ._formats import from_binary, from_text, to_binary, to_text
 from ._json import from_json, to_json
 from ._operation import Operation
 from ._registry import TypeRegistry, UnknownTypeError
+from ._stream import STREAM_FORMATS, Reporter, convert_stream
 
 FORMATS = ("json", "binary", "text")
 EXIT_ERROR = 2
+EXIT_SKIPPED = 1  # v1op convert --skip-invalid: some records were bad and left out
 EXIT_NOT_DONE = 1  # v1op wait: the operation was not done when the timeout ran out
+_UNKNOWN_TYPE_HINT = (
+    "v1op: hint: make the type known with --import <generated module> or --descriptor-set <file>"
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -31,10 +38,12 @@ def _parser() -> argparse.ArgumentParser:
         "convert",
         help="convert a message between JSON, binary protobuf and text format",
         description="Convert one message (an Operation unless --type says otherwise) between "
-        "the documented JSON shape, binary protobuf and protobuf text format.",
+        "the documented JSON shape, binary protobuf and protobuf text format, or a stream of "
+        "messages between NDJSON (one JSON message per line) and length-delimited binary "
+        "(each message preceded by its length as a varint).",
     )
-    convert.add_argument("--from", dest="source", choices=FORMATS, required=True)
-    convert.add_argument("--to", dest="target", choices=FORMATS, required=True)
+    convert.add_argument("--from", dest="source", choices=FORMATS + STREAM_FORMATS, required=True)
+    convert.add_argument("--to", dest="target", choices=FORMATS + STREAM_FORMATS, required=True)
     convert.add_argument("file", nargs="?", default="-", help="input file (default: stdin)")
     convert.add_argument("-o", "--output", default="-", help="output file (default: stdout)")
     convert.add_argument(
@@ -55,7 +64,13 @@ def _parser() -> argparse.ArgumentParser:
         help="JSON output: the request form, without OUTPUT_ONLY fields",
     )
     convert.add_argument("--indent", type=int, default=None, help="JSON output: indent")
-    convert.set_defaults(run=_convert)
+    convert.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="ndjson/delimited: report each bad record and go on (exit status 1 if any); "
+        "without it the first bad record stops the conversion (exit status 2)",
+    )
+    convert.set_defaults(run=_convert, check=partial(_check_convert, convert))
 
     serve = commands.add_parser(
         "serve",
@@ -133,8 +148,25 @@ def _add_type_options(command: argparse.ArgumentParser) -> None:
     )
 
 
+def _check_convert(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse, as argparse does (exit status 2, with the usage), what choices cannot say."""
+    streaming = args.source in STREAM_FORMATS
+    if streaming != (args.target in STREAM_FORMATS):
+        parser.error(
+            f"--from {args.source} --to {args.target}: the streaming formats "
+            f"({', '.join(STREAM_FORMATS)}) convert only to and from each other"
+        )
+    if not streaming and args.skip_invalid:
+        parser.error("--skip-invalid applies only to the streaming formats ndjson and delimited")
+    if args.target == "ndjson" and args.indent is not None:
+        parser.error("--indent cannot be used with --to ndjson: each message must stay one line")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    check = getattr(args, "check", None)
+    if check is not None:
+        check(args)
     try:
         return args.run(args)
     except ConversionError as e:
@@ -144,11 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             where = getattr(args, "name", "response")
         print(f"v1op: {where}: {e}", file=sys.stderr)
         if isinstance(e.__cause__, UnknownTypeError):
-            print(
-                "v1op: hint: make the type known with --import <generated module> or "
-                "--descriptor-set <file>",
-                file=sys.stderr,
-            )
+            print(_UNKNOWN_TYPE_HINT, file=sys.stderr)
     except (OSError, ValueError, TypeError, UnknownTypeError, ImportError) as e:
         print(f"v1op: {e}", file=sys.stderr)
     return EXIT_ERROR
@@ -232,6 +260,8 @@ def _client_command(args: argparse.Namespace) -> int:
 def _convert(args: argparse.Namespace) -> int:
     registry = _registry(args)
     message_type = registry.resolve(args.type)
+    if args.source in STREAM_FORMATS:
+        return _convert_stream(args, registry, message_type)
     data = _read(args.file)
     message: Message
     if args.source == "json":
@@ -260,6 +290,69 @@ def _convert(args: argparse.Namespace) -> int:
         output = to_text(message, registry=registry).encode("utf-8")
     _write(args.output, output)
     return 0
+
+
+def _convert_stream(
+    args: argparse.Namespace, registry: TypeRegistry, message_type: type[Message]
+) -> int:
+    with _open_input(args.file) as source, _open_output(args.output, args.file) as sink:
+        try:
+            summary = convert_stream(
+                source,
+                sink,
+                source_format=args.source,
+                target_format=args.target,
+                name="<stdin>" if args.file == "-" else args.file,
+                message_type=message_type,
+                registry=registry,
+                ignore_unknown_fields=args.ignore_unknown_fields,
+                emit_unpopulated=args.emit_unpopulated,
+                omit_output_only=args.omit_output_only,
+                skip_invalid=args.skip_invalid,
+                reporter=Reporter(sys.stderr),
+            )
+        except BrokenPipeError:
+            # The reader went away (`| head`): stop quietly, as a filter does.
+            if args.output == "-":
+                _silence_stdout()
+            return EXIT_ERROR
+    if summary.unknown_type:
+        print(_UNKNOWN_TYPE_HINT, file=sys.stderr)
+    if summary.stopped:
+        return EXIT_ERROR
+    return EXIT_SKIPPED if summary.skipped else 0
+
+
+@contextlib.contextmanager
+def _open_input(path: str) -> Iterator[BinaryIO]:
+    if path == "-":
+        yield sys.stdin.buffer
+        return
+    with open(path, "rb") as f:
+        yield f
+
+
+@contextlib.contextmanager
+def _open_output(path: str, input_path: str) -> Iterator[BinaryIO]:
+    if path == "-":
+        yield sys.stdout.buffer
+        return
+    # Streaming reads the input while the output is written: opening the same file for
+    # writing would empty it before a line is read.
+    if input_path != "-" and os.path.exists(path) and os.path.samefile(path, input_path):
+        raise ValueError(f"{path}: the output file is the input file; write elsewhere")
+    with open(path, "wb") as f:
+        yield f
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's final flush of what is still
+    buffered for the closed pipe does not print a second BrokenPipeError."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass  # stdout is not a file descriptor (captured in tests): nothing will flush
 
 
 def _read(path: str) -> bytes:
