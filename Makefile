@@ -80,6 +80,7 @@ demo: $(VENV_STAMP) ## Convert a shipped example between JSON, binary and text
 .PHONY: bench
 bench: $(VENV_STAMP) ## Run the benchmarks (outside the test suite) and print their tables
 	$(BIN)/python -m bench.grpc_bench
+	$(BIN)/python -m bench.codec_bench
 
 .PHONY: clean
 clean: ## Remove the virtual environment and caches

@@ -26,7 +26,6 @@ import asyncio
 import contextlib
 import dataclasses
 import os
-import platform
 import random
 import secrets
 import selectors
@@ -42,9 +41,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import grpc
-from google.protobuf import __version__ as protobuf_version
 from google.protobuf import any_pb2
-from google.protobuf.internal import api_implementation
 from v1op.example.v1 import evaluation_pb2
 from v1op.v1 import operation_service_pb2 as pb
 from v1op.v1 import operation_service_pb2_grpc as pb_grpc
@@ -52,6 +49,7 @@ from v1op.v1 import operation_service_pb2_grpc as pb_grpc
 from v1op_pb import Operation, pack, unpack
 
 from .corpus import make_corpus
+from .machine import cpu_fact, cpu_in_use, filesystem, os_fact, protobuf_fact, python_fact
 from .rest_bench import RestClients
 
 SERVICE = "services/bench"
@@ -63,8 +61,6 @@ READY_TIMEOUT = 30.0
 # The server drains in-flight calls for up to 10 s on SIGTERM; allow for that and more.
 STOP_TIMEOUT = 20.0
 CALL_TIMEOUT = 30.0
-# Share of all CPUs in use before the run above which the machine counts as busy.
-BUSY = 0.25
 # Each simulated client gets its own HTTP/2 connection, as separate client processes would;
 # by default, grpc would share one connection between channels to the same target.
 CHANNEL_OPTIONS = (("grpc.use_local_subchannel_pool", 1),)
@@ -542,64 +538,14 @@ def error_lines(results: Sequence[Result], most: int = 5) -> list[str]:
 
 
 def machine_facts(workdir: Path, busy: float | None) -> list[str]:
-    cpus = os.cpu_count() or 1
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cpus
-    if busy is None:
-        before = "unknown"
-    else:
-        # Other work on the machine takes CPU from the server and the client alike.
-        before = f"{busy:.0%}" + (" (busy: numbers are low)" if busy >= BUSY else "")
     return [
-        f"CPUs: {cpus} ({usable} usable), {_cpu_model()}; CPU in use before the run: {before}",
-        f"OS: {platform.platform()}",
-        f"Python: {platform.python_implementation()} {platform.python_version()}",
+        cpu_fact(busy),
+        os_fact(),
+        python_fact(),
         f"grpcio: {grpc.__version__}",
-        f"protobuf: {protobuf_version} ({api_implementation.Type()} backend)",
-        f"SQLite: {sqlite3.sqlite_version}, on {_filesystem(workdir)}",
+        protobuf_fact(),
+        f"SQLite: {sqlite3.sqlite_version}, on {filesystem(workdir)}",
     ]
-
-
-def cpu_in_use(seconds: float = 1.0) -> float | None:
-    """The share of all CPUs that was not idle for ``seconds``, from /proc/stat (Linux).
-
-    Not the load average: that trails by a minute, so it would count a previous run."""
-
-    def sample() -> tuple[int, int]:
-        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-        return sum(fields), fields[3] + fields[4]  # all jiffies; idle + iowait
-
-    try:
-        total_start, idle_start = sample()
-        time.sleep(seconds)
-        total_end, idle_end = sample()
-    except (OSError, ValueError, IndexError):
-        return None
-    total = total_end - total_start
-    return 1 - (idle_end - idle_start) / total if total > 0 else None
-
-
-def _cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.partition(":")[2].strip()
-    return platform.processor() or "unknown CPU"
-
-
-def _filesystem(path: Path) -> str:
-    """The filesystem type holding ``path`` (Linux), e.g. ext4 or tmpfs."""
-    best, kind = "", "unknown filesystem"
-    with contextlib.suppress(OSError):
-        resolved = str(path.resolve())
-        for line in Path("/proc/mounts").read_text().splitlines():
-            fields = line.split()
-            if len(fields) < 3:
-                continue
-            mount = fields[1]
-            inside = resolved == mount or resolved.startswith(mount.rstrip("/") + "/")
-            if inside and len(mount) > len(best):
-                best, kind = mount, fields[2]
-    return f"{kind} ({path})"
 
 
 # --- command line ----------------------------------------------------------------------------
