@@ -47,6 +47,7 @@ class Codec:
     """
 
     __slots__ = (
+        "_encoders",
         "check_unknown",
         "emit_unpopulated",
         "ignore_unknown_fields",
@@ -68,6 +69,7 @@ class Codec:
         self.omit_output_only = omit_output_only
         # True while encoding again after UnknownFieldsSeen: every message is checked.
         self.check_unknown = False
+        self._encoders = _encoder_table(emit_unpopulated, omit_output_only, False)
 
     # --- decoding --------------------------------------------------------------------------
 
@@ -98,7 +100,11 @@ class Codec:
             return self._encode_checked(message)
 
     def encode_message(self, message: Message, depth: int) -> Any:
-        return encoder_for(message.DESCRIPTOR, self)(self, message, depth)
+        descriptor = message.DESCRIPTOR
+        encoder = self._encoders.get(descriptor)
+        if encoder is None:
+            encoder = encoder_for(descriptor, self)
+        return encoder(self, message, depth)
 
     def unknown_fields_in(self, message: Message) -> None:
         """In the checked encoding, raise if ``message`` itself carries unknown fields."""
@@ -131,6 +137,7 @@ class Codec:
             omit_output_only=self.omit_output_only,
         )
         checked.check_unknown = True
+        checked._encoders = _encoder_table(self.emit_unpopulated, self.omit_output_only, True)
         return checked.encode_message(message, 1)
 
 
@@ -157,7 +164,13 @@ def _has_unknown_fields(message: Message) -> bool:
 
 _DECODERS: dict[Descriptor, MessageDecoder] = {}
 _FIELDS_DECODERS: dict[Descriptor, Any] = {}
-_ENCODERS: dict[tuple[Descriptor, bool, bool, bool], MessageEncoder] = {}
+# One table of encoders per set of encoding options: (emit_unpopulated, omit_output_only,
+# check_unknown).
+_ENCODERS: dict[tuple[bool, bool, bool], dict[Descriptor, MessageEncoder]] = {}
+
+
+def _encoder_table(*options: bool) -> dict[Descriptor, MessageEncoder]:
+    return _ENCODERS.setdefault(options, {})  # type: ignore[arg-type]
 
 
 def fields_decoder_for(descriptor: Descriptor) -> Any:
@@ -179,11 +192,9 @@ def decoder_for(descriptor: Descriptor) -> MessageDecoder:
 
 
 def encoder_for(descriptor: Descriptor, codec: Codec) -> MessageEncoder:
-    key = (descriptor, codec.emit_unpopulated, codec.omit_output_only, codec.check_unknown)
-    encoder = _ENCODERS.get(key)
-    if encoder is None:
-        encoder = _ENCODERS[key] = _make_encoder(*key)
-    return encoder
+    return _links.encoder(
+        descriptor, codec.emit_unpopulated, codec.omit_output_only, codec.check_unknown
+    )
 
 
 def _make_encoder(
@@ -219,10 +230,11 @@ class _Links:
     def encoder(
         descriptor: Descriptor, emit_unpopulated: bool, omit_output_only: bool, checked: bool
     ) -> MessageEncoder:
-        key = (descriptor, emit_unpopulated, omit_output_only, checked)
-        encoder = _ENCODERS.get(key)
+        table = _encoder_table(emit_unpopulated, omit_output_only, checked)
+        encoder = table.get(descriptor)
         if encoder is None:
-            encoder = _ENCODERS[key] = _make_encoder(*key)
+            encoder = _make_encoder(descriptor, emit_unpopulated, omit_output_only, checked)
+            table[descriptor] = encoder
         return encoder
 
 

@@ -15,6 +15,33 @@ __all__ = ["from_dict", "from_json", "to_dict", "to_json"]
 
 M = TypeVar("M", bound=Message)
 
+# Codecs hold only their options, so those of the default registry are made once.
+_DEFAULT_CODECS: dict[tuple[bool, bool, bool], Codec] = {}
+
+
+def _codec(
+    registry: TypeRegistry | None,
+    ignore_unknown_fields: bool,
+    emit_unpopulated: bool,
+    omit_output_only: bool,
+) -> Codec:
+    if registry is not None:
+        return Codec(
+            registry,
+            ignore_unknown_fields=ignore_unknown_fields,
+            emit_unpopulated=emit_unpopulated,
+            omit_output_only=omit_output_only,
+        )
+    key = (ignore_unknown_fields, emit_unpopulated, omit_output_only)
+    codec = _DEFAULT_CODECS.get(key)
+    if codec is None:
+        codec = _DEFAULT_CODECS[key] = Codec(
+            ignore_unknown_fields=ignore_unknown_fields,
+            emit_unpopulated=emit_unpopulated,
+            omit_output_only=omit_output_only,
+        )
+    return codec
+
 
 @overload
 def from_json(
@@ -77,8 +104,7 @@ def from_dict(
 
     The input is only read, never changed; on error no message is returned.
     """
-    codec = Codec(registry, ignore_unknown_fields=ignore_unknown_fields)
-    return codec.decode(obj, message_type)
+    return _codec(registry, ignore_unknown_fields, False, False).decode(obj, message_type)
 
 
 def to_dict(
@@ -97,8 +123,7 @@ def to_dict(
     """
     if not isinstance(message, Message):
         raise TypeError(f"expected a protobuf message, got {type(message).__name__}")
-    codec = Codec(registry, emit_unpopulated=emit_unpopulated, omit_output_only=omit_output_only)
-    return codec.encode(message)
+    return _codec(registry, False, emit_unpopulated, omit_output_only).encode(message)
 
 
 def to_json(

@@ -224,10 +224,15 @@ def _encode_field_mask(codec: Codec, message: Message, depth: int) -> str:
 def _decode_struct(codec: Codec, message: Message, value: Any, depth: int) -> None:
     fields = message.fields
     obj = value if type(value) is dict else expect_object(value, "a Struct")
+    deep = depth + 2 > MAX_DEPTH
     for key, item in obj.items():
+        # ASCII strings inline: most values are short text.
+        if type(item) is str and not deep and type(key) is str and key.isascii() and item.isascii():
+            fields[key].string_value = item
+            continue
         try:
             entry = fields[decode_string(key)]
-            if depth + 2 > MAX_DEPTH:
+            if deep:
                 raise too_deep()
             _decode_value(codec, entry, item, depth + 2)
         except ConversionError as e:
@@ -240,9 +245,20 @@ def _encode_struct(codec: Codec, message: Message, depth: int) -> dict[str, Any]
         raise too_deep()
     fields = message.fields
     out = {}
-    for key in fields:
+    for key in fields:  # items() of a protobuf map is the slow generic Mapping one
+        item = fields[key]
+        # Strings and numbers inline: most values are one or the other.
+        kind = item.WhichOneof("kind")
+        if kind == "string_value":
+            out[key] = item.string_value
+            continue
+        if kind == "number_value":
+            number = item.number_value
+            if number - number == 0.0:  # finite
+                out[key] = number
+                continue
         try:
-            out[key] = _encode_value(codec, fields[key], depth + 2)
+            out[key] = _encode_value(codec, item, depth + 2)
         except ConversionError as e:
             e.prepend(key)
             raise
