@@ -67,6 +67,8 @@ def _integer_decoder(low: int, high: int, kind: str) -> Decoder:
     def decode(value: Any) -> int:
         if type(value) is int:
             number = value
+        elif type(value) is str and value.isascii() and value.isdigit():
+            number = int(value)  # the usual spelling of an int64: digits in a string
         elif isinstance(value, bool) or value is None:
             raise ConversionError(f"expected an {kind} (number or string), got {describe(value)}")
         elif isinstance(value, int):
@@ -106,6 +108,8 @@ def _float_decoder(single: bool) -> Decoder:
     kind = "float" if single else "double"
 
     def decode(value: Any) -> float:
+        if type(value) is float and not single and value - value == 0.0:
+            return value  # a finite double, as JSON numbers with a fraction read
         if isinstance(value, bool) or value is None:
             raise ConversionError(f"expected a {kind}, got {describe(value)}")
         if isinstance(value, (int, float)):
