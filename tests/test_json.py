@@ -666,3 +666,48 @@ def test_float_max_reads_back_from_its_own_output() -> None:
     text = to_json(op)
     assert '"value":3.4028235e+38' in text
     assert from_json(text) == op
+
+
+# --- where orjson alone would read the text differently from json.loads --------------------
+
+Progress = evaluation_pb2.EvaluationProgress
+
+
+@pytest.mark.parametrize("text", ['{"itemsDone": -9223372036854775809}', b'{"itemsDone": 1e19}'])
+def test_integer_beyond_64_bits_is_out_of_range_not_rounded(text: str | bytes) -> None:
+    # orjson reads -9223372036854775809 as the float -2**63, which is in range.
+    assert_conversion_error(text, "$.itemsDone", "int64 out of range", message_type=Progress)
+
+
+def test_largest_int64_reads_exactly() -> None:
+    text = '{"itemsDone": 9223372036854775807, "itemsTotal": "-9223372036854775808"}'
+    progress = from_json(text, message_type=Progress)
+    assert (progress.items_done, progress.items_total) == (2**63 - 1, -(2**63))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"name": "a", "name": "b"}',
+        '{"name": "a:b", "name": "c"}',
+        '{"name": "a", "name": "b:c"}',
+        # \u003a is a colon in the value read but not in the text: the colon counts match.
+        '{"name": "a", "name": "\\u003a"}',
+        b'{"name": "a", "name": "b"}',
+    ],
+)
+def test_duplicate_keys_are_found_whatever_the_strings_hold(text: str | bytes) -> None:
+    assert_conversion_error(text, "$.name", "duplicate key 'name'")
+
+
+def test_nesting_too_deep_for_orjson_to_write_is_still_checked() -> None:
+    # orjson reads 300 levels but writes at most 254; the exact reading takes over and
+    # gives the error json.loads' value gives.
+    text = '{"metadata": {"@type": "type.googleapis.com/google.protobuf.Value", "value": '
+    text += "[" * 300 + "]" * 300 + "}}"
+    with pytest.raises(ConversionError) as expected:
+        from_dict(json.loads(text))
+    error = assert_conversion_error(
+        text, expected.value.path, f"messages nested more than {MAX_DEPTH} levels"
+    )
+    assert error.path.startswith("$.metadata.value[0][0]")

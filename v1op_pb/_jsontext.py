@@ -1,10 +1,11 @@
 """JSON text to Python values and back, with the checks the proto3 JSON mapping needs.
 
-Text is read by orjson. orjson, like ``json.loads``, keeps the last of duplicate keys, so a
-cheap count tells whether any key was dropped (see ``_dropped_keys``); text with duplicates,
-and text orjson refuses, is read again by ``json.loads`` with a hook that marks duplicate keys
-(so the converter reports them with their path) and rejects NaN and Infinity. Errors come from
-that exact reading, so they are the same whichever parser saw the text first.
+Text is read by orjson. Where orjson's reading may differ from ``json.loads``'s (duplicate
+keys, which both keep the last of; integers beyond 64 bits, which orjson turns into floats),
+cheap checks on the text say so (see ``_may_differ``), and such text, and text orjson
+refuses, is read again by ``json.loads`` with a hook that marks duplicate keys (so the
+converter reports them with their path) and rejects NaN and Infinity. Errors come from that
+exact reading, so they are the same whichever parser saw the text first.
 """
 
 from __future__ import annotations
@@ -52,27 +53,34 @@ def loads(data: str | bytes | bytearray | memoryview) -> Any:
         except orjson.JSONDecodeError:
             pass  # read again below, for the error json.loads gives (or what orjson refuses)
         else:
-            if not _dropped_keys(data, value):
+            raw = data.encode("utf-8") if isinstance(data, str) else data
+            if not _may_differ(raw, value):
                 return value
     return exact_loads(data)
 
 
-def _dropped_keys(data: str | bytes, value: Any) -> bool:
-    """Whether orjson's ``value`` lost members of ``data`` to duplicate keys.
+_DIGITS_ONLY = bytes(ord("0") if chr(i).isdigit() and i < 128 else ord(" ") for i in range(256))
+_INT64_DIGITS = b"0" * 19
 
-    Every member of an object has one colon after its key; the other colons of the text are
-    in strings. orjson writes ``value`` back with the same strings, unescaped, so its colon
-    count equals the text's unless a member was dropped (which takes its colon and those in
-    its strings with it). ``\\u003a`` is the one escape that makes a colon in a string
-    without one in the text; text with it is read the exact way.
+
+def _may_differ(data: bytes, value: Any) -> bool:
+    """Whether orjson's ``value`` may not be what ``json.loads`` reads from ``data``.
+
+    Two ways it can differ. orjson reads an integer beyond 64 bits as a float, losing
+    digits; such an integer has 19 digits or more, so text without a run of 19 digits has
+    none. And orjson, like json.loads, keeps the last of duplicate keys, where we must
+    refuse them: every member of an object has one colon after its key, and the other colons
+    of the text are in strings. orjson writes ``value`` back with the same strings,
+    unescaped, so its colon count equals the text's unless a member was dropped (taking its
+    colon and those in its strings with it). ``\\u003a`` is the one escape that makes a colon
+    in a string without one in the text, so text with it is read the exact way.
     """
-    if isinstance(data, str):
-        if "\\u003" in data:
-            return True
-        return orjson.dumps(value).count(b":") != data.count(":")
-    if b"\\u003" in data:
+    if _INT64_DIGITS in data.translate(_DIGITS_ONLY) or b"\\u003" in data:
         return True
-    return orjson.dumps(value).count(b":") != data.count(b":")
+    try:
+        return orjson.dumps(value).count(b":") != data.count(b":")
+    except orjson.JSONEncodeError:  # nested deeper than orjson writes
+        return True
 
 
 def exact_loads(data: str | bytes | bytearray | memoryview) -> Any:

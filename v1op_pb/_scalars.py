@@ -99,6 +99,8 @@ def _integer_from_text(text: str, kind: str) -> int:
         except InvalidOperation:  # pragma: no cover - the pattern admits only valid numbers
             pass
         else:
+            if not number:
+                return 0  # "0e50" too, as json_format reads it
             if abs(number.adjusted()) <= 40 and number == number.to_integral_value():
                 return int(number)
     raise ConversionError(f"expected an {kind}, got {describe(text)}")
