@@ -303,7 +303,8 @@ def compile_decoder(descriptor: Descriptor, links: Links) -> Any:
     source.add(1, "for key, v in obj.items():")
     source.add(2, f"i = {keys_name}.get(key)")
     source.add(2, "if i is None:")
-    source.add(3, f"{plan}.other_key(codec, m, key, v, depth, skip)")
+    source.add(3, "if key != skip:")  # an Any's "@type"
+    source.add(4, f"{plan}.other_key(codec, m, key, v, depth)")
     source.add(3, "continue")
     source.add(2, "try:")
     for index, field in enumerate(fields):
@@ -346,14 +347,12 @@ class _KeyPlan:
         self.fields = fields
         self.keys = keys
 
-    def other_key(
-        self, codec: Codec, message: Message, key: str, value: Any, depth: int, skip: str | None
-    ) -> None:
+    def other_key(self, codec: Codec, message: Message, key: str, value: Any, depth: int) -> None:
         extension = None
         if isinstance(key, str) and key.startswith("[") and key.endswith("]"):
             extension = _extension(self.descriptor, key[1:-1])
         if extension is None:
-            if key == skip or codec.ignore_unknown_fields:
+            if codec.ignore_unknown_fields:
                 return
             raise ConversionError(
                 f"unknown field {key!r} of {self.descriptor.full_name}; known fields: "
