@@ -77,7 +77,7 @@ def _decode_timestamp(codec: Codec, message: Message, value: Any, depth: int) ->
             f"timestamp {value!r} is outside 0001-01-01T00:00:00Z..9999-12-31T23:59:59Z"
         )
     message.seconds = seconds
-    message.nanos = int(fraction.ljust(9, "0")) if fraction else 0
+    message.nanos = int(fraction) * _FRACTION_SCALE[len(fraction)] if fraction else 0
 
 
 # Day numbers (since 1970-01-01) and seconds into the day of the texts read, and the text of
@@ -128,20 +128,27 @@ def _encode_timestamp(codec: Codec, message: Message, depth: int) -> str:
             f"Timestamp seconds={seconds} nanos={nanos} is outside the range JSON can carry "
             "(0001-01-01T00:00:00Z..9999-12-31T23:59:59.999999999Z)"
         )
-    days, rest = divmod(seconds, 86400)
+    days = seconds // 86400
     date = _DATES.get(days)
     if date is None:
         date = _date_text(days)
-    hours, rest = divmod(rest, 3600)
-    minutes, rest = divmod(rest, 60)
+    rest = seconds - days * 86400
+    hours = rest // 3600
+    rest -= hours * 3600
+    minutes = rest // 60
+    clock = _TWO_DIGITS[hours] + ":" + _TWO_DIGITS[minutes] + ":" + _TWO_DIGITS[rest - minutes * 60]
     # 0, 3, 6 or 9 fractional digits, as json_format writes them.
     if not nanos:
-        return f"{date}T{hours:02d}:{minutes:02d}:{rest:02d}Z"
+        return date + "T" + clock + "Z"
     if not nanos % 1_000_000:
-        return f"{date}T{hours:02d}:{minutes:02d}:{rest:02d}.{nanos // 1_000_000:03d}Z"
+        return f"{date}T{clock}.{nanos // 1_000_000:03d}Z"
     if not nanos % 1000:
-        return f"{date}T{hours:02d}:{minutes:02d}:{rest:02d}.{nanos // 1000:06d}Z"
-    return f"{date}T{hours:02d}:{minutes:02d}:{rest:02d}.{nanos:09d}Z"
+        return f"{date}T{clock}.{nanos // 1000:06d}Z"
+    return f"{date}T{clock}.{nanos:09d}Z"
+
+
+_TWO_DIGITS = [f"{n:02d}" for n in range(60)]
+_FRACTION_SCALE = [10 ** (9 - digits) for digits in range(10)]  # nanoseconds per last digit
 
 
 # --- Duration ----------------------------------------------------------------------------
@@ -392,8 +399,7 @@ def _decode_any(codec: Codec, message: Message, value: Any, depth: int) -> None:
             raise
     cls = _resolve(codec, type_url)
     inner = cls()
-    unit = WELL_KNOWN.get(cls.DESCRIPTOR.full_name)
-    if unit is not None:
+    if _is_well_known(cls):
         for key in obj:
             if key not in ("@type", "value") and not codec.ignore_unknown_fields:
                 raise ConversionError(
@@ -440,7 +446,7 @@ def _encode_any(codec: Codec, message: Message, depth: int) -> dict[str, Any]:
             f"Any value is not a valid {cls.DESCRIPTOR.full_name} in binary form: {e}"
         ) from e
     codec.check_payload(inner, len(payload))
-    if cls.DESCRIPTOR.full_name in WELL_KNOWN:
+    if _is_well_known(cls):
         try:
             return {"@type": type_url, "value": codec.encode_message(inner, depth + 1)}
         except ConversionError as e:
@@ -449,6 +455,17 @@ def _encode_any(codec: Codec, message: Message, depth: int) -> dict[str, Any]:
     out: dict[str, Any] = {"@type": type_url}
     out.update(codec.encode_message(inner, depth + 1))
     return out
+
+
+_WELL_KNOWN_CLASSES: dict[type[Message], bool] = {}
+
+
+def _is_well_known(cls: type[Message]) -> bool:
+    """Whether an Any holding ``cls`` writes its JSON form under "value"."""
+    known = _WELL_KNOWN_CLASSES.get(cls)
+    if known is None:
+        known = _WELL_KNOWN_CLASSES[cls] = cls.DESCRIPTOR.full_name in WELL_KNOWN
+    return known
 
 
 def _resolve(codec: Codec, type_url: str) -> type[Message]:
