@@ -67,6 +67,25 @@ _IDENTITY = frozenset(
 _INT64S = frozenset(
     (_T.TYPE_INT64, _T.TYPE_SINT64, _T.TYPE_SFIXED64, _T.TYPE_UINT64, _T.TYPE_FIXED64)
 )
+# Well-known types whose unit always sets a field of the message, so that it needs no
+# SetInParent to be present in its parent.
+_ALWAYS_SETS_A_FIELD = frozenset(
+    ["google.protobuf.Timestamp", "google.protobuf.Duration", "google.protobuf.Value"]
+    + [
+        f"google.protobuf.{kind}Value"
+        for kind in (
+            "Double",
+            "Float",
+            "Int64",
+            "UInt64",
+            "Int32",
+            "UInt32",
+            "Bool",
+            "String",
+            "Bytes",
+        )
+    ]
+)
 # Inline fast paths for the commonest scalars: the value as json.loads gives it when it is
 # already right; anything else goes to the full decoder, which converts or refuses it.
 _FAST_CHECKS = {
@@ -236,6 +255,10 @@ def _decode_field(source: _Source, field: FieldDescriptor, indent: int) -> None:
         helper = source.name(_decode_repeated_messages, "decode_messages")
         allow_null = element_type.full_name == _VALUE
         source.add(indent, f"{helper}(codec, {access.get}, v, {decoder}, {allow_null}, depth)")
+    elif field.is_repeated and field.type == _T.TYPE_STRING:
+        helper = source.name(_decode_repeated_strings, "decode_strings")
+        decoder = source.name(_element_decoder(field), "dec")
+        source.add(indent, f"{helper}(codec, {access.get}, v, {decoder})")
     elif field.is_repeated:
         helper = source.name(_decode_repeated_scalars, "decode_scalars")
         decoder = source.name(_element_decoder(field), "dec")
@@ -245,9 +268,12 @@ def _decode_field(source: _Source, field: FieldDescriptor, indent: int) -> None:
         decoder = source.lazy(lambda: links.decoder(message_type), "D")
         source.add(indent, "if depth >= MAX_DEPTH:")
         source.add(indent + 1, "raise too_deep()")
-        source.add(indent, f"sub = {access.get}")
-        source.add(indent, "sub.SetInParent()")
-        source.add(indent, f"{decoder}(codec, sub, v, depth + 1)")
+        if message_type.full_name in _ALWAYS_SETS_A_FIELD:
+            source.add(indent, f"{decoder}(codec, {access.get}, v, depth + 1)")
+        else:  # {} must still leave the field set
+            source.add(indent, f"sub = {access.get}")
+            source.add(indent, "sub.SetInParent()")
+            source.add(indent, f"{decoder}(codec, sub, v, depth + 1)")
     elif field.type == _T.TYPE_ENUM:
         decoder = source.name(_element_decoder(field), "enum")
         source.add(indent, "try:")
@@ -448,6 +474,20 @@ def _decode_repeated_scalars(codec: Codec, container: Any, value: Any, decode: A
             e.prepend(index)
             raise
     container.extend(decoded)
+
+
+def _decode_repeated_strings(codec: Codec, container: Any, value: Any, decode: Any) -> None:
+    # ASCII strings need no check; map() keeps the test in C. Anything else (another type,
+    # None, non-ASCII text to check for unpaired surrogates) goes the general way.
+    if type(value) is list:
+        try:
+            plain = all(map(str.isascii, value))
+        except TypeError:  # an element that is not a str
+            plain = False
+        if plain:
+            container.extend(value)
+            return
+    _decode_repeated_scalars(codec, container, value, decode)
 
 
 def _decode_repeated_messages(
