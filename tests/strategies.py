@@ -481,3 +481,139 @@ types = messages(type_pb2.Type, 3)
 
 any_messages = st.one_of(operations(), all_types, file_descriptor_protos, types)
 """Messages of all the types above, for properties that hold for every message."""
+
+
+# --- messages of a type from any descriptor pool ----------------------------------------------
+#
+# messages() fills message fields with CopyFrom, which takes only an instance of the field's
+# own class; for a type built in a private descriptor pool (a compiled .proto, with its own
+# copies of the well-known types) the well-known-type strategies above give instances of the
+# default pool's classes. pool_messages() moves such values into the field's class through
+# their bytes, packs Anys with the caller's payload types, and lets the caller thin out big
+# types (one with a hundred fields, most of them left unset).
+
+
+def _into(cls: type[Message]):
+    def convert(message: Message) -> Message:
+        if type(message) is cls:
+            return message
+        return cls.FromString(message.SerializePartialToString(deterministic=True))
+
+    return convert
+
+
+def _prints_as_null_element(field: FieldDescriptor) -> bool:
+    """A NullValue prints as null, which no repeated element or map value may be on input:
+    a set one has no JSON form that reads back, in json_format as in the codec."""
+    if _is_map(field):
+        field = field.message_type.fields_by_name["value"]
+    elif not field.is_repeated:
+        return False
+    return field.enum_type is not None and field.enum_type.full_name == "google.protobuf.NullValue"
+
+
+@functools.cache
+def pool_anys(
+    cls: type[Message], payloads: tuple[type[Message], ...], depth: int = 2, density: int = 3
+) -> st.SearchStrategy:
+    """Instances of ``cls`` (an Any class of any pool) packing one of ``payloads``, themselves
+    drawn with pool_messages; an Any among the payloads nests while depth lasts."""
+    if depth <= 1:
+        payloads = tuple(p for p in payloads if p.DESCRIPTOR.full_name != "google.protobuf.Any")
+    inner = st.one_of([pool_messages(p, depth - 1, payloads, density) for p in payloads])
+    return st.builds(_pack, inner, _PREFIXES).map(_into(cls))
+
+
+@functools.cache
+def pool_messages(
+    cls: type[Message],
+    depth: int = 2,
+    payloads: tuple[type[Message], ...] = (),
+    density: int = 3,
+) -> st.SearchStrategy:
+    """Random valid messages of ``cls``, whatever pool it comes from; as messages(), but:
+
+    - well-known types are instances of the field's own class;
+    - an Any packs one of ``payloads`` (classes of any pool; Any itself nests);
+    - each field is set with probability 1 / (density + 1), halved again in the innermost
+      messages, so that a type with a hundred fields stays small;
+    - a NullValue field holds 0 (any number prints as null); repeated NullValue fields and
+      maps of NullValue are left empty (see _prints_as_null_element).
+    """
+    full_name = cls.DESCRIPTOR.full_name
+    if full_name == "google.protobuf.Any":
+        if not payloads:
+            return st.just(cls())
+        return pool_anys(cls, payloads, max(depth, 1), density)
+    special = _special(full_name, depth)
+    if special is not None:
+        return special.map(_into(cls))
+
+    def element(field: FieldDescriptor) -> st.SearchStrategy:
+        if field.message_type is not None:
+            sub = message_factory.GetMessageClass(field.message_type)
+            # An Any takes a level off its payload already: the field does not, so that an
+            # Any holding an Any comes up without deeper (much bigger) messages around it.
+            is_any = field.message_type.full_name == "google.protobuf.Any"
+            return pool_messages(sub, depth if is_any else depth - 1, payloads, density)
+        if field.enum_type is not None:
+            if field.enum_type.full_name == "google.protobuf.NullValue":
+                # Any number prints as null, which reads back as 0.
+                return st.just(0)
+            return _enum_numbers(field)
+        return _SCALARS[field.type]
+
+    plan = []
+    for field in cls.DESCRIPTOR.fields:
+        if _prints_as_null_element(field):
+            continue
+        if _is_map(field):
+            key_field = field.message_type.fields_by_name["key"]
+            value_field = field.message_type.fields_by_name["value"]
+            is_message = value_field.message_type is not None
+            if is_message and depth <= 0:
+                continue
+            strategy = st.dictionaries(element(key_field), element(value_field), max_size=2)
+            plan.append((field, "map", is_message, strategy))
+        elif field.is_repeated:
+            is_message = field.message_type is not None
+            if is_message and depth <= 0:
+                continue
+            strategy = st.lists(element(field), max_size=2 if is_message else 3)
+            plan.append((field, "repeated", is_message, strategy))
+        else:
+            is_message = field.message_type is not None
+            if is_message and depth <= 0:
+                continue
+            plan.append((field, "single", is_message, element(field)))
+    # Shrinks towards 0: towards leaving the field unset.
+    presence = st.integers(0, density if depth > 0 else 2 * density + 1)
+
+    @st.composite
+    def fill(draw: st.DrawFn) -> Message:
+        message = cls()
+        for field, kind, is_message, strategy in plan:
+            if draw(presence) != density:
+                continue
+            value = draw(strategy)
+            container = getattr(message, field.name)
+            if kind == "map":
+                for key, item in value.items():
+                    if is_message:
+                        container[key].CopyFrom(item)
+                    else:
+                        container[key] = item
+            elif kind == "repeated":
+                if is_message:
+                    for item in value:
+                        container.add().CopyFrom(item)
+                else:
+                    container.extend(value)
+            elif is_message:
+                container.SetInParent()
+                container.CopyFrom(value)
+            else:
+                setattr(message, field.name, value)
+        return message
+
+    return fill()
