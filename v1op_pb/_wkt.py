@@ -63,10 +63,10 @@ def _decode_timestamp(codec: Codec, message: Message, value: Any, depth: int) ->
     days = _DAYS.get(date)
     if days is None:
         days = _days_of(date, value)
-    seconds = _SECONDS_OF_DAY.get(time_of_day)
-    if seconds is None:
-        seconds = _seconds_of_day(time_of_day, value)
-    seconds += days * 86400
+    hour, minute, second = time_of_day[:2], time_of_day[3:5], time_of_day[6:]
+    if hour > "23" or minute > "59" or second > "59":  # two digits each: text order works
+        raise ConversionError(f"invalid time of day in timestamp {value!r}")
+    seconds = days * 86400 + int(hour) * 3600 + int(minute) * 60 + int(second)
     if sign is not None:
         if off_h > "23" or off_m > "59":  # two digits each, so text order is number order
             raise ConversionError(f"invalid UTC offset in timestamp {value!r}")
@@ -80,11 +80,10 @@ def _decode_timestamp(codec: Codec, message: Message, value: Any, depth: int) ->
     message.nanos = int(fraction) * _FRACTION_SCALE[len(fraction)] if fraction else 0
 
 
-# Day numbers (since 1970-01-01) and seconds into the day of the texts read, and the text of
-# the days written: a dict lookup is cheaper than parsing and datetime arithmetic, and
-# timestamps in a batch fall on few days. Each is cleared when it grows past the limit.
+# Day numbers (since 1970-01-01) of the dates read, and the text of the days written: a dict
+# lookup is cheaper than datetime arithmetic, and the timestamps of a batch fall on few days.
+# Each is cleared when it grows past the limit.
 _DAYS: dict[str, int] = {}
-_SECONDS_OF_DAY: dict[str, int] = {}
 _DATES: dict[int, str] = {}
 _CACHE_LIMIT = 4096
 
@@ -98,17 +97,6 @@ def _days_of(date: str, value: str) -> int:
         _DAYS.clear()
     _DAYS[date] = days
     return days
-
-
-def _seconds_of_day(time_of_day: str, value: str) -> int:
-    hour, minute, second = time_of_day.split(":")
-    if hour > "23" or minute > "59" or second > "59":
-        raise ConversionError(f"invalid time of day in timestamp {value!r}")
-    seconds = int(hour) * 3600 + int(minute) * 60 + int(second)
-    if len(_SECONDS_OF_DAY) >= _CACHE_LIMIT:
-        _SECONDS_OF_DAY.clear()
-    _SECONDS_OF_DAY[time_of_day] = seconds
-    return seconds
 
 
 def _date_text(days: int) -> str:
