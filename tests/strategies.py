@@ -344,28 +344,34 @@ def _fill(draw: st.DrawFn, cls: type[Message], plan: list, sparse: bool) -> Mess
     for field, kind, is_message, strategy in plan:
         if not field.is_required and draw(_PRESENCE) < (3 if sparse else 2):
             continue
-        value = draw(strategy)
-        if kind == "map":
-            container = getattr(message, field.name)
-            for key, item in value.items():
-                if is_message:
-                    container[key].CopyFrom(item)
-                else:
-                    container[key] = item
-        elif kind == "repeated":
-            container = getattr(message, field.name)
-            if is_message:
-                for item in value:
-                    container.add().CopyFrom(item)
-            else:
-                container.extend(value)
-        elif is_message:
-            sub = getattr(message, field.name)
-            sub.SetInParent()
-            sub.CopyFrom(value)
-        else:
-            setattr(message, field.name, value)
+        _set_field(message, field, kind, is_message, draw(strategy))
     return message
+
+
+def _set_field(
+    message: Message, field: FieldDescriptor, kind: str, is_message: bool, value: object
+) -> None:
+    """Put a drawn value into a field: a map, a repeated field, a message or a scalar."""
+    if kind == "map":
+        container = getattr(message, field.name)
+        for key, item in value.items():
+            if is_message:
+                container[key].CopyFrom(item)
+            else:
+                container[key] = item
+    elif kind == "repeated":
+        container = getattr(message, field.name)
+        if is_message:
+            for item in value:
+                container.add().CopyFrom(item)
+        else:
+            container.extend(value)
+    elif is_message:
+        sub = getattr(message, field.name)
+        sub.SetInParent()
+        sub.CopyFrom(value)
+    else:
+        setattr(message, field.name, value)
 
 
 # --- Operation -----------------------------------------------------------------------------
@@ -595,25 +601,7 @@ def pool_messages(
         for field, kind, is_message, strategy in plan:
             if draw(presence) != density:
                 continue
-            value = draw(strategy)
-            container = getattr(message, field.name)
-            if kind == "map":
-                for key, item in value.items():
-                    if is_message:
-                        container[key].CopyFrom(item)
-                    else:
-                        container[key] = item
-            elif kind == "repeated":
-                if is_message:
-                    for item in value:
-                        container.add().CopyFrom(item)
-                else:
-                    container.extend(value)
-            elif is_message:
-                container.SetInParent()
-                container.CopyFrom(value)
-            else:
-                setattr(message, field.name, value)
+            _set_field(message, field, kind, is_message, draw(strategy))
         return message
 
     return fill()

@@ -14,16 +14,15 @@ import re
 
 import orjson
 import pytest
+from canonical import assert_same
 from google.api import field_behavior_pb2, resource_pb2
 from google.protobuf import (
     any_pb2,
     descriptor_pb2,
-    descriptor_pool,
     duration_pb2,
     empty_pb2,
     field_mask_pb2,
     json_format,
-    message_factory,
     struct_pb2,
     timestamp_pb2,
     wrappers_pb2,
@@ -44,47 +43,6 @@ FieldProto = descriptor_pb2.FieldDescriptorProto
 
 
 # --- comparing messages ------------------------------------------------------------------
-
-
-def _canonicalize(message: Message) -> None:
-    """Re-pack every Any deterministically, in place.
-
-    json_format packs an Any with SerializeToString(), whose map order is not fixed, so two
-    equal messages may differ in Any.value bytes; comparing after this is comparing values.
-    """
-    if message.DESCRIPTOR.full_name == "google.protobuf.Any":
-        if message.type_url:
-            name = message.type_url.rpartition("/")[2]
-            descriptor = descriptor_pool.Default().FindMessageTypeByName(name)
-            inner = message_factory.GetMessageClass(descriptor).FromString(message.value)
-            _canonicalize(inner)
-            message.value = inner.SerializePartialToString(deterministic=True)
-        return
-    for field, value in message.ListFields():
-        if field.message_type is None:
-            continue
-        if field.message_type.GetOptions().map_entry:
-            if field.message_type.fields_by_name["value"].message_type is not None:
-                for item in value.values():
-                    _canonicalize(item)
-        elif field.is_repeated:
-            for item in value:
-                _canonicalize(item)
-        else:
-            _canonicalize(value)
-
-
-def canonical(message: Message) -> bytes:
-    """Bytes equal exactly when the messages are: -0.0 differs from 0.0, a NaN equals itself."""
-    copy = type(message)()
-    copy.CopyFrom(message)
-    _canonicalize(copy)
-    return copy.SerializePartialToString(deterministic=True)
-
-
-def assert_same(actual: Message, expected: Message) -> None:
-    assert type(actual) is type(expected)
-    assert canonical(actual) == canonical(expected), f"\n{actual}\n!=\n{expected}"
 
 
 def compact(value: object) -> str:

@@ -28,6 +28,8 @@ from typing import Any
 
 import grpc_tools
 import pytest
+from canonical import assert_same as assert_same_value
+from canonical import canonical as canonical_bytes
 from google.protobuf import descriptor_pb2, descriptor_pool, json_format, message_factory
 from google.protobuf.message import DecodeError, Message
 from grpc_tools import protoc
@@ -105,40 +107,12 @@ PROPERTY = settings(
 # --- comparing messages ------------------------------------------------------------------
 
 
-def _canonicalize(message: Message) -> None:
-    """Re-pack every Any deterministically, in place: json_format packs with a map order of
-    its own, so equal messages may differ in Any.value bytes."""
-    if message.DESCRIPTOR.full_name == ANY:
-        if message.type_url:
-            inner = REGISTRY.resolve(message.type_url).FromString(message.value)
-            _canonicalize(inner)
-            message.value = inner.SerializePartialToString(deterministic=True)
-        return
-    for field, value in message.ListFields():
-        if field.message_type is None:
-            continue
-        if field.message_type.GetOptions().map_entry:
-            if field.message_type.fields_by_name["value"].message_type is not None:
-                for item in value.values():
-                    _canonicalize(item)
-        elif field.is_repeated:
-            for item in value:
-                _canonicalize(item)
-        else:
-            _canonicalize(value)
-
-
 def canonical(message: Message) -> bytes:
-    """Bytes equal exactly when the messages are: -0.0 differs from 0.0, a NaN equals itself."""
-    copied = type(message)()
-    copied.CopyFrom(message)
-    _canonicalize(copied)
-    return copied.SerializePartialToString(deterministic=True)
+    return canonical_bytes(message, REGISTRY.resolve)
 
 
 def assert_same(actual: Message, expected: Message) -> None:
-    assert type(actual) is type(expected)
-    assert canonical(actual) == canonical(expected), f"\n{actual}\n!=\n{expected}"
+    assert_same_value(actual, expected, REGISTRY.resolve)
 
 
 def ordered(value: Any) -> str:

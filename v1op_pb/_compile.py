@@ -49,6 +49,7 @@ __all__ = [
     "MessageEncoder",
     "compile_decoder",
     "compile_encoder",
+    "encode_repeated_messages",
     "is_output_only",
 ]
 
@@ -566,7 +567,7 @@ def _encode_value_expression(
         message_type = field.message_type
         encoder = source.lazy(lambda: links.encoder(message_type, *options), "E")
         if field.is_repeated:
-            helper = source.name(_encode_repeated_messages, "encode_messages")
+            helper = source.name(encode_repeated_messages, "encode_messages")
             return f"{helper}(codec, v, {encoder}, depth)"
         return f"{encoder}(codec, v, depth + 1)"
     if field.type in _IDENTITY:
@@ -730,7 +731,7 @@ def _encode_one(key: str, encode: Any, codec: Codec, value: Any, depth: int) -> 
         raise
 
 
-def _encode_repeated_messages(codec: Codec, values: Any, encode: Any, depth: int) -> list[Any]:
+def encode_repeated_messages(codec: Codec, values: Any, encode: Any, depth: int) -> list[Any]:
     out = []
     for index, item in enumerate(values):
         try:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from google.protobuf.message import DecodeError, EncodeError, Message
 
+from ._compile import encode_repeated_messages
 from ._errors import ConversionError
 from ._jsontext import MAX_DEPTH
 from ._registry import UnknownTypeError, type_name_of
@@ -277,14 +278,7 @@ def _decode_list_value(codec: Codec, message: Message, value: Any, depth: int) -
 def _encode_list_value(codec: Codec, message: Message, depth: int) -> list[Any]:
     if depth > MAX_DEPTH:
         raise too_deep()
-    out = []
-    for index, item in enumerate(message.values):
-        try:
-            out.append(_encode_value(codec, item, depth + 1))
-        except ConversionError as e:
-            e.prepend(index)
-            raise
-    return out
+    return encode_repeated_messages(codec, message.values, _encode_value, depth)
 
 
 def _decode_value(codec: Codec, message: Message, value: Any, depth: int) -> None:
