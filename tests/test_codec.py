@@ -737,6 +737,26 @@ def test_unknown_fields_are_refused_where_json_format_drops_them() -> None:
         to_dict(op)
 
 
+def test_a_payload_written_with_a_longer_varint_than_needed_converts() -> None:
+    # items_done = 1 as the two-byte varint 81 00: valid binary, but written again it is a
+    # byte shorter, which the fast unknown-field check cannot tell from a dropped field; the
+    # checked encoding then finds none and writes the same JSON.
+    payload = b"\x18\x81\x00"
+    assert evaluation_pb2.EvaluationProgress.FromString(payload).items_done == 1
+    op = Operation(metadata=_any_of(ANY + "v1op.example.v1.EvaluationProgress", payload))
+    assert to_dict(op) == json_format.MessageToDict(op)
+    assert to_dict(op)["metadata"]["itemsDone"] == "1"
+
+
+def test_unknown_fields_in_a_payload_are_reported_where_they_are() -> None:
+    # The fast check sees that the payload lost bytes; the checked encoding names the place.
+    payload = evaluation_pb2.EvaluationProgress(items_done=1).SerializeToString() + b"\xa8\x06\x01"
+    op = Operation(name="x", metadata=_any_of(ANY + "v1op.example.v1.EvaluationProgress", payload))
+    with pytest.raises(ConversionError, match=re.escape("carries fields its schema does not")) as e:
+        to_dict(op)
+    assert e.value.path == "$.metadata"
+
+
 def test_nesting_beyond_max_depth_is_refused_on_input() -> None:
     text = _any("google.protobuf.Int64Value", '"value":"1"')
     for _ in range(150):
