@@ -25,7 +25,7 @@ from ._compile import (
     is_output_only,
 )
 from ._errors import ConversionError
-from ._jsontext import MAX_DEPTH
+from ._jsontext import MAX_DEPTH, too_deep
 from ._registry import TypeRegistry, default_registry
 from ._wkt import WELL_KNOWN
 
@@ -62,14 +62,15 @@ class Codec:
         ignore_unknown_fields: bool = False,
         emit_unpopulated: bool = False,
         omit_output_only: bool = False,
+        check_unknown: bool = False,
     ) -> None:
         self.registry = registry if registry is not None else default_registry
         self.ignore_unknown_fields = ignore_unknown_fields
         self.emit_unpopulated = emit_unpopulated
         self.omit_output_only = omit_output_only
-        # True while encoding again after UnknownFieldsSeen: every message is checked.
-        self.check_unknown = False
-        self._encoders = _encoder_table(emit_unpopulated, omit_output_only, False)
+        # True for the encoding done again after UnknownFieldsSeen: every message is checked.
+        self.check_unknown = check_unknown
+        self._encoders = _encoder_table(emit_unpopulated, omit_output_only, check_unknown)
 
     # --- decoding --------------------------------------------------------------------------
 
@@ -135,14 +136,9 @@ class Codec:
             self.registry,
             emit_unpopulated=self.emit_unpopulated,
             omit_output_only=self.omit_output_only,
+            check_unknown=True,
         )
-        checked.check_unknown = True
-        checked._encoders = _encoder_table(self.emit_unpopulated, self.omit_output_only, True)
         return checked.encode_message(message, 1)
-
-
-def too_deep() -> ConversionError:
-    return ConversionError(f"messages nested more than {MAX_DEPTH} levels deep")
 
 
 def _has_unknown_fields(message: Message) -> bool:

@@ -27,7 +27,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
 from ._errors import ConversionError
-from ._jsontext import MAX_DEPTH
+from ._jsontext import MAX_DEPTH, too_deep
 from ._scalars import (
     SCALAR_DECODERS,
     SCALAR_ENCODERS,
@@ -141,11 +141,13 @@ def _has_presence(field: FieldDescriptor) -> bool:
 
 
 def _real_oneof(field: FieldDescriptor) -> Any:
-    """The oneof of a field, unless it is the synthetic one of a proto3 ``optional``."""
+    """The oneof of a field, if it has other members.
+
+    A one-member oneof (the synthetic one of a proto3 ``optional`` among them; upb does not
+    say which are synthetic) can clash with nothing, and its member is a field with
+    presence, so it compiles as one."""
     oneof = field.containing_oneof
-    if oneof is None or (
-        len(oneof.fields) == 1 and field.has_presence and oneof.name == "_" + field.name
-    ):
+    if oneof is None or len(oneof.fields) == 1:
         return None
     return oneof
 
@@ -163,7 +165,7 @@ class _Source:
             "ConversionError": ConversionError,
             "UnknownEnumName": UnknownEnumName,
             "MAX_DEPTH": MAX_DEPTH,
-            "too_deep": _too_deep,
+            "too_deep": too_deep,
             "expect_object": expect_object,
             "negative_zero": _negative_zero,
         }
@@ -227,9 +229,8 @@ def _element_decoder(field: FieldDescriptor) -> Callable[[Any], Any]:
     return SCALAR_DECODERS[field.type]
 
 
-def _decode_field(source: _Source, field: FieldDescriptor, indent: int) -> None:
+def _decode_field(source: _Source, field: FieldDescriptor, access: _Access, indent: int) -> None:
     """Statements that set ``field`` of ``m`` from the non-null JSON value ``v``."""
-    access = _Access(source, field)
     links = source.links
     if _is_map(field):
         entry = field.message_type
@@ -322,7 +323,7 @@ def compile_decoder(descriptor: Descriptor, links: Links) -> Any:
         )
     }
     keys_name = source.name(keys, "KEYS")
-    plan = source.name(_KeyPlan(descriptor, fields, keys), "PLAN")
+    plan = source.name(_KeyPlan(descriptor, fields, keys, links), "PLAN")
     source.add(0, "def decode(codec, m, obj, depth, skip=None):")
     source.add(1, "if type(obj) is not dict:")
     source.add(2, f"obj = expect_object(obj, {descriptor.full_name!r})")
@@ -352,7 +353,7 @@ def compile_decoder(descriptor: Descriptor, links: Links) -> Any:
             source.add(4, f"if chosen & {bit}:")
             source.add(5, f"{plan}.oneof_clash(obj, key, i)")
             source.add(4, f"chosen |= {bit}")
-        _decode_field(source, field, 4)
+        _decode_field(source, field, access, 4)
     if not fields:
         source.add(3, "pass")
     source.add(2, "except ConversionError as e:")
@@ -368,16 +369,21 @@ class _KeyPlan:
     (extensions, unknown keys) and the errors that need to look back at earlier keys."""
 
     def __init__(
-        self, descriptor: Descriptor, fields: list[FieldDescriptor], keys: dict[str, int]
+        self,
+        descriptor: Descriptor,
+        fields: list[FieldDescriptor],
+        keys: dict[str, int],
+        links: Links,
     ) -> None:
         self.descriptor = descriptor
         self.fields = fields
         self.keys = keys
+        self.links = links
 
     def other_key(self, codec: Codec, message: Message, key: str, value: Any, depth: int) -> None:
         extension = None
         if isinstance(key, str) and key.startswith("[") and key.endswith("]"):
-            extension = _extension(self.descriptor, key[1:-1])
+            extension = _extension(self.descriptor, key[1:-1], self.links)
         if extension is None:
             if codec.ignore_unknown_fields:
                 return
@@ -426,7 +432,7 @@ class _KeyPlan:
 _EXTENSION_DECODERS: dict[FieldDescriptor, Any] = {}
 
 
-def _extension(descriptor: Descriptor, full_name: str) -> tuple[str, Any] | None:
+def _extension(descriptor: Descriptor, full_name: str, links: Links) -> tuple[str, Any] | None:
     """The name and decoder of the extension of ``descriptor`` called ``full_name``, if any."""
     if not descriptor.is_extendable:
         return None
@@ -438,15 +444,13 @@ def _extension(descriptor: Descriptor, full_name: str) -> tuple[str, Any] | None
         return None
     decoder = _EXTENSION_DECODERS.get(extension)
     if decoder is None:
-        from ._codec import _links  # the codec owns the table of compiled types
-
-        source = _Source(_links)
+        source = _Source(links)
         access = _Access(source, extension)
         source.add(0, "def decode(codec, m, v, depth):")
         source.add(1, "if v is None:")
         source.add(2, _null_statement(extension, access) or "pass")
         source.add(2, "return")
-        _decode_field(source, extension, 1)
+        _decode_field(source, extension, access, 1)
         decoder = _EXTENSION_DECODERS[extension] = source.build(
             "decode", f"<v1op_pb decoder of [{extension.full_name}]>"
         )
@@ -499,7 +503,7 @@ def _decode_repeated_messages(
             if item is None and not allow_null:
                 raise ConversionError("null is not allowed as an element of a repeated field")
             if depth >= MAX_DEPTH:
-                raise _too_deep()
+                raise too_deep()
             decode(codec, container.add(), item, depth + 1)
         except ConversionError as e:
             e.prepend(index)
@@ -532,7 +536,7 @@ def _decode_map(
             if value_is_message:
                 # +2 for the map entry, as the binary decoder counts it.
                 if depth + 2 > MAX_DEPTH:
-                    raise _too_deep()
+                    raise too_deep()
                 decode_value(codec, container[map_key], item, depth + 2)
             else:
                 try:
@@ -755,7 +759,3 @@ def _encode_map(
             e.prepend(json_key)
             raise
     return out
-
-
-def _too_deep() -> ConversionError:
-    return ConversionError(f"messages nested more than {MAX_DEPTH} levels deep")

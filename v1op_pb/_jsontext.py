@@ -21,6 +21,11 @@ MAX_DEPTH = 100
 """How deeply messages may nest, as in json_format: deeper input is a ConversionError."""
 
 
+def too_deep() -> ConversionError:
+    """The error for a message nested more than MAX_DEPTH levels, on input or output."""
+    return ConversionError(f"messages nested more than {MAX_DEPTH} levels deep")
+
+
 class DuplicateKeys(dict):
     """An object in which a key appeared more than once; ``duplicate`` is the first such."""
 

@@ -18,7 +18,7 @@ from google.protobuf.message import DecodeError, EncodeError, Message
 
 from ._compile import encode_repeated_messages
 from ._errors import ConversionError
-from ._jsontext import MAX_DEPTH
+from ._jsontext import MAX_DEPTH, too_deep
 from ._registry import UnknownTypeError, type_name_of
 from ._scalars import SCALAR_DECODERS, SCALAR_ENCODERS, decode_string, describe, expect_object
 
@@ -43,10 +43,6 @@ class Unit(NamedTuple):
 
 
 _INFINITY = math.inf
-
-
-def too_deep() -> ConversionError:
-    return ConversionError(f"messages nested more than {MAX_DEPTH} levels deep")
 
 
 # --- Timestamp ---------------------------------------------------------------------------
