@@ -295,7 +295,11 @@ def _convert(args: argparse.Namespace) -> int:
 def _convert_stream(
     args: argparse.Namespace, registry: TypeRegistry, message_type: type[Message]
 ) -> int:
-    with _open_input(args.file) as source, _open_output(args.output, args.file) as sink:
+    # Streaming reads the input while the output is written: opening the same file for
+    # writing would empty it before a line is read.
+    if _same_file(args.output, args.file):
+        raise ValueError(f"{args.output}: the output file is the input file; write elsewhere")
+    with _open_input(args.file) as source, _open_output(args.output) as sink:
         try:
             summary = convert_stream(
                 source,
@@ -323,6 +327,12 @@ def _convert_stream(
     return EXIT_SKIPPED if summary.skipped else 0
 
 
+def _same_file(output: str, source: str) -> bool:
+    return (
+        "-" not in (output, source) and os.path.exists(output) and os.path.samefile(output, source)
+    )
+
+
 @contextlib.contextmanager
 def _open_input(path: str) -> Iterator[BinaryIO]:
     if path == "-":
@@ -333,14 +343,10 @@ def _open_input(path: str) -> Iterator[BinaryIO]:
 
 
 @contextlib.contextmanager
-def _open_output(path: str, input_path: str) -> Iterator[BinaryIO]:
+def _open_output(path: str) -> Iterator[BinaryIO]:
     if path == "-":
         yield sys.stdout.buffer
         return
-    # Streaming reads the input while the output is written: opening the same file for
-    # writing would empty it before a line is read.
-    if input_path != "-" and os.path.exists(path) and os.path.samefile(path, input_path):
-        raise ValueError(f"{path}: the output file is the input file; write elsewhere")
     with open(path, "wb") as f:
         yield f
 
@@ -356,20 +362,14 @@ def _silence_stdout() -> None:
 
 
 def _read(path: str) -> bytes:
-    if path == "-":
-        return sys.stdin.buffer.read()
-    with open(path, "rb") as f:
-        return f.read()
+    with _open_input(path) as source:
+        return source.read()
 
 
 def _write(path: str, data: bytes) -> None:
-    if path == "-":
-        stream: BinaryIO = sys.stdout.buffer
-        stream.write(data)
-        stream.flush()
-        return
-    with open(path, "wb") as f:
-        f.write(data)
+    with _open_output(path) as sink:
+        sink.write(data)
+        sink.flush()
 
 
 if __name__ == "__main__":

@@ -25,21 +25,17 @@ def _codec(
     emit_unpopulated: bool,
     omit_output_only: bool,
 ) -> Codec:
-    if registry is not None:
-        return Codec(
+    key = (ignore_unknown_fields, emit_unpopulated, omit_output_only)
+    codec = _DEFAULT_CODECS.get(key) if registry is None else None
+    if codec is None:
+        codec = Codec(
             registry,
             ignore_unknown_fields=ignore_unknown_fields,
             emit_unpopulated=emit_unpopulated,
             omit_output_only=omit_output_only,
         )
-    key = (ignore_unknown_fields, emit_unpopulated, omit_output_only)
-    codec = _DEFAULT_CODECS.get(key)
-    if codec is None:
-        codec = _DEFAULT_CODECS[key] = Codec(
-            ignore_unknown_fields=ignore_unknown_fields,
-            emit_unpopulated=emit_unpopulated,
-            omit_output_only=omit_output_only,
-        )
+        if registry is None:
+            _DEFAULT_CODECS[key] = codec
     return codec
 
 

@@ -31,7 +31,7 @@ _MAX_SECONDS = 253402300799
 _MAX_DURATION_SECONDS = 315576000000
 _EPOCH_ORDINAL = datetime.date(1970, 1, 1).toordinal()
 _RFC3339 = re.compile(
-    r"([0-9]{4}-[0-9]{2}-[0-9]{2})T([0-9]{2}:[0-9]{2}:[0-9]{2})"
+    r"([0-9]{4}-[0-9]{2}-[0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})"
     r"(?:\.([0-9]{1,9}))?(?:Z|([+-])([0-9]{2}):([0-9]{2}))\Z"
 )
 _DURATION = re.compile(r"(-)?([0-9]+)(?:\.([0-9]{1,9}))?s\Z")
@@ -49,18 +49,17 @@ _INFINITY = math.inf
 
 
 def _decode_timestamp(codec: Codec, message: Message, value: Any, depth: int) -> None:
-    if type(value) is not str and not isinstance(value, str):
+    if not isinstance(value, str):
         raise ConversionError(f"expected an RFC 3339 timestamp string, got {describe(value)}")
     match = _RFC3339.match(value)
     if match is None:
         raise ConversionError(
             f"expected an RFC 3339 timestamp such as 2024-05-01T12:30:00.123456789Z, got {value!r}"
         )
-    date, time_of_day, fraction, sign, off_h, off_m = match.groups()
+    date, hour, minute, second, fraction, sign, off_h, off_m = match.groups()
     days = _DAYS.get(date)
     if days is None:
         days = _days_of(date, value)
-    hour, minute, second = time_of_day[:2], time_of_day[3:5], time_of_day[6:]
     if hour > "23" or minute > "59" or second > "59":  # two digits each: text order works
         raise ConversionError(f"invalid time of day in timestamp {value!r}")
     seconds = days * 86400 + int(hour) * 3600 + int(minute) * 60 + int(second)
