@@ -280,7 +280,7 @@ def convert_command(source: Path, target: Path) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "v1op_pb._cli",
+        "v1op_pb.cli",
         "convert",
         "--from",
         "ndjson",

@@ -195,7 +195,7 @@ def _server_command() -> list[str]:
     script = Path(sys.executable).with_name("v1op")
     if script.exists():
         return [str(script)]
-    return [sys.executable, "-m", "v1op_pb._cli"]
+    return [sys.executable, "-m", "v1op_pb.cli"]
 
 
 @contextlib.contextmanager

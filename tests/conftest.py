@@ -23,8 +23,8 @@ from v1op_pb import Operation, pack
 
 # The private modules, as the other tests use: importing the public v1op_pb.server would
 # add a `server` attribute to the package, which test_public_api counts as a public name.
-from v1op_pb._identity import Principal, TokenTable
-from v1op_pb._store import SQLiteStore
+from v1op_pb.server.identity import Principal, TokenTable
+from v1op_pb.server.store import SQLiteStore
 
 if TYPE_CHECKING:
     # grpc is the optional `grpc` extra: conftest loads for every test, so it imports grpc
@@ -183,7 +183,7 @@ def make_token_table() -> tuple[TokenTable, dict[str, str]]:
 def served(tmp_path_factory) -> Iterator[Served]:
     """The module's server: every service, a SQLite file store, tokens for services/eval,
     services/other, users/ada, users/bob and spare users."""
-    from v1op_pb._server import create_server
+    from v1op_pb.server.app import create_server
 
     table, tokens = make_token_table()
     store = ObservedStore(SQLiteStore(str(tmp_path_factory.mktemp("grpc") / "ops.db")))
@@ -249,6 +249,6 @@ def make_operation(served: Served, ops: pb_grpc.OperationServiceStub) -> Callabl
 
 def extra_server(served: Served, **kwargs) -> Builder:
     """A builder for another server on the same store and tokens (different options)."""
-    from v1op_pb._server import create_server
+    from v1op_pb.server.app import create_server
 
     return lambda: create_server("127.0.0.1:0", store=served.store, tokens=served.table, **kwargs)

@@ -4,11 +4,11 @@ The public API is what ``__all__`` lists; every other module is internal.
 """
 
 from ._any import pack, unpack
+from ._codec import MAX_DEPTH
 from ._datetime import DatetimeWithNanoseconds
 from ._errors import ConversionError
 from ._formats import from_binary, from_text, to_binary, to_text
 from ._json import from_dict, from_json, to_dict, to_json
-from ._jsontext import MAX_DEPTH
 from ._operation import Operation
 from ._registry import TypeRegistry, UnknownTypeError, default_registry
 from ._status import Status, make_status, status_details

@@ -6,8 +6,7 @@ from typing import Any, TypeVar, overload
 
 from google.protobuf.message import Message
 
-from ._codec import Codec
-from ._jsontext import dumps, loads
+from ._codec import Codec, dumps, loads
 from ._operation import Operation
 from ._registry import TypeRegistry
 

@@ -1,0 +1,191 @@
+"""Principals and the bearer-token table that tells the server who is calling."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from v1op_pb._exceptions import Unauthenticated
+from v1op_pb.server.identity import Principal, TokenTable
+
+ADA = Principal("users/ada")
+EVALUATOR = Principal("services/evaluator")
+
+
+def make_table(**kwargs) -> TokenTable:
+    return TokenTable({"t-ada": ADA, "t-eval": EVALUATOR}, **kwargs)
+
+
+def make_token_file(tmp_path, text: str):
+    path = tmp_path / "tokens"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# --- Principal -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name", ["users/ada", "services/evaluator", "users/a.b@example.com", "users/0", "users/x_y-z"]
+)
+def test_principal_accepts_users_and_services(name):
+    assert Principal(name).name == name
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "",
+        "users/",
+        "services/",
+        "users",
+        "groups/ada",
+        "Users/ada",
+        "users/ada/extra",
+        "users/ada bob",
+        "users/-ada",
+        "users/.ada",
+        # A trailing newline must not slip past the end-of-string anchor.
+        "users/ada\n",
+        " users/ada",
+    ],
+)
+def test_principal_rejects_anything_else(name):
+    with pytest.raises(ValueError, match=re.escape(repr(name))):
+        Principal(name)
+
+
+def test_principal_kind():
+    assert ADA.is_user and not ADA.is_service
+    assert EVALUATOR.is_service and not EVALUATOR.is_user
+
+
+def test_principals_compare_by_name():
+    assert Principal("users/ada") == ADA
+    assert len({Principal("users/ada"), ADA, EVALUATOR}) == 2
+
+
+# --- TokenTable.load -------------------------------------------------------------------------
+
+
+def test_load_skips_comments_and_blank_lines(tmp_path):
+    path = make_token_file(
+        tmp_path,
+        "# tokens of the development setup\n"
+        "\n"
+        "   \n"
+        "t-ada users/ada   # Ada's laptop\n"
+        "\tt-eval\tservices/evaluator\n"
+        "# t-old users/old\n",
+    )
+    table = TokenTable.load(path)
+    assert table.lookup("t-ada") == ADA
+    assert table.lookup("t-eval") == EVALUATOR
+    with pytest.raises(Unauthenticated, match=re.escape("unknown bearer token")):
+        table.lookup("t-old")
+    assert table.anonymous is None
+
+
+def test_load_accepts_a_string_path_and_passes_anonymous(tmp_path):
+    path = make_token_file(tmp_path, "t-ada users/ada\n")
+    table = TokenTable.load(str(path), anonymous=ADA)
+    assert table.anonymous == ADA
+    assert table.authenticate([]) == ADA
+
+
+def test_load_of_an_empty_file_knows_no_token(tmp_path):
+    table = TokenTable.load(make_token_file(tmp_path, ""))
+    with pytest.raises(Unauthenticated):
+        table.authenticate([("authorization", "Bearer t-ada")])
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        ("t-ada", "expected 'TOKEN PRINCIPAL'"),
+        ("t-ada users/ada extra", "expected 'TOKEN PRINCIPAL'"),
+        ("t-ada groups/admins", "principal 'groups/admins' is not users/<id> or services/<id>"),
+    ],
+)
+def test_load_names_file_and_line_of_a_malformed_line(tmp_path, line, reason):
+    path = make_token_file(tmp_path, f"# header\n\nt-eval services/evaluator\n{line}\n")
+    with pytest.raises(ValueError, match=re.escape(f"{path}:4: {reason}")):
+        TokenTable.load(path)
+
+
+def test_load_names_the_line_of_a_duplicate_token(tmp_path):
+    # Two principals for one token would make authentication depend on line order.
+    path = make_token_file(
+        tmp_path, "t-ada users/ada\nt-eval services/evaluator\nt-ada users/bob\n"
+    )
+    with pytest.raises(ValueError, match=re.escape(f"{path}:3: token given twice")):
+        TokenTable.load(path)
+
+
+# --- authenticate ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("metadata", [None, [], [("x-request-id", "r-1")]])
+def test_missing_authorization_is_unauthenticated(metadata):
+    with pytest.raises(Unauthenticated, match=re.escape("missing 'authorization: Bearer")):
+        make_table().authenticate(metadata)
+
+
+@pytest.mark.parametrize("metadata", [None, [], [("x-request-id", "r-1")]])
+def test_missing_authorization_is_the_anonymous_principal_when_set(metadata):
+    assert make_table(anonymous=ADA).authenticate(metadata) == ADA
+
+
+@pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER", "bEaReR"])
+def test_bearer_scheme_is_case_insensitive(scheme):
+    assert make_table().authenticate([("authorization", f"{scheme} t-eval")]) == EVALUATOR
+
+
+def test_the_header_name_is_case_insensitive():
+    assert make_table().authenticate([("Authorization", "Bearer t-ada")]) == ADA
+
+
+def test_the_token_is_found_among_other_metadata():
+    metadata = [("x-request-id", "r-1"), ("authorization", "Bearer t-ada"), ("user-agent", "x")]
+    assert make_table().authenticate(metadata) == ADA
+
+
+def test_bytes_metadata_values_are_read():
+    assert make_table().authenticate([("authorization", b"Bearer t-eval")]) == EVALUATOR
+
+
+def test_surrounding_spaces_of_the_token_are_ignored():
+    assert make_table().authenticate([("authorization", "Bearer   t-ada  ")]) == ADA
+
+
+def test_unknown_token_is_unauthenticated():
+    with pytest.raises(Unauthenticated, match=re.escape("unknown bearer token")):
+        make_table().authenticate([("authorization", "Bearer t-mallory")])
+
+
+def test_a_token_is_matched_whole():
+    # A prefix or an extension of a known token is a different token.
+    for token in ["t-ad", "t-ada2", "T-ADA"]:
+        with pytest.raises(Unauthenticated, match=re.escape("unknown bearer token")):
+            make_table().authenticate([("authorization", f"Bearer {token}")])
+
+
+def test_a_bad_token_is_refused_even_with_an_anonymous_principal():
+    # anonymous stands in only for a call without a token, never for a wrong one.
+    with pytest.raises(Unauthenticated, match=re.escape("unknown bearer token")):
+        make_table(anonymous=ADA).authenticate([("authorization", "Bearer t-mallory")])
+
+
+@pytest.mark.parametrize(
+    "header", ["Basic dXNlcjpwYXNz", "t-ada", "Bearer", "Bearer ", "Bearer    ", "Token t-ada", ""]
+)
+def test_other_schemes_and_empty_tokens_are_unauthenticated(header):
+    with pytest.raises(Unauthenticated, match=re.escape("is not 'Bearer <token>'")):
+        make_table(anonymous=ADA).authenticate([("authorization", header)])
+
+
+def test_unauthenticated_is_http_401():
+    with pytest.raises(Unauthenticated) as caught:
+        make_table().authenticate(None)
+    assert caught.value.http_status == 401

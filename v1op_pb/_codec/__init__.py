@@ -1,0 +1,8 @@
+"""The proto3 JSON mapping for any message type: the ``Codec`` (``codec``), the Python
+source it compiles per type (``compile``), the well-known-type units (``wkt``), scalar rules
+(``scalars``) and the JSON text layer over orjson (``jsontext``)."""
+
+from .codec import Codec, is_output_only
+from .jsontext import MAX_DEPTH, dumps, loads, too_deep
+
+__all__ = ["MAX_DEPTH", "Codec", "dumps", "is_output_only", "loads", "too_deep"]

@@ -1,0 +1,237 @@
+"""The proto3 JSON mapping for any message type, driven by its descriptor.
+
+Each message descriptor is compiled once into Python source specialised to its fields (see
+``_compile``): a decoder that dispatches each JSON key to the code for its field, and an
+encoder that reads the fields in order, so that converting a message never walks its
+descriptor. Well-known types with a JSON form of their own go through the units in ``_wkt``.
+
+Errors carry a JSON path: each level that catches a ConversionError prepends its key or
+index and re-raises, so the success path never builds a path.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google.protobuf import unknown_fields
+from google.protobuf.descriptor import Descriptor
+from google.protobuf.message import DecodeError, Message
+
+from .._errors import ConversionError
+from .._registry import TypeRegistry, default_registry
+from .compile import (
+    MessageDecoder,
+    MessageEncoder,
+    compile_decoder,
+    compile_encoder,
+    is_output_only,
+)
+from .jsontext import MAX_DEPTH, too_deep
+from .wkt import WELL_KNOWN
+
+__all__ = ["Codec", "is_output_only"]
+
+
+class UnknownFieldsSeen(Exception):
+    """Raised by the fast encoders when they meet a message with unknown fields; the codec
+    then encodes again with a check at every message, which finds and reports the first."""
+
+
+class Codec:
+    """Converts messages of any type to and from proto3 JSON values (dicts, lists, ...).
+
+    Decoding options: ``ignore_unknown_fields``. Encoding options: ``emit_unpopulated``
+    (every field that has no presence-free value is written: messages as null, scalars as
+    their default, as grpc-gateway's EmitUnpopulated does; oneof members stay out), and
+    ``omit_output_only`` (fields annotated OUTPUT_ONLY are left out, for request bodies).
+    """
+
+    __slots__ = (
+        "_encoders",
+        "check_unknown",
+        "emit_unpopulated",
+        "ignore_unknown_fields",
+        "omit_output_only",
+        "registry",
+    )
+
+    def __init__(
+        self,
+        registry: TypeRegistry | None = None,
+        *,
+        ignore_unknown_fields: bool = False,
+        emit_unpopulated: bool = False,
+        omit_output_only: bool = False,
+        check_unknown: bool = False,
+    ) -> None:
+        self.registry = registry if registry is not None else default_registry
+        self.ignore_unknown_fields = ignore_unknown_fields
+        self.emit_unpopulated = emit_unpopulated
+        self.omit_output_only = omit_output_only
+        # True for the encoding done again after UnknownFieldsSeen: every message is checked.
+        self.check_unknown = check_unknown
+        self._encoders = _encoder_table(emit_unpopulated, omit_output_only, check_unknown)
+
+    # --- decoding --------------------------------------------------------------------------
+
+    def decode(self, value: Any, message_class: type[Message]) -> Message:
+        message = message_class()
+        self.decode_message(message, value, 1)
+        return message
+
+    def decode_message(self, message: Message, value: Any, depth: int) -> None:
+        if depth > MAX_DEPTH:
+            raise too_deep()
+        decoder_for(message.DESCRIPTOR)(self, message, value, depth)
+
+    def decode_fields(
+        self, message: Message, value: Any, depth: int, skip: str | None = None
+    ) -> None:
+        """Set the fields of a regular message from a JSON object (``skip``: a key to pass)."""
+        fields_decoder_for(message.DESCRIPTOR)(self, message, value, depth, skip)
+
+    # --- encoding --------------------------------------------------------------------------
+
+    def encode(self, message: Message) -> Any:
+        if not self.check_unknown and _has_unknown_fields(message):
+            return self._encode_checked(message)
+        try:
+            return self.encode_message(message, 1)
+        except UnknownFieldsSeen:
+            return self._encode_checked(message)
+
+    def encode_message(self, message: Message, depth: int) -> Any:
+        descriptor = message.DESCRIPTOR
+        encoder = self._encoders.get(descriptor)
+        if encoder is None:
+            encoder = encoder_for(descriptor, self)
+        return encoder(self, message, depth)
+
+    def unknown_fields_in(self, message: Message) -> None:
+        """In the checked encoding, raise if ``message`` itself carries unknown fields."""
+        if len(unknown_fields.UnknownFieldSet(message)):
+            raise ConversionError(
+                f"{message.DESCRIPTOR.full_name} carries fields its schema does not know "
+                "(read from binary written with a newer schema?); JSON cannot carry them"
+            )
+
+    def check_payload(self, message: Message, size: int) -> None:
+        """Check a message the codec parsed itself from ``size`` bytes (an Any payload) for
+        unknown fields.
+
+        The fast encoding checks its whole tree at once, cheaply, and asks for the checked
+        encoding (UnknownFieldsSeen) only when that finds something; the checked encoding
+        checks each message as it reaches it, so the error is the first in field order."""
+        if self.check_unknown:
+            return
+        # The payload is ours to strip. Stripped, it serializes to fewer bytes than it was
+        # read from if it had unknown fields (or, rarely, if it was not written canonically,
+        # in which case the checked encoding finds nothing and writes the same JSON).
+        message.DiscardUnknownFields()
+        if message.ByteSize() != size:
+            raise UnknownFieldsSeen
+
+    def _encode_checked(self, message: Message) -> Any:
+        checked = Codec(
+            self.registry,
+            emit_unpopulated=self.emit_unpopulated,
+            omit_output_only=self.omit_output_only,
+            check_unknown=True,
+        )
+        return checked.encode_message(message, 1)
+
+
+def _has_unknown_fields(message: Message) -> bool:
+    """Whether any message in the tree carries unknown fields (Any payloads not included).
+
+    One C round trip instead of a look at every message: a copy without its unknown fields
+    serializes shorter exactly when there were some."""
+    data = message.SerializePartialToString()  # proto2 required fields may be missing
+    copy = type(message)()
+    try:
+        copy.MergeFromString(data)
+    except DecodeError:  # nested deeper than the binary reader allows: check the slow way
+        return True
+    copy.DiscardUnknownFields()
+    return copy.ByteSize() != len(data)
+
+
+# --- compiled functions, one per message type (and encoding options) -----------------------
+
+_DECODERS: dict[Descriptor, MessageDecoder] = {}
+_FIELDS_DECODERS: dict[Descriptor, Any] = {}
+# One table of encoders per set of encoding options: (emit_unpopulated, omit_output_only,
+# check_unknown).
+_ENCODERS: dict[tuple[bool, bool, bool], dict[Descriptor, MessageEncoder]] = {}
+
+
+def _encoder_table(*options: bool) -> dict[Descriptor, MessageEncoder]:
+    return _ENCODERS.setdefault(options, {})  # type: ignore[arg-type]
+
+
+def fields_decoder_for(descriptor: Descriptor) -> Any:
+    """(codec, message, json, depth, skip) -> None for a message with a JSON object form."""
+    decoder = _FIELDS_DECODERS.get(descriptor)
+    if decoder is None:
+        decoder = _FIELDS_DECODERS[descriptor] = compile_decoder(descriptor, _links)
+    return decoder
+
+
+def decoder_for(descriptor: Descriptor) -> MessageDecoder:
+    """(codec, message, json, depth) -> None: a well-known type's unit or the fields."""
+    decoder = _DECODERS.get(descriptor)
+    if decoder is None:
+        unit = WELL_KNOWN.get(descriptor.full_name)
+        decoder = unit.decode if unit is not None else fields_decoder_for(descriptor)
+        _DECODERS[descriptor] = decoder
+    return decoder
+
+
+def encoder_for(descriptor: Descriptor, codec: Codec) -> MessageEncoder:
+    return _links.encoder(
+        descriptor, codec.emit_unpopulated, codec.omit_output_only, codec.check_unknown
+    )
+
+
+def _make_encoder(
+    descriptor: Descriptor, emit_unpopulated: bool, omit_output_only: bool, check_unknown: bool
+) -> MessageEncoder:
+    unit = WELL_KNOWN.get(descriptor.full_name)
+    if unit is None:
+        return compile_encoder(
+            descriptor, _links, emit_unpopulated, omit_output_only, check_unknown
+        )
+    if not check_unknown:
+        return unit.encode
+    encode_unit = unit.encode
+
+    def encode(codec: Codec, message: Message, depth: int) -> Any:
+        if depth <= MAX_DEPTH:  # the depth error comes first, as the unit reports it
+            codec.unknown_fields_in(message)
+        return encode_unit(codec, message, depth)
+
+    return encode
+
+
+class _Links:
+    """What compiled code calls for the message types its fields hold.
+
+    Looked up on first call rather than at compile time, so that recursive types compile."""
+
+    @staticmethod
+    def decoder(descriptor: Descriptor) -> MessageDecoder:
+        return decoder_for(descriptor)
+
+    @staticmethod
+    def encoder(
+        descriptor: Descriptor, emit_unpopulated: bool, omit_output_only: bool, checked: bool
+    ) -> MessageEncoder:
+        table = _encoder_table(emit_unpopulated, omit_output_only, checked)
+        encoder = table.get(descriptor)
+        if encoder is None:
+            encoder = _make_encoder(descriptor, emit_unpopulated, omit_output_only, checked)
+            table[descriptor] = encoder
+        return encoder
+
+
+_links = _Links()

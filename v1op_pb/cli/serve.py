@@ -1,0 +1,93 @@
+"""``v1op serve`` (the reference gRPC server, and the REST gateway beside it) and ``v1op
+gateway`` (the gateway alone, in front of a remote server)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from .common import add_type_options, registry_from
+
+__all__ = ["add_serve_commands"]
+
+
+def add_serve_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    serve = commands.add_parser(
+        "serve",
+        help="run the reference OperationService gRPC server",
+        description="Serve OperationService, OperationProgressService, "
+        "google.longrunning.Operations, health checking and reflection until SIGTERM.",
+    )
+    serve.add_argument("--grpc-addr", required=True, metavar="HOST:PORT")
+    serve.add_argument("--db", required=True, help="SQLite file, or :memory:")
+    serve.add_argument("--tokens", metavar="FILE", help="'TOKEN PRINCIPAL' lines")
+    serve.add_argument(
+        "--dev-anonymous",
+        metavar="PRINCIPAL",
+        help="FOR DEVELOPMENT ONLY: calls without a token act as PRINCIPAL",
+    )
+    serve.add_argument("--max-message-bytes", type=int, default=4 * 1024 * 1024)
+    serve.add_argument(
+        "--http-addr",
+        metavar="HOST:PORT",
+        help="also serve the documented REST API on this address, in the same process",
+    )
+    add_type_options(serve)
+    serve.set_defaults(run=_serve)
+
+    gateway = commands.add_parser(
+        "gateway",
+        help="serve the documented REST API in front of a remote gRPC server",
+        description="Serve the google.api.http mapping of OperationService and "
+        "OperationProgressService, forwarding each call (with its Authorization) over gRPC.",
+    )
+    gateway.add_argument("--http-addr", required=True, metavar="HOST:PORT")
+    gateway.add_argument("--grpc-target", required=True, metavar="HOST:PORT")
+    gateway.add_argument(
+        "--max-body-bytes", type=int, default=4 * 1024 * 1024, help="413 above this"
+    )
+    add_type_options(gateway)
+    gateway.set_defaults(run=_gateway)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from ..server import Principal, TokenTable, serve
+
+    anonymous = Principal(args.dev_anonymous) if args.dev_anonymous else None
+    if args.tokens is None and anonymous is None:
+        raise ValueError("give --tokens FILE (or, for development only, --dev-anonymous)")
+    if args.tokens is not None:
+        tokens = TokenTable.load(args.tokens, anonymous=anonymous)
+    else:
+        tokens = TokenTable({}, anonymous=anonymous)
+    if anonymous is not None:
+        print(
+            f"v1op: WARNING: calls without a token act as {anonymous.name} (development only)",
+            file=sys.stderr,
+        )
+    asyncio.run(
+        serve(
+            args.grpc_addr,
+            db=args.db,
+            tokens=tokens,
+            registry=registry_from(args),
+            max_message_bytes=args.max_message_bytes,
+            http_address=args.http_addr,
+        )
+    )
+    return 0
+
+
+def _gateway(args: argparse.Namespace) -> int:
+    from ..gateway import run_gateway
+
+    asyncio.run(
+        run_gateway(
+            args.http_addr,
+            args.grpc_target,
+            registry=registry_from(args),
+            max_body_bytes=args.max_body_bytes,
+        )
+    )
+    return 0

@@ -1,0 +1,25 @@
+"""The reference OperationService server (needs the ``grpc`` extra).
+
+``create_server`` builds a grpc.aio server with OperationService, OperationProgressService,
+google.longrunning.Operations, health checking and reflection; ``serve`` runs one until
+SIGTERM.
+"""
+
+from .app import DEFAULT_MAX_MESSAGE_BYTES, create_server, serve
+from .identity import Principal, TokenTable
+from .manager import MAX_BATCH, OperationManager
+from .store import Page, Query, SQLiteStore, Store
+
+__all__ = [
+    "DEFAULT_MAX_MESSAGE_BYTES",
+    "MAX_BATCH",
+    "OperationManager",
+    "Page",
+    "Principal",
+    "Query",
+    "SQLiteStore",
+    "Store",
+    "TokenTable",
+    "create_server",
+    "serve",
+]

@@ -1,0 +1,434 @@
+"""What the reference server does with Operations, whichever API a call came through.
+
+The gRPC services (OperationService, OperationProgressService, google.longrunning
+Operations) translate requests into calls here. Every rule lives in this one place: who may
+do what, which state changes are allowed, what the server sets. Errors are StatusErrors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import time
+import uuid
+from collections.abc import Callable, Sequence
+
+from google.protobuf import struct_pb2, timestamp_pb2
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
+from google.rpc import code_pb2, error_details_pb2
+
+from .._any import unpack
+from .._codec import Codec
+from .._errors import ConversionError
+from .._exceptions import (
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+)
+from .._operation import Operation
+from .._registry import TypeRegistry
+from .identity import Principal
+from .store import Page, Query, Store, StoredOperationMissing
+
+__all__ = ["MAX_BATCH", "OperationManager"]
+
+MAX_BATCH = 1000
+_NAME = re.compile(r"operations/[^/]+\Z")
+_PROGRESS_NAMESPACE = uuid.UUID("5f0b7d0c-3b5e-4f8e-9d61-6a1c2b3d4e5f")
+
+
+class OperationManager:
+    """The rules of the reference server, over a Store.
+
+    Store calls run in a worker thread (the store serialises them), so the event loop keeps
+    serving while SQLite writes. ``wait`` is woken by the writes that finish an operation,
+    with no polling.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        registry: TypeRegistry | None = None,
+        *,
+        max_wait_seconds: float = 60.0,
+        clock: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self._store = store
+        self._registry = registry
+        self._codec = Codec(registry)
+        self._clock = clock
+        self.max_wait_seconds = max_wait_seconds
+        self._waiters: dict[str, set[asyncio.Future[Operation | None]]] = {}
+
+    # --- reading ---------------------------------------------------------------------------
+
+    async def get(self, who: Principal, name: str, *, field: str = "name") -> Operation:
+        _check_name(name, field)
+        operation = await asyncio.to_thread(self._store.get, name)
+        if operation is None:
+            raise NotFound(f"operation {name!r} not found", [_resource(name)])
+        _check_read(who, operation)
+        return operation
+
+    async def batch_get(self, who: Principal, names: Sequence[str]) -> list[Operation]:
+        _check_batch(names)
+        found = await asyncio.to_thread(self._store.get_many, names)
+        result = []
+        for name in names:
+            operation = found.get(name)
+            if operation is None:
+                raise NotFound(f"operation {name!r} not found", [_resource(name)])
+            _check_read(who, operation)
+            result.append(operation)
+        return result
+
+    async def list(
+        self, who: Principal, page_size: int, *, after: int = 0, done: bool | None = None
+    ) -> Page:
+        _check_page_size(page_size)
+        creator = None if who.is_service else who.name
+        query = Query(creator=creator, done=done, after=after, limit=page_size)
+        return await asyncio.to_thread(self._store.list, query)
+
+    async def list_unseen(self, who: Principal, page_size: int, *, full: bool) -> Page:
+        """The caller's finished operations that it has not marked seen."""
+        _check_page_size(page_size)
+        query = Query(creator=who.name, done=True, seen=False, limit=page_size)
+        page = await asyncio.to_thread(self._store.list, query)
+        if not full:
+            for operation in page.operations:
+                operation.ClearField("response")
+        return page
+
+    async def progress(self, who: Principal, parent: str) -> tuple[str, float, str]:
+        """(name, progress, message) read from the operation's metadata."""
+        operation = await self.get(who, parent, field="parent")
+        progress, message = 0.0, ""
+        if operation.HasField("metadata"):
+            try:
+                metadata = unpack(operation.metadata, self._registry)
+            except ConversionError:
+                metadata = None  # metadata of a type this server does not know: no progress
+            if metadata is not None:
+                progress, message = _progress_of(metadata)
+        name = f"{parent}/progresses/{uuid.uuid5(_PROGRESS_NAMESPACE, parent)}"
+        return name, progress, message
+
+    async def wait(self, who: Principal, name: str, timeout: float | None) -> Operation:
+        """The operation once it is done, or as it is when ``timeout`` (capped at
+        ``max_wait_seconds``) runs out."""
+        limit = self.max_wait_seconds if timeout is None else min(timeout, self.max_wait_seconds)
+        waiter: asyncio.Future[Operation | None] = asyncio.get_running_loop().create_future()
+        # Registered before the read, so a write that finishes it in between still wakes us.
+        self._waiters.setdefault(name, set()).add(waiter)
+        try:
+            operation = await self.get(who, name)
+            if operation.done:
+                return operation
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(waiter), limit)
+            return await self.get(who, name)
+        finally:
+            waiters = self._waiters.get(name)
+            if waiters is not None:
+                waiters.discard(waiter)
+                if not waiters:
+                    del self._waiters[name]
+
+    # --- writing ---------------------------------------------------------------------------
+
+    async def create(
+        self, who: Principal, requested: Operation, on_behalf_of: str = ""
+    ) -> Operation:
+        if not who.is_service:
+            raise PermissionDenied("only services create operations")
+        creator = who.name
+        if on_behalf_of:
+            try:
+                behalf = Principal(on_behalf_of)
+            except ValueError as e:
+                raise InvalidArgument(str(e), [_violation("on_behalf_of", str(e))]) from None
+            if not behalf.is_user:
+                raise InvalidArgument(
+                    "on_behalf_of names a user, users/<id>",
+                    [_violation("on_behalf_of", "must be users/<id>")],
+                )
+            creator = behalf.name
+        operation = Operation()
+        if requested.HasField("metadata"):
+            operation.metadata.CopyFrom(requested.metadata)
+        if requested.WhichOneof("result") and not requested.done:
+            raise InvalidArgument(
+                "a running operation (done unset) carries no error or response",
+                [_violation("operation.done", "set done with error or response")],
+            )
+        if requested.done:
+            _check_outcome(requested)
+            _copy_outcome(requested, operation)
+        operation.name = f"operations/{uuid.uuid4()}"
+        operation.create_time.CopyFrom(self._now())
+        operation.creator = creator
+        self._check_payload(operation)
+        await asyncio.to_thread(self._store.insert, operation)
+        if operation.done:
+            self._notify([operation])
+        return operation
+
+    async def update(self, who: Principal, requested: Operation) -> Operation:
+        _require_service(who, "update")
+        if requested.done or requested.WhichOneof("result"):
+            raise InvalidArgument(
+                "UpdateOperation changes only metadata; finish with FinalizeOperation",
+                [_violation("operation.done", "must be unset in UpdateOperation")],
+            )
+        self._check_payload(requested)
+        now = self._now()
+
+        def change(operation: Operation) -> Operation:
+            _check_running(operation)
+            if requested.HasField("metadata"):
+                operation.metadata.CopyFrom(requested.metadata)
+            else:
+                operation.ClearField("metadata")
+            _stamp_update(operation, now, who)
+            return operation
+
+        return await self._modify_one(requested.name, change, field="operation.name")
+
+    async def finalize(self, who: Principal, requested: Operation) -> Operation:
+        _require_service(who, "finalize")
+        _check_outcome(requested)
+        self._check_payload(requested)
+        now = self._now()
+
+        def change(operation: Operation) -> Operation:
+            _check_running(operation)
+            if requested.HasField("metadata"):
+                operation.metadata.CopyFrom(requested.metadata)
+            _copy_outcome(requested, operation)
+            _stamp_update(operation, now, who)
+            return operation
+
+        return await self._modify_one(requested.name, change, field="operation.name")
+
+    async def abort(self, who: Principal, name: str) -> Operation:
+        now = self._now()
+
+        def change(operation: Operation) -> Operation:
+            _check_creator(who, operation, "abort")
+            _check_running(operation)
+            operation.done = True
+            operation.error.code = code_pb2.CANCELLED
+            operation.error.message = f"aborted by {who.name}"
+            _stamp_update(operation, now, who)
+            return operation
+
+        return await self._modify_one(name, change)
+
+    async def mark_seen(self, who: Principal, name: str) -> Operation:
+        """Mark an operation seen by its creator; a time once set never changes."""
+        _check_name(name)
+        (operation,) = await self._modify([name], self._seen_change(who))
+        return operation
+
+    async def batch_mark_seen(self, who: Principal, names: Sequence[str]) -> list[Operation]:
+        """mark_seen for up to MAX_BATCH operations, all or none."""
+        _check_batch(names)
+        return await self._modify(names, self._seen_change(who))
+
+    def _seen_change(self, who: Principal) -> Callable[[Operation], Operation]:
+        now = self._now()
+
+        def change(operation: Operation) -> Operation:
+            _check_creator(who, operation, "mark seen")
+            if not operation.HasField("seen_by_creator_time"):
+                operation.seen_by_creator_time.CopyFrom(now)
+            return operation
+
+        return change
+
+    async def delete(self, who: Principal, name: str) -> Operation:
+        now = self._now()
+
+        def change(operation: Operation) -> Operation:
+            # Deleted ones are refused by _modify's guard; services may delete any.
+            if not who.is_service:
+                _check_creator(who, operation, "delete")
+            operation.delete_time.CopyFrom(now)
+            operation.deleter = who.name
+            return operation
+
+        return await self._modify_one(name, change)
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    async def _modify_one(
+        self, name: str, change: Callable[[Operation], Operation], *, field: str = "name"
+    ) -> Operation:
+        _check_name(name, field)
+        (operation,) = await self._modify([name], change)
+        return operation
+
+    async def _modify(
+        self, names: Sequence[str], change: Callable[[Operation], Operation]
+    ) -> list[Operation]:
+        """Names must have been checked by the caller."""
+
+        def guarded(operation: Operation) -> Operation:
+            if operation.HasField("delete_time"):
+                raise NotFound(
+                    f"operation {operation.name!r} not found", [_resource(operation.name)]
+                )
+            return change(operation)
+
+        try:
+            updated = await asyncio.to_thread(self._store.modify, names, guarded)
+        except StoredOperationMissing as e:
+            name = e.args[0]
+            raise NotFound(f"operation {name!r} not found", [_resource(name)]) from None
+        self._notify(updated)
+        return updated
+
+    def release_waiters(self) -> None:
+        """Answer every pending wait now with the operation as it is, so that shutdown
+        does not hold callers until their timeouts (google.longrunning allows early
+        returns)."""
+        for waiters in self._waiters.values():
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+
+    def _notify(self, operations: Sequence[Operation]) -> None:
+        for operation in operations:
+            if not (operation.done or operation.HasField("delete_time")):
+                continue
+            for waiter in self._waiters.get(operation.name, ()):
+                if not waiter.done():
+                    waiter.set_result(operation)
+
+    def _check_payload(self, operation: Operation) -> None:
+        """Refuse what could not be read back as JSON: Any payloads of unknown types,
+        invalid bytes, out-of-range times."""
+        try:
+            self._codec.encode(operation)
+        except ConversionError as e:
+            field = "operation" + e.path[1:]
+            raise InvalidArgument(f"{field}: {e.reason}", [_violation(field, e.reason)]) from e
+
+    def _now(self) -> timestamp_pb2.Timestamp:
+        nanos = self._clock()
+        return timestamp_pb2.Timestamp(seconds=nanos // 1_000_000_000, nanos=nanos % 1_000_000_000)
+
+
+def _check_name(name: str, field: str = "name") -> None:
+    """``field`` is the request field that holds the name, for the BadRequest detail."""
+    if not _NAME.match(name):
+        raise InvalidArgument(
+            f"{field}: {name!r} is not an operation name, operations/<id>",
+            [_violation(field, "must match operations/[^/]+")],
+        )
+
+
+def _check_batch(names: Sequence[str]) -> None:
+    if len(names) > MAX_BATCH:
+        raise InvalidArgument(
+            f"{len(names)} names given; at most {MAX_BATCH} per call",
+            [_violation("names", f"at most {MAX_BATCH}")],
+        )
+    for index, name in enumerate(names):
+        _check_name(name, f"names[{index}]")
+
+
+def _check_page_size(page_size: int) -> None:
+    if page_size < 0:
+        raise InvalidArgument(
+            f"page_size {page_size} is negative", [_violation("page_size", "must be >= 0")]
+        )
+
+
+def _check_read(who: Principal, operation: Operation) -> None:
+    if operation.HasField("delete_time"):
+        raise NotFound(f"operation {operation.name!r} not found", [_resource(operation.name)])
+    if not who.is_service and operation.creator != who.name:
+        raise PermissionDenied(f"{who.name} may not read {operation.name}")
+
+
+def _check_creator(who: Principal, operation: Operation, action: str) -> None:
+    if operation.creator != who.name:
+        raise PermissionDenied(f"only the creator of {operation.name} may {action} it")
+
+
+def _require_service(who: Principal, action: str) -> None:
+    if not who.is_service:
+        raise PermissionDenied(f"only services {action} operations")
+
+
+def _check_running(operation: Operation) -> None:
+    if operation.done:
+        raise FailedPrecondition(
+            f"operation {operation.name!r} is already finished",
+            [
+                error_details_pb2.PreconditionFailure(
+                    violations=[{"type": "STATE", "subject": operation.name, "description": "done"}]
+                )
+            ],
+        )
+
+
+def _check_outcome(requested: Operation) -> None:
+    if requested.WhichOneof("result") is None:
+        raise InvalidArgument(
+            "a finished operation carries exactly one of error or response",
+            [_violation("operation.result", "set error or response")],
+        )
+
+
+def _copy_outcome(source: Operation, target: Operation) -> None:
+    target.done = True
+    if source.WhichOneof("result") == "error":
+        target.error.CopyFrom(source.error)
+    else:
+        target.response.CopyFrom(source.response)
+
+
+def _stamp_update(operation: Operation, now: timestamp_pb2.Timestamp, who: Principal) -> None:
+    operation.update_time.CopyFrom(now)
+    operation.updater = who.name
+
+
+def _progress_of(metadata: Message) -> tuple[float, str]:
+    """``progress`` and ``message`` of a metadata message that has them (a Struct, or any
+    message with a numeric ``progress`` and a string ``message`` field)."""
+    if isinstance(metadata, struct_pb2.Struct):
+        fields = metadata.fields
+        progress = fields["progress"].number_value if "progress" in fields else 0.0
+        message = fields["message"].string_value if "message" in fields else ""
+        return progress, message
+    fields_by_name = metadata.DESCRIPTOR.fields_by_name
+    progress_field = fields_by_name.get("progress")
+    message_field = fields_by_name.get("message")
+    numeric = (FieldDescriptor.CPPTYPE_FLOAT, FieldDescriptor.CPPTYPE_DOUBLE)
+    progress = (
+        float(metadata.progress)
+        if progress_field is not None and progress_field.cpp_type in numeric
+        else 0.0
+    )
+    message = (
+        metadata.message
+        if message_field is not None and message_field.cpp_type == FieldDescriptor.CPPTYPE_STRING
+        else ""
+    )
+    return progress, message
+
+
+def _resource(name: str) -> error_details_pb2.ResourceInfo:
+    return error_details_pb2.ResourceInfo(resource_type="v1op.v1.Operation", resource_name=name)
+
+
+def _violation(field: str, description: str) -> error_details_pb2.BadRequest:
+    return error_details_pb2.BadRequest(
+        field_violations=[{"field": field, "description": description}]
+    )
