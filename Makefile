@@ -50,6 +50,9 @@ gen-into: $(VENV_STAMP)
 		$(SERVICE_PROTO_FILES)
 	# Regular packages, so that the wheel and every import system see them.
 	find $(OUT) -mindepth 1 -type d -exec touch {}/__init__.py \;
+	# The sources beside the modules they made, and the typing marker: both ship in the wheel.
+	for f in $(PROTO_FILES); do install -D -m 644 "$$f" "$(OUT)/$${f#proto/}"; done
+	touch $(OUT)/v1op/py.typed
 
 .PHONY: check-gen
 check-gen: $(VENV_STAMP) ## Fail when gen/ differs from what proto/ generates
