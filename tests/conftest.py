@@ -252,3 +252,11 @@ def extra_server(served: Served, **kwargs) -> Builder:
     from v1op_pb.server.app import create_server
 
     return lambda: create_server("127.0.0.1:0", store=served.store, tokens=served.table, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def certs(tmp_path_factory):
+    """A CA, server and client certificates, and a wrong CA, made once per session."""
+    from certs import make_certs
+
+    return make_certs(tmp_path_factory.mktemp("certs"))

@@ -31,11 +31,34 @@ from google.protobuf.descriptor import Descriptor, FileDescriptor
 from google.protobuf.message import DecodeError, Message
 from google.rpc import code_pb2, error_details_pb2, http_pb2, status_pb2  # noqa: F401
 
-__all__ = ["TypeRegistry", "UnknownTypeError", "default_registry", "type_name_of"]
+__all__ = [
+    "TypeRegistry",
+    "UnknownTypeError",
+    "default_registry",
+    "type_name_of",
+    "unknown_type_of",
+]
 
 
 class UnknownTypeError(LookupError):
-    """No message type is known for a type URL."""
+    """No message type is known for a type URL (``type_url``; empty where none was given)."""
+
+    def __init__(self, message: str, type_url: str = "") -> None:
+        super().__init__(message)
+        self.type_url = type_url
+
+    def __reduce__(self) -> tuple[type[UnknownTypeError], tuple[str, str]]:
+        return (UnknownTypeError, (str(self), self.type_url))
+
+
+def unknown_type_of(error: BaseException) -> str | None:
+    """The full name of the type whose URL nobody registered, when that is what ``error``
+    (a ConversionError, or the UnknownTypeError itself) is about; None otherwise. Clients
+    that can learn types (from server reflection) retry with it."""
+    cause = error if isinstance(error, UnknownTypeError) else error.__cause__
+    if isinstance(cause, UnknownTypeError) and cause.type_url:
+        return type_name_of(cause.type_url) or None
+    return None
 
 
 def type_name_of(type_url: str) -> str:
@@ -175,8 +198,18 @@ class TypeRegistry:
         raise UnknownTypeError(
             f"no message type {full_name!r} is known for type URL {type_url!r}; import its "
             "generated module, or register it with TypeRegistry.register(<module or class>) "
-            "or TypeRegistry.add_descriptor_set(<file>) and pass registry=..."
+            "or TypeRegistry.add_descriptor_set(<file>) and pass registry=...",
+            type_url,
         )
+
+    def descriptor_pools(self) -> list[descriptor_pool.DescriptorPool]:
+        """The pools this registry looks types up in, in order: those of the descriptor
+        sets it loaded, then (unless ``use_default_pool=False``) the default pool. Classes
+        given to ``register`` are in the default pool when generated code defines them."""
+        pools = list(self._pools)
+        if self._use_default_pool:
+            pools.append(descriptor_pool.Default())
+        return pools
 
     def __contains__(self, type_url: str) -> bool:
         try:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
+from google.api_core.exceptions import Unauthenticated
 
-from v1op_pb._exceptions import Unauthenticated
 from v1op_pb.server.identity import Principal, TokenTable
 
 ADA = Principal("users/ada")
@@ -188,4 +188,4 @@ def test_other_schemes_and_empty_tokens_are_unauthenticated(header):
 def test_unauthenticated_is_http_401():
     with pytest.raises(Unauthenticated) as caught:
         make_table().authenticate(None)
-    assert caught.value.http_status == 401
+    assert caught.value.code == 401

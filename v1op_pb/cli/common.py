@@ -54,6 +54,10 @@ def add_type_options(command: argparse.ArgumentParser) -> None:
 
 def registry_from(args: argparse.Namespace) -> TypeRegistry:
     registry = TypeRegistry()
+    if args.imports and os.getcwd() not in sys.path and "" not in sys.path:
+        # As `python -m` would: a console script's sys.path lacks the current folder, where
+        # the user's generated modules usually are. Last, so it shadows nothing installed.
+        sys.path.append(os.getcwd())
     for module in args.imports:
         registry.register_module(module)
     for path in args.descriptor_set:

@@ -3,23 +3,42 @@
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import sys
 from collections.abc import Sequence
 
 from .._errors import ConversionError
 from .._registry import UnknownTypeError
-from .common import EXIT_ERROR, UNKNOWN_TYPE_HINT
+from .common import EXIT_ERROR, UNKNOWN_TYPE_HINT, silence_stdout
 from .convert import add_convert_command
 from .operations import add_operation_commands
 from .serve import add_serve_commands
 
 __all__ = ["main"]
 
+# The optional extras, by the top-level module each brings.
+_EXTRA_OF = {
+    "grpc": "grpc",
+    "grpc_status": "grpc",
+    "grpc_health": "grpc",
+    "grpc_reflection": "grpc",
+    "google.api_core": "grpc",
+    "aiohttp": "rest",
+}
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("v1op-pb")
+    except importlib.metadata.PackageNotFoundError:
+        return "(version unknown: the package is not installed)"
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="v1op", description="Work with long-running Operations as protobuf messages."
     )
+    parser.add_argument("--version", action="version", version=f"v1op {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_convert_command(commands)
     add_serve_commands(commands)
@@ -33,7 +52,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     if check is not None:
         check(args)
     try:
-        return args.run(args)
+        return int(args.run(args))
+    except BrokenPipeError:
+        # The reader went away (`v1op list | head`): stop quietly, as a filter does.
+        silence_stdout()
+        return EXIT_ERROR
+    except ModuleNotFoundError as e:
+        name = e.name or ""
+        extra = next((x for m, x in _EXTRA_OF.items() if (name + ".").startswith(m + ".")), None)
+        if extra is None:
+            print(f"v1op: {e}", file=sys.stderr)
+        else:
+            print(
+                f"v1op: {args.command} needs {e.name}, which is not installed: "
+                f"pip install 'v1op-pb[{extra}]'",
+                file=sys.stderr,
+            )
     except ConversionError as e:
         if args.command == "convert":
             where = "<stdin>" if args.file == "-" else args.file

@@ -8,6 +8,7 @@ import asyncio
 import sys
 
 from .common import add_type_options, registry_from
+from .tls import add_client_tls_options, add_server_tls_options, client_tls_from, server_tls_from
 
 __all__ = ["add_serve_commands"]
 
@@ -34,6 +35,7 @@ def add_serve_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
         help="also serve the documented REST API on this address, in the same process",
     )
     add_type_options(serve)
+    add_server_tls_options(serve, "gRPC, and HTTPS with --http-addr")
     serve.set_defaults(run=_serve)
 
     gateway = commands.add_parser(
@@ -48,6 +50,8 @@ def add_serve_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
         "--max-body-bytes", type=int, default=4 * 1024 * 1024, help="413 above this"
     )
     add_type_options(gateway)
+    add_server_tls_options(gateway, "HTTPS to the gateway's callers")
+    add_client_tls_options(gateway, prefix="grpc-")
     gateway.set_defaults(run=_gateway)
 
 
@@ -74,20 +78,29 @@ def _serve(args: argparse.Namespace) -> int:
             registry=registry_from(args),
             max_message_bytes=args.max_message_bytes,
             http_address=args.http_addr,
+            tls=server_tls_from(args),
         )
     )
     return 0
 
 
 def _gateway(args: argparse.Namespace) -> int:
+    from ..client._common import channel_settings, refuse_plaintext_to_remote
     from ..gateway import run_gateway
 
+    settings = channel_settings(args.grpc_target, **client_tls_from(args, "grpc-"))
+    if settings.credentials is None and not args.grpc_insecure:
+        # The gateway forwards every caller's token: the rule of a client's own token.
+        refuse_plaintext_to_remote(args.grpc_target)
+    tls = server_tls_from(args)
     asyncio.run(
         run_gateway(
             args.http_addr,
             args.grpc_target,
             registry=registry_from(args),
             max_body_bytes=args.max_body_bytes,
+            credentials=settings.credentials,
+            ssl_context=None if tls is None else tls.ssl_context(),
         )
     )
     return 0

@@ -1,48 +1,21 @@
-"""The client of the reference server (needs the ``grpc`` extra), and the errors a failed
-call or a failed Operation raises."""
+"""The clients of the reference server (need the ``grpc`` extra): ``OperationClient``
+(``sync``) and ``AsyncOperationClient`` (``aio``, on grpc.aio), with the same methods.
 
-from .._exceptions import (
-    Aborted,
-    AlreadyExists,
-    Cancelled,
-    DataLoss,
-    DeadlineExceeded,
-    FailedPrecondition,
-    Internal,
-    InvalidArgument,
-    NotFound,
-    OutOfRange,
-    PermissionDenied,
-    ResourceExhausted,
-    StatusError,
-    Unauthenticated,
-    Unavailable,
-    Unimplemented,
-    Unknown,
-    error_from_status,
-    http_status_of,
-)
-from .sync import OperationClient
+A failed call raises google-api-core's exception of its code (``NotFound``,
+``PermissionDenied``, ... from ``google.api_core.exceptions``), details typed;
+``error_from_status`` turns a google.rpc.Status into one the same way.
+"""
+
+from ._common import ProgressThrottle, error_from_status, status_from_exception
+from .aio import AsyncOperationClient, AsyncOperationRun
+from .sync import OperationClient, OperationRun
 
 __all__ = [
-    "Aborted",
-    "AlreadyExists",
-    "Cancelled",
-    "DataLoss",
-    "DeadlineExceeded",
-    "FailedPrecondition",
-    "Internal",
-    "InvalidArgument",
-    "NotFound",
+    "AsyncOperationClient",
+    "AsyncOperationRun",
     "OperationClient",
-    "OutOfRange",
-    "PermissionDenied",
-    "ResourceExhausted",
-    "StatusError",
-    "Unauthenticated",
-    "Unavailable",
-    "Unimplemented",
-    "Unknown",
+    "OperationRun",
+    "ProgressThrottle",
     "error_from_status",
-    "http_status_of",
+    "status_from_exception",
 ]

@@ -1,39 +1,42 @@
-"""A small synchronous client for the reference server, over the generated stubs."""
+"""The synchronous client of the reference server, over the generated stubs."""
 
 from __future__ import annotations
 
-import random
+import logging
 import time
 from collections.abc import Callable
+from types import TracebackType
 from typing import Any, TypeVar
 
 import grpc
-from google.longrunning import operations_pb2_grpc, operations_proto_pb2
+from google.api_core import exceptions
+from google.longrunning import operations_pb2_grpc
 from google.protobuf.message import Message
-from grpc_status import rpc_status
+from google.rpc import status_pb2
 from v1op.v1 import operation_service_pb2 as pb
 from v1op.v1 import operation_service_pb2_grpc as pb_grpc
 
-from .._any import unpack
-from .._exceptions import DeadlineExceeded, StatusError, error_from_status
 from .._operation import Operation
 from .._registry import TypeRegistry
-from .._status import make_status
+from . import _common
+from ._common import DEFAULT_PROGRESS_INTERVAL, ProgressThrottle
 
-__all__ = ["OperationClient"]
+__all__ = ["OperationClient", "OperationRun"]
 
 T = TypeVar("T")
-
-# WaitOperation asks the server to hold the call this long at most; the server may cap it.
-_WAIT_SLICE_SECONDS = 60.0
-_POLL_FIRST, _POLL_MAX, _POLL_FACTOR = 0.1, 5.0, 1.6
+_log = logging.getLogger("v1op.client")
 
 
 class OperationClient:
-    """Reads, waits for and ends Operations on a server that speaks OperationService.
+    """Reads, waits for, starts, reports on and ends Operations on a server that speaks
+    OperationService.
 
-    ``token`` goes out as ``authorization: Bearer <token>`` on every call. A failed call
-    raises the StatusError of its code (NotFound, PermissionDenied, ...), typed details kept.
+    ``token`` goes out as ``authorization: Bearer <token>``: as call credentials over TLS
+    (``root_certificates``, ``private_key`` with ``certificate_chain`` for mutual TLS,
+    ``tls=True`` for the system roots, or grpc ``credentials``); over plaintext only to a
+    loopback address unless ``insecure=True``. A failed call raises google-api-core's
+    exception of its code (NotFound, PermissionDenied, ...), details typed. Reads are retried
+    on UNAVAILABLE within ``timeout``.
     """
 
     def __init__(
@@ -44,14 +47,38 @@ class OperationClient:
         channel: grpc.Channel | None = None,
         registry: TypeRegistry | None = None,
         timeout: float = 30.0,
+        tls: bool = False,
+        root_certificates: bytes | None = None,
+        private_key: bytes | None = None,
+        certificate_chain: bytes | None = None,
+        credentials: grpc.ChannelCredentials | None = None,
+        insecure: bool = False,
     ) -> None:
+        settings = _common.channel_settings(
+            target,
+            token=token,
+            tls=tls,
+            root_certificates=root_certificates,
+            private_key=private_key,
+            certificate_chain=certificate_chain,
+            credentials=credentials,
+            # A given channel is the caller's choice: the token goes on it as metadata.
+            insecure=insecure or channel is not None,
+        )
         self._own_channel = channel is None
-        self._channel = channel if channel is not None else grpc.insecure_channel(target)
-        self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
-        self._operations = pb_grpc.OperationServiceStub(self._channel)
-        self._longrunning = operations_pb2_grpc.OperationsStub(self._channel)
-        self._registry = registry
+        if channel is None:
+            if settings.credentials is None:
+                channel = grpc.insecure_channel(target, options=settings.options)
+            else:
+                channel = grpc.secure_channel(target, settings.credentials, settings.options)
+        self.channel: grpc.Channel = channel
+        self._metadata = settings.metadata
+        self._operations = pb_grpc.OperationServiceStub(channel)
+        self._longrunning = operations_pb2_grpc.OperationsStub(channel)
+        self.registry = registry
         self.timeout = timeout
+
+    # --- reading -----------------------------------------------------------------------
 
     def get(self, name: str) -> Operation:
         request = pb.GetOperationRequest(name=name)
@@ -81,65 +108,84 @@ class OperationClient:
         Uses google.longrunning's WaitOperation, which the server answers when the
         operation finishes; against a server without it, polls GetOperation with backoff.
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
+        pacing = _common.Pacing(timeout)
         try:
-            return self._wait_on_server(name, deadline)
-        except StatusError as e:
-            if e.code != grpc.StatusCode.UNIMPLEMENTED.value[0]:
-                raise
-        return self._poll(name, deadline)
+            while True:
+                seconds = pacing.wait_slice()
+                request = _common.wait_request(seconds)
+                request.name = name
+                self._call(self._longrunning.WaitOperation, request, timeout=seconds + 10)
+                # Read it back through OperationService: the longrunning view lacks our fields.
+                operation = self.get(name)
+                if operation.done or pacing.expired():
+                    return operation
+        except exceptions.MethodNotImplemented:
+            pass
+        while True:
+            operation = self.get(name)
+            if operation.done or pacing.expired():
+                return operation
+            time.sleep(pacing.next_pause())
 
     def result(self, name: str, timeout: float | None = None) -> Message:
         """The unpacked response of the finished operation.
 
-        Raises the StatusError built from the operation's error (code kept, details typed),
-        or DeadlineExceeded when it is not finished within ``timeout`` seconds.
+        Raises the api-core exception built from the operation's error (code kept, details
+        typed), or DeadlineExceeded when it is not finished within ``timeout`` seconds.
         """
-        operation = self.wait(name, timeout)
-        if not operation.done:
-            raise DeadlineExceeded(f"operation {name!r} did not finish within {timeout}s")
-        if operation.WhichOneof("result") == "error":
-            raise error_from_status(operation.error)
-        return unpack(operation.response, self._registry)
+        return _common.result_of(self.wait(name, timeout), timeout, self.registry)
+
+    # --- the producer side -------------------------------------------------------------
+
+    def create(self, metadata: Message | None = None, *, on_behalf_of: str = "") -> Operation:
+        """Start an operation (services only) with ``metadata`` (any message, packed), on
+        behalf of the user ``on_behalf_of`` (``users/<id>``), who becomes its creator."""
+        request = _common.create_request(metadata, on_behalf_of)
+        return self._call(self._operations.CreateOperation, request).operation
+
+    def update(self, name: str, metadata: Message) -> Operation:
+        """Replace the metadata of a running operation (its progress), at once."""
+        request = _common.update_request(name, metadata)
+        return self._call(self._operations.UpdateOperation, request).operation
+
+    def finalize(
+        self,
+        name: str,
+        *,
+        response: Message | None = None,
+        error: status_pb2.Status | BaseException | None = None,
+        metadata: Message | None = None,
+    ) -> Operation:
+        """Finish an operation with ``response`` (any message) or ``error`` (a Status, or an
+        exception turned into one: see status_from_exception), and optionally the last
+        ``metadata``."""
+        request = _common.finalize_request(name, response=response, error=error, metadata=metadata)
+        return self._call(self._operations.FinalizeOperation, request).operation
+
+    def run(
+        self,
+        metadata: Message | None = None,
+        *,
+        on_behalf_of: str = "",
+        progress_interval: float = DEFAULT_PROGRESS_INTERVAL,
+    ) -> OperationRun:
+        """A context manager that creates an operation on entry and finalizes it on exit:
+        with the response given to ``succeed``, an error Status when the block raises (the
+        exception still propagates), or an empty response when the block ends without
+        either."""
+        return OperationRun(self, metadata, on_behalf_of, ProgressThrottle(progress_interval))
+
+    # --- the channel ---------------------------------------------------------------------
 
     def close(self) -> None:
         if self._own_channel:
-            self._channel.close()
+            self.channel.close()
 
     def __enter__(self) -> OperationClient:
         return self
 
-    def __exit__(self, *exc_info: Any) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-    def _wait_on_server(self, name: str, deadline: float | None) -> Operation:
-        while True:
-            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-            slice_seconds = (
-                _WAIT_SLICE_SECONDS if remaining is None else min(remaining, _WAIT_SLICE_SECONDS)
-            )
-            request = operations_proto_pb2.WaitOperationRequest(name=name)
-            request.timeout.FromNanoseconds(int(slice_seconds * 1e9))
-            self._call(self._longrunning.WaitOperation, request, timeout=slice_seconds + 10)
-            # Read it back through OperationService: the longrunning view lacks our fields.
-            operation = self.get(name)
-            if operation.done or (deadline is not None and time.monotonic() >= deadline):
-                return operation
-
-    def _poll(self, name: str, deadline: float | None) -> Operation:
-        delay = _POLL_FIRST
-        while True:
-            operation = self.get(name)
-            if operation.done:
-                return operation
-            now = time.monotonic()
-            if deadline is not None and now >= deadline:
-                return operation
-            pause = delay * random.uniform(0.8, 1.2)  # jitter, so clients do not align
-            if deadline is not None:
-                pause = min(pause, deadline - now)
-            time.sleep(pause)
-            delay = min(delay * _POLL_FACTOR, _POLL_MAX)
 
     def _call(
         self, method: Callable[..., T], request: Message, *, timeout: float | None = None
@@ -151,12 +197,71 @@ class OperationClient:
                 timeout=self.timeout if timeout is None else timeout,
             )
         except grpc.RpcError as e:
-            raise _error_from_rpc(e) from e
+            raise _common.error_from_rpc(e, self.registry) from e
 
 
-def _error_from_rpc(error: grpc.RpcError) -> StatusError:
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
-    if status is None:
-        code = error.code().value[0]  # type: ignore[attr-defined]
-        status = make_status(code, error.details() or "")  # type: ignore[attr-defined]
-    return error_from_status(status)
+class OperationRun:
+    """One operation of work in progress: ``report`` progress (throttled, see
+    ProgressThrottle), then ``succeed`` or ``fail``; the ``with`` block finalizes it."""
+
+    def __init__(
+        self,
+        client: OperationClient,
+        metadata: Message | None,
+        on_behalf_of: str,
+        throttle: ProgressThrottle,
+    ) -> None:
+        self._client = client
+        self._start = (metadata, on_behalf_of)
+        self._throttle = throttle
+        self.operation = Operation()
+
+    @property
+    def name(self) -> str:
+        return str(self.operation.name)
+
+    def report(self, metadata: Message) -> None:
+        """Report progress: sent now, or held back and sent later (see ProgressThrottle)."""
+        now = self._throttle.offer(metadata)
+        if now is not None:
+            self.operation = self._client.update(self.name, now)
+
+    def flush(self) -> None:
+        """Send the progress report held back by the throttle, if any."""
+        held = self._throttle.take_held()
+        if held is not None:
+            self.operation = self._client.update(self.name, held)
+
+    def succeed(self, response: Message) -> Operation:
+        return self._finalize(response=response)
+
+    def fail(self, error: status_pb2.Status | BaseException) -> Operation:
+        return self._finalize(error=error)
+
+    def _finalize(self, **outcome: Any) -> Operation:
+        metadata = self._throttle.take_held()
+        self.operation = self._client.finalize(self.name, metadata=metadata, **outcome)
+        return self.operation
+
+    def __enter__(self) -> OperationRun:
+        metadata, on_behalf_of = self._start
+        self.operation = self._client.create(metadata, on_behalf_of=on_behalf_of)
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self.operation.done:
+            return
+        if error is None:
+            self.succeed(_common.empty_result())
+            return
+        try:
+            self.fail(error)
+        except exceptions.GoogleAPICallError:
+            # The block's own exception is the one the caller needs; the failed finalize
+            # goes to the log, and the operation stays running on the server.
+            _log.exception("could not finalize %s with the error of its block", self.name)

@@ -12,12 +12,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import ssl
 import urllib.parse
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 import grpc
 from aiohttp import web
+from google.api_core.exceptions import exception_class_for_grpc_status
 from google.protobuf import message_factory
 from google.protobuf.descriptor import Descriptor, FieldDescriptor, ServiceDescriptor
 from google.protobuf.message import DecodeError
@@ -26,10 +28,10 @@ from v1op.v1 import operation_service_pb2
 
 from .._codec import Codec, dumps, loads
 from .._errors import ConversionError
-from .._exceptions import http_status_of
-from .._registry import TypeRegistry
+from .._registry import TypeRegistry, unknown_type_of
 from .._status import make_status
 from .http_rules import Route, routes_of
+from .reflection import learn_type
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
@@ -49,7 +51,11 @@ DOCUMENTED_SERVICES = (
     operation_service_pb2.DESCRIPTOR.services_by_name["OperationProgressService"],
 )
 _JSON = "application/json"
+_GRPC_CODES = {code.value[0]: code for code in grpc.StatusCode}
 _log = logging.getLogger("v1op.gateway")
+T = TypeVar("T")
+# A payload can hold Anys of other unknown types: learn one per round, this many at most.
+_MAX_LEARNED_PER_CALL = 16
 
 
 class _Reject(Exception):
@@ -77,15 +83,19 @@ def create_gateway_app(
     return app
 
 
-def open_channel(target: str, max_message_bytes: int) -> grpc.aio.Channel:
-    """The gateway's channel to its gRPC server, taking messages as large as its bodies."""
-    return grpc.aio.insecure_channel(
-        target,
-        options=[
-            ("grpc.max_receive_message_length", max_message_bytes),
-            ("grpc.max_send_message_length", max_message_bytes),
-        ],
-    )
+def open_channel(
+    target: str, max_message_bytes: int, credentials: grpc.ChannelCredentials | None = None
+) -> grpc.aio.Channel:
+    """The gateway's channel to its gRPC server, taking messages as large as its bodies:
+    over TLS with ``credentials``, else plaintext. Callers' tokens go on each call as
+    their ``Authorization``, not on the channel."""
+    options = [
+        ("grpc.max_receive_message_length", max_message_bytes),
+        ("grpc.max_send_message_length", max_message_bytes),
+    ]
+    if credentials is None:
+        return grpc.aio.insecure_channel(target, options=options)
+    return grpc.aio.secure_channel(target, credentials, options=options)
 
 
 async def start_gateway(
@@ -95,15 +105,16 @@ async def start_gateway(
     *,
     registry: TypeRegistry | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> tuple[web.AppRunner, int]:
-    """Serve the gateway on ``address`` (port 0 picks one); returns the running runner
-    (``await runner.cleanup()`` stops it) and the bound port."""
+    """Serve the gateway on ``address`` (port 0 picks one), HTTPS with ``ssl_context``;
+    returns the running runner (``await runner.cleanup()`` stops it) and the bound port."""
     host, _, port = address.rpartition(":")
     app = create_gateway_app(channel, services, registry=registry, max_body_bytes=max_body_bytes)
     # access_log=None: a line per request would cost more than the request itself.
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
-    site = web.TCPSite(runner, host.strip("[]") or None, int(port))
+    site = web.TCPSite(runner, host.strip("[]") or None, int(port), ssl_context=ssl_context)
     await site.start()
     bound = runner.addresses[0][1]
     return runner, bound
@@ -115,13 +126,16 @@ async def run_gateway(
     *,
     registry: TypeRegistry | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    credentials: grpc.ChannelCredentials | None = None,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> None:
-    """Serve the gateway alone in front of a remote gRPC server until SIGTERM or SIGINT."""
+    """Serve the gateway alone in front of a remote gRPC server until SIGTERM or SIGINT:
+    toward it over TLS with ``credentials``, to its callers HTTPS with ``ssl_context``."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    channel = open_channel(grpc_target, max_body_bytes)
+    channel = open_channel(grpc_target, max_body_bytes, credentials)
     try:
         runner, port = await start_gateway(
             http_address,
@@ -129,9 +143,11 @@ async def run_gateway(
             DOCUMENTED_SERVICES,
             registry=registry,
             max_body_bytes=max_body_bytes,
+            ssl_context=ssl_context,
         )
         host = http_address.rsplit(":", 1)[0]
-        print(f"v1op: serving HTTP on {host}:{port} for gRPC {grpc_target}", flush=True)
+        scheme = "HTTP" if ssl_context is None else "HTTPS"
+        print(f"v1op: serving {scheme} on {host}:{port} for gRPC {grpc_target}", flush=True)
         await stop.wait()
         await runner.cleanup()
     finally:
@@ -149,7 +165,11 @@ class _Gateway:
         # Routes with a custom verb first: "/v1/operations/x:finalize" also matches the
         # plain "/v1/{operation.name=operations/*}" template.
         self._routes = sorted(routes, key=lambda r: r.template.verb is None)
+        # Payload types the gateway was not given are learned from the server's reflection
+        # and kept here.
+        registry = registry if registry is not None else TypeRegistry()
         self._registry = registry
+        self._channel = channel
         self._max_body_bytes = max_body_bytes
         # A hung gRPC server must not hang HTTP callers: DEADLINE_EXCEEDED answers 504.
         self._timeout = CALL_TIMEOUT_SECONDS
@@ -188,7 +208,7 @@ class _Gateway:
         for field_path, value in variables.items():
             _put(js, field_path.split("."), value)
         try:
-            message = self._reader.decode(js, request_class)
+            message = await self._with_types(lambda: self._reader.decode(js, request_class))
         except ConversionError as e:
             raise _Reject(400, code_pb2.INVALID_ARGUMENT, f"invalid request: {e}") from e
         metadata = []
@@ -202,10 +222,34 @@ class _Gateway:
             return self._status_response(http_status_of(status.code), status)
         if route.response_body:
             response = getattr(response, route.response_body)
-        return web.Response(
-            body=dumps(self._writer.encode(response)).encode("utf-8"),
-            content_type=_JSON,
-        )
+        try:
+            body = await self._with_types(lambda: dumps(self._writer.encode(response)))
+        except ConversionError as e:
+            name = unknown_type_of(e)
+            if name is None:
+                raise
+            raise _Reject(
+                500,
+                code_pb2.INTERNAL,
+                f"the gateway cannot write payload type {name!r}: it was not given the type "
+                "(--import, --descriptor-set) and the server's reflection does not know it",
+            ) from e
+        return web.Response(body=body.encode("utf-8"), content_type=_JSON)
+
+    async def _with_types(self, convert: Callable[[], T]) -> T:
+        """``convert()``, learning each payload type it fails on for being unknown from the
+        server's reflection and trying again."""
+        tried: set[str] = set()
+        while True:
+            try:
+                return convert()
+            except ConversionError as e:
+                name = unknown_type_of(e)
+                if name is None or name in tried or len(tried) >= _MAX_LEARNED_PER_CALL:
+                    raise
+                tried.add(name)
+                if not await learn_type(self._channel, self._registry, name):
+                    raise
 
     def _route(self, method: str, path: str) -> tuple[Route, dict[str, str]]:
         allowed = []
@@ -381,6 +425,18 @@ def _put(js: dict[str, Any], names: list[str], value: Any) -> None:
             raise _Reject(400, code_pb2.INVALID_ARGUMENT, f"request: {where} must be a JSON object")
         js = child
     js[names[-1]] = value
+
+
+def http_status_of(code: int) -> int:
+    """The HTTP status for a gRPC code: google-api-core's mapping (500 for a code outside
+    it)."""
+    grpc_code = _GRPC_CODES.get(code)
+    if grpc_code is None:
+        return 500
+    if grpc_code is grpc.StatusCode.OK:
+        return 200
+    http_code: int | None = exception_class_for_grpc_status(grpc_code).code
+    return 500 if http_code is None else int(http_code)
 
 
 def _status_of(error: grpc.aio.AioRpcError) -> status_pb2.Status:

@@ -18,10 +18,13 @@ from v1op.v1 import operation_service_pb2 as pb
 from v1op.v1 import operation_service_pb2_grpc as pb_grpc
 
 from .._registry import TypeRegistry
+from .._tls import ServerTLS
 from .identity import TokenTable
 from .manager import OperationManager
+from .reflection import RegistryReflectionPool
 from .services import LongRunningService, OperationProgressService, OperationService
 from .store import SQLiteStore, Store
+from .tls import server_credentials
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -46,10 +49,11 @@ async def create_server(
     registry: TypeRegistry | None = None,
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     max_wait_seconds: float = 60.0,
+    tls: ServerTLS | None = None,
 ) -> tuple[grpc.aio.Server, int]:
     """A grpc.aio server with every service added, bound to ``address`` (port 0 picks a
-    free port); returns it, not yet started, with the bound port. The caller owns ``store``
-    and closes it after the server stops."""
+    free port), over TLS with ``tls``; returns it, not yet started, with the bound port. The
+    caller owns ``store`` and closes it after the server stops."""
     assembled = await _assemble(
         address,
         store=store,
@@ -57,6 +61,7 @@ async def create_server(
         registry=registry,
         max_message_bytes=max_message_bytes,
         max_wait_seconds=max_wait_seconds,
+        tls=tls,
     )
     return assembled.server, assembled.port
 
@@ -77,6 +82,7 @@ async def _assemble(
     registry: TypeRegistry | None,
     max_message_bytes: int,
     max_wait_seconds: float,
+    tls: ServerTLS | None = None,
 ) -> _Assembled:
     manager = OperationManager(store, registry, max_wait_seconds=max_wait_seconds)
     server = grpc.aio.server(
@@ -103,15 +109,24 @@ async def _assemble(
             reflection.SERVICE_NAME,
         ),
         server,
+        # The payload types of --descriptor-set too, so clients can learn them as well.
+        pool=RegistryReflectionPool(registry),
     )
-    port = server.add_insecure_port(address)
+    if tls is None:
+        port = server.add_insecure_port(address)
+    else:
+        port = server.add_secure_port(address, server_credentials(tls))
     if port == 0:
         raise OSError(f"could not bind {address}")
     return _Assembled(server, port, manager, health)
 
 
 async def _start_own_gateway(
-    http_address: str, grpc_port: int, registry: TypeRegistry | None, max_bytes: int
+    http_address: str,
+    grpc_port: int,
+    registry: TypeRegistry | None,
+    max_bytes: int,
+    tls: ServerTLS | None,
 ) -> tuple[web.AppRunner, grpc.aio.Channel, int]:
     from ..gateway import DOCUMENTED_SERVICES, open_channel, start_gateway
 
@@ -119,7 +134,12 @@ async def _start_own_gateway(
     # as every gRPC caller gets.
     channel = open_channel(f"127.0.0.1:{grpc_port}", max_bytes)
     runner, port = await start_gateway(
-        http_address, channel, DOCUMENTED_SERVICES, registry=registry, max_body_bytes=max_bytes
+        http_address,
+        channel,
+        DOCUMENTED_SERVICES,
+        registry=registry,
+        max_body_bytes=max_bytes,
+        ssl_context=None if tls is None else tls.ssl_context(),
     )
     return runner, channel, port
 
@@ -132,11 +152,13 @@ async def serve(
     registry: TypeRegistry | None = None,
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     http_address: str | None = None,
+    tls: ServerTLS | None = None,
 ) -> None:
     """Run until SIGTERM or SIGINT, then drain in-flight calls and close the store.
 
     With ``http_address``, the REST gateway runs in the same process, in front of this
-    server's own services."""
+    server's own services; with ``tls`` both serve TLS (HTTPS), asking for the same client
+    certificates."""
     store = SQLiteStore(db)
     try:
         # Handlers first: a SIGTERM that comes right after the ready line must still drain.
@@ -151,13 +173,20 @@ async def serve(
             registry=registry,
             max_message_bytes=max_message_bytes,
             max_wait_seconds=60.0,
+            tls=tls,
         )
+        gateway_port = assembled.port
+        if tls is not None and http_address is not None:
+            # The in-process gateway reaches its own server over a loopback-only plaintext
+            # port: TLS between two parts of one process would protect nothing. Callers'
+            # tokens still decide who they are.
+            gateway_port = assembled.server.add_insecure_port("127.0.0.1:0")
         await assembled.server.start()
         host = address.rsplit(":", 1)[0]
         gateway = None
         if http_address is not None:
             gateway = await _start_own_gateway(
-                http_address, assembled.port, registry, max_message_bytes
+                http_address, gateway_port, registry, max_message_bytes, tls
             )
         # One line on stdout, so a supervisor (or a test) knows the port without polling.
         print(f"v1op: serving gRPC on {host}:{assembled.port}", flush=True)

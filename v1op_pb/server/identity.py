@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .._exceptions import Unauthenticated
+from google.api_core.exceptions import Unauthenticated
 
 __all__ = ["Principal", "TokenTable"]
 

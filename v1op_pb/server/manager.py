@@ -2,7 +2,8 @@
 
 The gRPC services (OperationService, OperationProgressService, google.longrunning
 Operations) translate requests into calls here. Every rule lives in this one place: who may
-do what, which state changes are allowed, what the server sets. Errors are StatusErrors.
+do what, which state changes are allowed, what the server sets. Errors are google-api-core's
+exceptions, their details typed messages.
 """
 
 from __future__ import annotations
@@ -14,6 +15,12 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 
+from google.api_core.exceptions import (
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+)
 from google.protobuf import struct_pb2, timestamp_pb2
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
@@ -22,12 +29,6 @@ from google.rpc import code_pb2, error_details_pb2
 from .._any import unpack
 from .._codec import Codec
 from .._errors import ConversionError
-from .._exceptions import (
-    FailedPrecondition,
-    InvalidArgument,
-    NotFound,
-    PermissionDenied,
-)
 from .._operation import Operation
 from .._registry import TypeRegistry
 from .identity import Principal
@@ -69,7 +70,7 @@ class OperationManager:
         _check_name(name, field)
         operation = await asyncio.to_thread(self._store.get, name)
         if operation is None:
-            raise NotFound(f"operation {name!r} not found", [_resource(name)])
+            raise NotFound(f"operation {name!r} not found", details=[_resource(name)])
         _check_read(who, operation)
         return operation
 
@@ -80,7 +81,7 @@ class OperationManager:
         for name in names:
             operation = found.get(name)
             if operation is None:
-                raise NotFound(f"operation {name!r} not found", [_resource(name)])
+                raise NotFound(f"operation {name!r} not found", details=[_resource(name)])
             _check_read(who, operation)
             result.append(operation)
         return result
@@ -150,11 +151,13 @@ class OperationManager:
             try:
                 behalf = Principal(on_behalf_of)
             except ValueError as e:
-                raise InvalidArgument(str(e), [_violation("on_behalf_of", str(e))]) from None
+                raise InvalidArgument(
+                    str(e), details=[_violation("on_behalf_of", str(e))]
+                ) from None
             if not behalf.is_user:
                 raise InvalidArgument(
                     "on_behalf_of names a user, users/<id>",
-                    [_violation("on_behalf_of", "must be users/<id>")],
+                    details=[_violation("on_behalf_of", "must be users/<id>")],
                 )
             creator = behalf.name
         operation = Operation()
@@ -163,7 +166,7 @@ class OperationManager:
         if requested.WhichOneof("result") and not requested.done:
             raise InvalidArgument(
                 "a running operation (done unset) carries no error or response",
-                [_violation("operation.done", "set done with error or response")],
+                details=[_violation("operation.done", "set done with error or response")],
             )
         if requested.done:
             _check_outcome(requested)
@@ -182,7 +185,7 @@ class OperationManager:
         if requested.done or requested.WhichOneof("result"):
             raise InvalidArgument(
                 "UpdateOperation changes only metadata; finish with FinalizeOperation",
-                [_violation("operation.done", "must be unset in UpdateOperation")],
+                details=[_violation("operation.done", "must be unset in UpdateOperation")],
             )
         self._check_payload(requested)
         now = self._now()
@@ -280,7 +283,7 @@ class OperationManager:
         def guarded(operation: Operation) -> Operation:
             if operation.HasField("delete_time"):
                 raise NotFound(
-                    f"operation {operation.name!r} not found", [_resource(operation.name)]
+                    f"operation {operation.name!r} not found", details=[_resource(operation.name)]
                 )
             return change(operation)
 
@@ -288,7 +291,7 @@ class OperationManager:
             updated = await asyncio.to_thread(self._store.modify, names, guarded)
         except StoredOperationMissing as e:
             name = e.args[0]
-            raise NotFound(f"operation {name!r} not found", [_resource(name)]) from None
+            raise NotFound(f"operation {name!r} not found", details=[_resource(name)]) from None
         self._notify(updated)
         return updated
 
@@ -316,7 +319,9 @@ class OperationManager:
             self._codec.encode(operation)
         except ConversionError as e:
             field = "operation" + e.path[1:]
-            raise InvalidArgument(f"{field}: {e.reason}", [_violation(field, e.reason)]) from e
+            raise InvalidArgument(
+                f"{field}: {e.reason}", details=[_violation(field, e.reason)]
+            ) from e
 
     def _now(self) -> timestamp_pb2.Timestamp:
         nanos = self._clock()
@@ -328,7 +333,7 @@ def _check_name(name: str, field: str = "name") -> None:
     if not _NAME.match(name):
         raise InvalidArgument(
             f"{field}: {name!r} is not an operation name, operations/<id>",
-            [_violation(field, "must match operations/[^/]+")],
+            details=[_violation(field, "must match operations/[^/]+")],
         )
 
 
@@ -336,7 +341,7 @@ def _check_batch(names: Sequence[str]) -> None:
     if len(names) > MAX_BATCH:
         raise InvalidArgument(
             f"{len(names)} names given; at most {MAX_BATCH} per call",
-            [_violation("names", f"at most {MAX_BATCH}")],
+            details=[_violation("names", f"at most {MAX_BATCH}")],
         )
     for index, name in enumerate(names):
         _check_name(name, f"names[{index}]")
@@ -345,13 +350,15 @@ def _check_batch(names: Sequence[str]) -> None:
 def _check_page_size(page_size: int) -> None:
     if page_size < 0:
         raise InvalidArgument(
-            f"page_size {page_size} is negative", [_violation("page_size", "must be >= 0")]
+            f"page_size {page_size} is negative", details=[_violation("page_size", "must be >= 0")]
         )
 
 
 def _check_read(who: Principal, operation: Operation) -> None:
     if operation.HasField("delete_time"):
-        raise NotFound(f"operation {operation.name!r} not found", [_resource(operation.name)])
+        raise NotFound(
+            f"operation {operation.name!r} not found", details=[_resource(operation.name)]
+        )
     if not who.is_service and operation.creator != who.name:
         raise PermissionDenied(f"{who.name} may not read {operation.name}")
 
@@ -370,7 +377,7 @@ def _check_running(operation: Operation) -> None:
     if operation.done:
         raise FailedPrecondition(
             f"operation {operation.name!r} is already finished",
-            [
+            details=[
                 error_details_pb2.PreconditionFailure(
                     violations=[{"type": "STATE", "subject": operation.name, "description": "done"}]
                 )
@@ -382,7 +389,7 @@ def _check_outcome(requested: Operation) -> None:
     if requested.WhichOneof("result") is None:
         raise InvalidArgument(
             "a finished operation carries exactly one of error or response",
-            [_violation("operation.result", "set error or response")],
+            details=[_violation("operation.result", "set error or response")],
         )
 
 

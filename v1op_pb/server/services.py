@@ -11,14 +11,15 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
+from google.api_core.exceptions import GoogleAPICallError, InvalidArgument
 from google.longrunning import operations_pb2_grpc, operations_proto_pb2
 from google.protobuf import empty_pb2
 from grpc_status import rpc_status
 from v1op.v1 import operation_service_pb2 as pb
 from v1op.v1 import operation_service_pb2_grpc as pb_grpc
 
-from .._exceptions import InvalidArgument, StatusError
 from .._operation import Operation
+from .errors import status_of
 from .identity import Principal, TokenTable
 from .manager import OperationManager
 
@@ -36,15 +37,15 @@ def rpc(
     handler: Handler,
 ) -> Callable[[Any, Request, grpc.aio.ServicerContext], Awaitable[Response]]:
     """Authenticate the call, run the handler, and end it with the rich Status of a
-    StatusError (``grpc-status-details-bin``, so clients read typed details)."""
+    google-api-core exception (``grpc-status-details-bin``, so clients read typed details)."""
 
     @functools.wraps(handler)
     async def call(self: _Service, request: Request, context: grpc.aio.ServicerContext) -> Response:
         try:
             who = self._tokens.authenticate(context.invocation_metadata())
             return await handler(self, request, who, context)
-        except StatusError as e:
-            status = rpc_status.to_status(e.status)
+        except GoogleAPICallError as e:
+            status = rpc_status.to_status(status_of(e))
             await context.abort(status.code, status.details, status.trailing_metadata)
             raise AssertionError("unreachable: abort raises") from e
 
