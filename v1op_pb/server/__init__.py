@@ -2,9 +2,11 @@
 
 ``create_server`` builds a grpc.aio server with OperationService, OperationProgressService,
 google.longrunning.Operations, health checking and reflection; ``serve`` runs one until
-SIGTERM.
+SIGTERM. ``tls=ServerTLS.load(cert, key, client_ca)`` serves TLS (mutual TLS with a client
+CA).
 """
 
+from .._tls import ServerTLS
 from .app import DEFAULT_MAX_MESSAGE_BYTES, create_server, serve
 from .identity import Principal, TokenTable
 from .manager import MAX_BATCH, OperationManager
@@ -18,6 +20,7 @@ __all__ = [
     "Principal",
     "Query",
     "SQLiteStore",
+    "ServerTLS",
     "Store",
     "TokenTable",
     "create_server",
