@@ -312,8 +312,9 @@ def test_the_cli_refuses_a_token_in_plaintext_to_a_remote_server():
     assert "--insecure" in done.stderr
 
 
-def test_list_into_a_closed_pipe_stops_quietly(stack, certs):
-    args = ["list", "--addr", stack.addr, "--token", "tok-ada", *tls_args(certs)]
+def test_output_into_a_closed_pipe_stops_quietly(stack, certs, widget_set):
+    created = make_widget_operation(stack, certs, widget_set)
+    args = ["get", "--addr", stack.addr, "--token", "tok-ada", *tls_args(certs), created.name]
     process = subprocess.Popen(
         [str(SCRIPT), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=make_env()
     )
