@@ -323,3 +323,21 @@ def test_output_into_a_closed_pipe_stops_quietly(stack, certs, widget_set):
     err = process.stderr.read()
     assert process.wait(timeout=60) == 2
     assert err == b""
+
+
+def test_a_gateway_that_does_not_trust_the_server_answers_503(stack, certs):
+    gateway = start(
+        "gateway", "--http-addr", "127.0.0.1:0", "--grpc-target", stack.addr,
+        "--grpc-tls-ca", str(certs.wrong_ca), "--grpc-tls-cert", str(certs.client_cert),
+        "--grpc-tls-key", str(certs.client_key),
+        ready={"http": re.compile(r"serving HTTP on 127\.0\.0\.1:(\d+)")},
+    )  # fmt: skip
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", gateway.ports["http"], timeout=60)
+        connection.request("GET", "/v1/operations%2Fx", headers={"Authorization": "Bearer t"})
+        response = connection.getresponse()
+        body = json.loads(response.read())
+        connection.close()
+    finally:
+        assert gateway.stop() == 0
+    assert (response.status, body["code"]) == (503, 14)
