@@ -54,6 +54,9 @@ def add_operation_commands(
 
 
 def _client_command(args: argparse.Namespace) -> int:
+    # Before grpc is imported: its C core would also log a failed TLS handshake at info
+    # level on stderr, which our one error line already says in full.
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     from google.api_core.exceptions import GoogleAPICallError
 
     from ..client import OperationClient
