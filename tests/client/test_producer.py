@@ -7,7 +7,7 @@ import re
 
 import pytest
 from conftest import make_progress, make_result
-from google.api_core.exceptions import PermissionDenied, ResourceExhausted
+from google.api_core.exceptions import FailedPrecondition, PermissionDenied, ResourceExhausted
 from google.protobuf import empty_pb2
 from google.rpc import code_pb2, error_details_pb2
 
@@ -175,3 +175,21 @@ def test_the_throttle_on_a_clock_of_its_own():
     assert throttle.take_held() is a
     with pytest.raises(ValueError, match=re.escape("progress interval -1 is negative")):
         ProgressThrottle(-1)
+
+
+def test_a_failed_finalize_does_not_hide_the_blocks_exception(service, ada, caplog):
+    # The user aborts while the work runs: finalizing with the block's error then fails
+    # (FAILED_PRECONDITION), which goes to the log; the block's exception propagates.
+    with pytest.raises(KeyError, match="model"), service.run(on_behalf_of=ADA) as run:
+        ada.abort(run.name)
+        raise KeyError("model")
+    assert "could not finalize" in caplog.text and "already finished" in caplog.text
+    assert ada.get(run.name).error.code == code_pb2.CANCELLED
+
+
+def test_a_failed_finalize_after_a_clean_block_raises(service, ada):
+    with (
+        pytest.raises(FailedPrecondition, match="already finished"),
+        service.run(on_behalf_of=ADA) as run,
+    ):
+        ada.abort(run.name)

@@ -34,6 +34,7 @@ __all__ = [
     "ChannelSettings",
     "Pacing",
     "ProgressThrottle",
+    "RunState",
     "channel_settings",
     "error_from_rpc",
     "error_from_status",
@@ -277,11 +278,6 @@ def finalize_request(
     return pb.FinalizeOperationRequest(operation=operation)
 
 
-def empty_result() -> Message:
-    """The response of work that succeeded without a result of its own."""
-    return empty_pb2.Empty()
-
-
 def wait_request(seconds: float) -> operations_proto_pb2.WaitOperationRequest:
     request = operations_proto_pb2.WaitOperationRequest()
     request.timeout.FromNanoseconds(int(seconds * 1e9))
@@ -328,6 +324,31 @@ class Pacing:
         if self.deadline is not None:
             pause = max(0.0, min(pause, self.deadline - self._clock()))
         return pause
+
+
+class RunState:
+    """What the sync and the async run share: how the operation starts, its throttle, the
+    operation as last heard from the server, and what the end of the block finalizes."""
+
+    def __init__(
+        self, metadata: Message | None, on_behalf_of: str, throttle: ProgressThrottle
+    ) -> None:
+        self._start = (metadata, on_behalf_of)
+        self._throttle = throttle
+        self.operation = Operation()
+
+    @property
+    def name(self) -> str:
+        return str(self.operation.name)
+
+    def _exit_outcome(self, error: BaseException | None) -> dict[str, Any] | None:
+        """The finalize the end of the block makes: none when the block already finished
+        the operation, an empty response when it ended without an outcome, else its error."""
+        if self.operation.done:
+            return None
+        if error is None:
+            return {"response": empty_pb2.Empty()}
+        return {"error": error}
 
 
 class ProgressThrottle:

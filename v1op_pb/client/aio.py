@@ -20,7 +20,7 @@ from v1op.v1 import operation_service_pb2_grpc as pb_grpc
 from .._operation import Operation
 from .._registry import TypeRegistry
 from . import _common
-from ._common import DEFAULT_PROGRESS_INTERVAL, ProgressThrottle
+from ._common import DEFAULT_PROGRESS_INTERVAL, ProgressThrottle, RunState
 
 __all__ = ["AsyncOperationClient", "AsyncOperationRun"]
 
@@ -201,7 +201,7 @@ class AsyncOperationClient:
             raise _common.error_from_rpc(e, self.registry) from e
 
 
-class AsyncOperationRun:
+class AsyncOperationRun(RunState):
     """One operation of work in progress: ``report`` progress (throttled, see
     ProgressThrottle), then ``succeed`` or ``fail``; the ``async with`` block finalizes it."""
 
@@ -212,14 +212,8 @@ class AsyncOperationRun:
         on_behalf_of: str,
         throttle: ProgressThrottle,
     ) -> None:
+        super().__init__(metadata, on_behalf_of, throttle)
         self._client = client
-        self._start = (metadata, on_behalf_of)
-        self._throttle = throttle
-        self.operation = Operation()
-
-    @property
-    def name(self) -> str:
-        return str(self.operation.name)
 
     async def report(self, metadata: Message) -> None:
         """Report progress: sent now, or held back and sent later (see ProgressThrottle)."""
@@ -255,14 +249,14 @@ class AsyncOperationRun:
         error: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        if self.operation.done:
-            return
-        if error is None:
-            await self.succeed(_common.empty_result())
+        outcome = self._exit_outcome(error)
+        if outcome is None:
             return
         try:
-            await self.fail(error)
+            await self._finalize(**outcome)
         except exceptions.GoogleAPICallError:
+            if error is None:
+                raise
             # The block's own exception is the one the caller needs; the failed finalize
             # goes to the log, and the operation stays running on the server.
             _log.exception("could not finalize %s with the error of its block", self.name)
