@@ -7,6 +7,8 @@ from collections.abc import Callable
 from google.protobuf import descriptor_pool, message_factory
 from google.protobuf.message import Message
 
+from v1op_pb._codec.descriptors import is_repeated
+
 __all__ = ["assert_same", "canonical", "default_resolve"]
 
 Resolve = Callable[[str], type[Message]]
@@ -37,7 +39,7 @@ def _canonicalize(message: Message, resolve: Resolve) -> None:
             if field.message_type.fields_by_name["value"].message_type is not None:
                 for item in value.values():
                     _canonicalize(item, resolve)
-        elif field.is_repeated:
+        elif is_repeated(field):
             for item in value:
                 _canonicalize(item, resolve)
         else:

@@ -31,6 +31,7 @@ from hypothesis import strategies as st
 from v1op.example.v1 import evaluation_pb2
 
 from v1op_pb import Operation
+from v1op_pb._codec.descriptors import is_repeated, is_required
 
 __all__ = [
     "FLOAT32_MAX",
@@ -269,7 +270,7 @@ def _special(full_name: str, depth: int) -> st.SearchStrategy | None:
 
 def _is_map(field: FieldDescriptor) -> bool:
     return bool(
-        field.is_repeated
+        is_repeated(field)
         and field.message_type is not None
         and field.message_type.GetOptions().map_entry
     )
@@ -314,13 +315,13 @@ def messages(cls: type[Message], depth: int = 3) -> st.SearchStrategy:
                 max_size=3,
             )
             plan.append((field, "map", value_field.message_type is not None, strategy))
-        elif field.is_repeated:
+        elif is_repeated(field):
             if is_message and depth <= 0:
                 continue
             strategy = st.lists(_element(field, depth), max_size=2 if is_message else 3)
             plan.append((field, "repeated", is_message, strategy))
         else:
-            if is_message and depth <= 0 and not field.is_required:
+            if is_message and depth <= 0 and not is_required(field):
                 continue
             plan.append((field, "single", is_message, _element(field, depth)))
 
@@ -342,7 +343,7 @@ _PRESENCE = st.integers(0, 3)  # shrinks towards 0: towards leaving a field unse
 def _fill(draw: st.DrawFn, cls: type[Message], plan: list, sparse: bool) -> Message:
     message = cls()
     for field, kind, is_message, strategy in plan:
-        if not field.is_required and draw(_PRESENCE) < (3 if sparse else 2):
+        if not is_required(field) and draw(_PRESENCE) < (3 if sparse else 2):
             continue
         _set_field(message, field, kind, is_message, draw(strategy))
     return message
@@ -513,7 +514,7 @@ def _prints_as_null_element(field: FieldDescriptor) -> bool:
     a set one has no JSON form that reads back, in json_format as in the codec."""
     if _is_map(field):
         field = field.message_type.fields_by_name["value"]
-    elif not field.is_repeated:
+    elif not is_repeated(field):
         return False
     return field.enum_type is not None and field.enum_type.full_name == "google.protobuf.NullValue"
 
@@ -581,7 +582,7 @@ def pool_messages(
                 continue
             strategy = st.dictionaries(element(key_field), element(value_field), max_size=2)
             plan.append((field, "map", is_message, strategy))
-        elif field.is_repeated:
+        elif is_repeated(field):
             is_message = field.message_type is not None
             if is_message and depth <= 0:
                 continue

@@ -42,6 +42,7 @@ from v1op_pb import (
     to_json,
     unpack,
 )
+from v1op_pb._codec.descriptors import is_repeated
 
 # Importing evaluation_pb2 above also makes the example payload types resolvable in an Any.
 GOLDEN = Path(__file__).parent / "golden"
@@ -429,7 +430,7 @@ def assert_every_field_present(message: Message, value: Any) -> None:
             if value_field.message_type is not None:
                 for map_key, sub in item.items():
                     assert_every_field_present(sub, value[key][str(map_key)])
-        elif field.is_repeated:
+        elif is_repeated(field):
             for sub, sub_value in zip(item, value[key], strict=True):
                 assert_every_field_present(sub, sub_value)
         elif not message.HasField(field.name):
@@ -491,7 +492,7 @@ def strip_output_only(message: Message) -> None:
             if field.message_type.fields_by_name["value"].message_type is not None:
                 for item in value.values():
                     strip_output_only(item)
-        elif field.is_repeated:
+        elif is_repeated(field):
             for item in value:
                 strip_output_only(item)
         else:

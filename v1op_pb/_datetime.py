@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from google.protobuf import timestamp_pb2
+
+if TYPE_CHECKING:
+    from typing_extensions import Self  # typing.Self from Python 3.11
 
 __all__ = ["DatetimeWithNanoseconds"]
 
@@ -24,7 +27,7 @@ class DatetimeWithNanoseconds(datetime.datetime):
     __slots__ = ("_nanosecond",)
     _nanosecond: int
 
-    def __new__(cls, *args: Any, nanosecond: int | None = None, **kwargs: Any):
+    def __new__(cls, *args: Any, nanosecond: int | None = None, **kwargs: Any) -> Self:
         if nanosecond is not None:
             if "microsecond" in kwargs or len(args) > 6:
                 raise TypeError("specify microsecond or nanosecond, not both")
@@ -38,7 +41,7 @@ class DatetimeWithNanoseconds(datetime.datetime):
     @property
     def nanosecond(self) -> int:
         # Instances that datetime's C code builds without __new__ have no _nanosecond.
-        nanosecond = getattr(self, "_nanosecond", None)
+        nanosecond: int | None = getattr(self, "_nanosecond", None)
         if nanosecond is None or nanosecond // 1000 != self.microsecond:
             return self.microsecond * 1000
         return nanosecond

@@ -58,5 +58,6 @@ class ConversionError(ValueError):
     def __str__(self) -> str:
         return f"{self.path}: {self.reason}"
 
-    def __reduce__(self):  # keep the path across pickling (multiprocessing, logging)
+    # Keep the path across pickling (multiprocessing, logging).
+    def __reduce__(self) -> tuple[type[ConversionError], tuple[str, list[str | int]]]:
         return (ConversionError, (self.reason, self.segments))

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import TypeVar, overload
 
 from google.protobuf import any_pb2, text_format, unknown_fields
 from google.protobuf.message import DecodeError, Message
 
+from ._codec.descriptors import is_repeated
 from ._errors import ConversionError
 from ._operation import Operation
 from ._registry import TypeRegistry, UnknownTypeError, default_registry
@@ -16,7 +17,11 @@ __all__ = ["from_binary", "from_text", "to_binary", "to_text"]
 M = TypeVar("M", bound=Message)
 
 
-def from_binary(data: bytes, *, message_type: type[M] = Operation) -> M:  # type: ignore[assignment]
+@overload
+def from_binary(data: bytes) -> Operation: ...
+@overload
+def from_binary(data: bytes, *, message_type: type[M]) -> M: ...
+def from_binary(data: bytes, *, message_type: type[Message] = Operation) -> Message:
     """Read the binary protobuf encoding of a message."""
     message = message_type()
     try:
@@ -31,12 +36,18 @@ def to_binary(message: Message) -> bytes:
     return message.SerializeToString(deterministic=True)
 
 
+@overload
+def from_text(text: str | bytes, *, registry: TypeRegistry | None = ...) -> Operation: ...
+@overload
+def from_text(
+    text: str | bytes, *, message_type: type[M], registry: TypeRegistry | None = ...
+) -> M: ...
 def from_text(
     text: str | bytes,
     *,
-    message_type: type[M] = Operation,  # type: ignore[assignment]
+    message_type: type[Message] = Operation,
     registry: TypeRegistry | None = None,
-) -> M:
+) -> Message:
     """Read protobuf text format; an Any may be written expanded (``[type.googleapis.com/...]
     { ... }``) when the registry knows its type. Expanded Anys are packed deterministically,
     as JSON input is."""
@@ -48,7 +59,9 @@ def from_text(
     registry = registry or default_registry
     message = message_type()
     try:
-        text_format.Parse(text, message, descriptor_pool=registry.descriptor_pool())
+        # The registry's pool is a stand-in with the one method text_format calls.
+        pool = registry.descriptor_pool()
+        text_format.Parse(text, message, descriptor_pool=pool)  # type: ignore[arg-type]
     except text_format.ParseError as e:
         raise ConversionError(f"not valid text format: {e}") from e
     _walk(message, registry, [], repack=True)
@@ -64,7 +77,7 @@ def to_text(message: Message, *, registry: TypeRegistry | None = None) -> str:
     registry = registry or default_registry
     _walk(message, registry, [], repack=False)
     pool = registry.descriptor_pool()
-    return text_format.MessageToString(message, descriptor_pool=pool, as_utf8=True)
+    return text_format.MessageToString(message, descriptor_pool=pool, as_utf8=True)  # type: ignore[arg-type]
 
 
 def _walk(message: Message, registry: TypeRegistry, path: list[str | int], repack: bool) -> None:
@@ -100,7 +113,7 @@ def _walk(message: Message, registry: TypeRegistry, path: list[str | int], repac
                 continue
             for key, item in value.items():
                 _walk(item, registry, [*path, name, str(key)], repack)
-        elif field.is_repeated:
+        elif is_repeated(field):
             for index, item in enumerate(value):
                 _walk(item, registry, [*path, name, index], repack)
         else:

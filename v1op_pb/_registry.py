@@ -231,7 +231,8 @@ class _RegistryPool:
     # The name and behaviour of DescriptorPool.FindMessageTypeByName, which text_format calls.
     def FindMessageTypeByName(self, full_name: str) -> Descriptor:
         try:
-            return self._registry.resolve(full_name).DESCRIPTOR
+            descriptor: Descriptor = self._registry.resolve(full_name).DESCRIPTOR  # type: ignore[assignment]
+            return descriptor
         except UnknownTypeError as e:
             raise KeyError(full_name) from e
 

@@ -40,12 +40,13 @@ class _Field:
         return self.read(obj._message)
 
     def __set__(self, obj: V1Operation, value: Any) -> None:
-        message = obj._message
+        # The stubs take only literal field names; this one is known at run time.
+        message: Message = obj._message
         if value is None:
             message.ClearField(self.name)
             return
         try:
-            self.write(message, value, obj._registry)
+            self.write(obj._message, value, obj._registry)
         except ConversionError as e:
             e.prepend(self.json_name)
             raise
@@ -55,6 +56,11 @@ class _Field:
 
     def write(self, message: Operation, value: Any, registry: TypeRegistry | None) -> None:
         raise NotImplementedError
+
+
+def _has(message: Message, name: str) -> bool:
+    # Typed Message: the stubs of Operation take only literal field names.
+    return message.HasField(name)
 
 
 class _String(_Field):
@@ -71,7 +77,8 @@ class _String(_Field):
 
 class _Bool(_Field):
     def read(self, message: Operation) -> bool:
-        return getattr(message, self.name)
+        value: bool = getattr(message, self.name)
+        return value
 
     def write(self, message: Operation, value: Any, registry: TypeRegistry | None) -> None:
         if not isinstance(value, bool):
@@ -86,7 +93,7 @@ class _Time(_Field):
     """
 
     def read(self, message: Operation) -> DatetimeWithNanoseconds | None:
-        if not message.HasField(self.name):
+        if not _has(message, self.name):
             return None
         return DatetimeWithNanoseconds.from_timestamp_pb(getattr(message, self.name))
 
@@ -117,9 +124,10 @@ class _Message(_Field):
     message_type: ClassVar[type[Message]]
 
     def read(self, message: Operation) -> Message | None:
-        if not message.HasField(self.name):
+        if not _has(message, self.name):
             return None
-        return getattr(message, self.name)
+        value: Message = getattr(message, self.name)
+        return value
 
     def write(self, message: Operation, value: Any, registry: TypeRegistry | None) -> None:
         if isinstance(value, self.message_type):
@@ -253,7 +261,11 @@ class V1Operation:
     @_hybridmethod
     def to_dict(self, *, omit_output_only: bool = False) -> dict[str, Any]:
         """The JSON value of the operation as a dict with camelCase keys."""
-        return to_dict(self._message, registry=self._registry, omit_output_only=omit_output_only)
+        # An Operation's JSON value is always an object.
+        value: dict[str, Any] = to_dict(
+            self._message, registry=self._registry, omit_output_only=omit_output_only
+        )
+        return value
 
     def to_str(self) -> str:
         """The dict form, pretty-printed."""

@@ -699,7 +699,11 @@ ENCODING_ERRORS = [
     (
         _op(
             response=_packed(
-                Result(details=struct_pb2.Struct(fields={"a b": {"number_value": math.inf}}))
+                Result(
+                    details=struct_pb2.Struct(
+                        fields={"a b": struct_pb2.Value(number_value=math.inf)}
+                    )
+                )
             )
         ),
         '$.response.details["a b"]',

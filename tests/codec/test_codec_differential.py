@@ -38,6 +38,7 @@ from hypothesis import strategies as st
 from strategies import FLOAT32_MAX, pool_messages
 
 from v1op_pb import ConversionError, TypeRegistry, from_dict, from_json, to_dict, to_json
+from v1op_pb._codec.descriptors import is_repeated
 
 PROTO_ROOT = Path(__file__).resolve().parents[1] / "data"
 WKT_INCLUDE = Path(grpc_tools.__file__).parent / "_proto"
@@ -185,7 +186,7 @@ def _null_for_unset_values(message: Message) -> None:
         if (
             field.message_type is not None
             and field.message_type.full_name == "google.protobuf.Value"
-            and not field.is_repeated
+            and not is_repeated(field)
             and field.containing_oneof is None
             and not message.HasField(field.name)
         ):
@@ -200,7 +201,7 @@ def _null_for_unset_values(message: Message) -> None:
             if field.message_type.fields_by_name["value"].message_type is not None:
                 for item in value.values():
                     _null_for_unset_values(item)
-        elif field.is_repeated:
+        elif is_repeated(field):
             for item in value:
                 _null_for_unset_values(item)
         else:

@@ -11,7 +11,7 @@ index and re-raises, so the success path never builds a path.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from google.protobuf import unknown_fields
 from google.protobuf.descriptor import Descriptor
@@ -20,6 +20,7 @@ from google.protobuf.message import DecodeError, Message
 from .._errors import ConversionError
 from .._registry import TypeRegistry, default_registry
 from .compile import (
+    CodecLike,
     MessageDecoder,
     MessageEncoder,
     compile_decoder,
@@ -30,6 +31,8 @@ from .jsontext import MAX_DEPTH, too_deep
 from .wkt import WELL_KNOWN
 
 __all__ = ["Codec", "is_output_only"]
+
+M = TypeVar("M", bound=Message)
 
 
 class UnknownFieldsSeen(Exception):
@@ -74,7 +77,7 @@ class Codec:
 
     # --- decoding --------------------------------------------------------------------------
 
-    def decode(self, value: Any, message_class: type[Message]) -> Message:
+    def decode(self, value: Any, message_class: type[M]) -> M:
         message = message_class()
         self.decode_message(message, value, 1)
         return message
@@ -82,13 +85,17 @@ class Codec:
     def decode_message(self, message: Message, value: Any, depth: int) -> None:
         if depth > MAX_DEPTH:
             raise too_deep()
-        decoder_for(message.DESCRIPTOR)(self, message, value, depth)
+        # The stubs type DESCRIPTOR as the union of the pure-Python and upb descriptor
+        # classes; the codec's tables are keyed by either alike.
+        descriptor: Descriptor = message.DESCRIPTOR  # type: ignore[assignment]
+        decoder_for(descriptor)(self, message, value, depth)
 
     def decode_fields(
         self, message: Message, value: Any, depth: int, skip: str | None = None
     ) -> None:
         """Set the fields of a regular message from a JSON object (``skip``: a key to pass)."""
-        fields_decoder_for(message.DESCRIPTOR)(self, message, value, depth, skip)
+        descriptor: Descriptor = message.DESCRIPTOR  # type: ignore[assignment]
+        fields_decoder_for(descriptor)(self, message, value, depth, skip)
 
     # --- encoding --------------------------------------------------------------------------
 
@@ -101,7 +108,7 @@ class Codec:
             return self._encode_checked(message)
 
     def encode_message(self, message: Message, depth: int) -> Any:
-        descriptor = message.DESCRIPTOR
+        descriptor: Descriptor = message.DESCRIPTOR  # type: ignore[assignment]
         encoder = self._encoders.get(descriptor)
         if encoder is None:
             encoder = encoder_for(descriptor, self)
@@ -201,11 +208,11 @@ def _make_encoder(
         return compile_encoder(
             descriptor, _links, emit_unpopulated, omit_output_only, check_unknown
         )
+    encode_unit: MessageEncoder = unit.encode
     if not check_unknown:
-        return unit.encode
-    encode_unit = unit.encode
+        return encode_unit
 
-    def encode(codec: Codec, message: Message, depth: int) -> Any:
+    def encode(codec: CodecLike, message: Message, depth: int) -> Any:
         if depth <= MAX_DEPTH:  # the depth error comes first, as the unit reports it
             codec.unknown_fields_in(message)
         return encode_unit(codec, message, depth)

@@ -19,15 +19,16 @@ import itertools
 import keyword
 import math
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from google.api import field_behavior_pb2
 from google.protobuf import descriptor_pb2
-from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor, OneofDescriptor
 from google.protobuf.message import Message
 
 from .._errors import ConversionError
 from .._registry import TypeRegistry
+from .descriptors import is_repeated
 from .jsontext import MAX_DEPTH, too_deep
 from .scalars import (
     SCALAR_DECODERS,
@@ -136,12 +137,26 @@ def is_output_only(field: FieldDescriptor) -> bool:
     # Re-read through the default pool's FieldOptions so that the annotation is found also
     # on descriptors from another pool (a loaded descriptor set).
     parsed = descriptor_pb2.FieldOptions.FromString(options.SerializeToString())
-    return _OUTPUT_ONLY in parsed.Extensions[field_behavior_pb2.field_behavior]
+    # googleapis-common-protos' stubs type the extension as a plain FieldDescriptor.
+    return _OUTPUT_ONLY in parsed.Extensions[field_behavior_pb2.field_behavior]  # type: ignore[index]
+
+
+def _message_of(field: FieldDescriptor) -> Descriptor:
+    """The message type of a message or map field (the stubs type it optional)."""
+    message_type = field.message_type
+    assert message_type is not None, field.full_name
+    return message_type
+
+
+def _enum_of(field: FieldDescriptor) -> EnumDescriptor:
+    enum_type = field.enum_type
+    assert enum_type is not None, field.full_name
+    return enum_type
 
 
 def _is_map(field: FieldDescriptor) -> bool:
     return (
-        field.is_repeated
+        is_repeated(field)
         and field.message_type is not None
         and field.message_type.GetOptions().map_entry
     )
@@ -157,10 +172,10 @@ def _json_key(field: FieldDescriptor) -> str:
 
 
 def _has_presence(field: FieldDescriptor) -> bool:
-    return field.has_presence and not field.is_repeated
+    return field.has_presence and not is_repeated(field)
 
 
-def _real_oneof(field: FieldDescriptor) -> Any:
+def _real_oneof(field: FieldDescriptor) -> OneofDescriptor | None:
     """The oneof of a field, if it has other members.
 
     A one-member oneof (the synthetic one of a proto3 ``optional`` among them; upb does not
@@ -245,7 +260,7 @@ class _Access:
 
 def _element_decoder(field: FieldDescriptor) -> Callable[[Any], Any]:
     if field.type == _T.TYPE_ENUM:
-        return enum_decoder(field.enum_type)
+        return enum_decoder(_enum_of(field))
     return SCALAR_DECODERS[field.type]
 
 
@@ -253,10 +268,10 @@ def _decode_field(source: _Source, field: FieldDescriptor, access: _Access, inde
     """Statements that set ``field`` of ``m`` from the non-null JSON value ``v``."""
     links = source.links
     if _is_map(field):
-        entry = field.message_type
+        entry = _message_of(field)
         key_field, value_field = entry.fields_by_name["key"], entry.fields_by_name["value"]
         if _is_message(value_field):
-            value_type = value_field.message_type
+            value_type = _message_of(value_field)
             value_decoder = source.lazy(lambda: links.decoder(value_type), "D")
             allow_null = value_type.full_name == _VALUE
         else:
@@ -271,22 +286,22 @@ def _decode_field(source: _Source, field: FieldDescriptor, access: _Access, inde
             f"{helper}(codec, {access.get}, v, {key_decoder}, {value_decoder}, {is_message}, "
             f"{allow_null}, {what}, depth)",
         )
-    elif field.is_repeated and _is_message(field):
-        element_type = field.message_type
+    elif is_repeated(field) and _is_message(field):
+        element_type = _message_of(field)
         decoder = source.lazy(lambda: links.decoder(element_type), "D")
         helper = source.name(_decode_repeated_messages, "decode_messages")
         allow_null = element_type.full_name == _VALUE
         source.add(indent, f"{helper}(codec, {access.get}, v, {decoder}, {allow_null}, depth)")
-    elif field.is_repeated and field.type == _T.TYPE_STRING:
+    elif is_repeated(field) and field.type == _T.TYPE_STRING:
         helper = source.name(_decode_repeated_strings, "decode_strings")
         decoder = source.name(_element_decoder(field), "dec")
         source.add(indent, f"{helper}(codec, {access.get}, v, {decoder})")
-    elif field.is_repeated:
+    elif is_repeated(field):
         helper = source.name(_decode_repeated_scalars, "decode_scalars")
         decoder = source.name(_element_decoder(field), "dec")
         source.add(indent, f"{helper}(codec, {access.get}, v, {decoder})")
     elif _is_message(field):
-        message_type = field.message_type
+        message_type = _message_of(field)
         decoder = source.lazy(lambda: links.decoder(message_type), "D")
         source.add(indent, "if depth >= MAX_DEPTH:")
         source.add(indent + 1, "raise too_deep()")
@@ -315,7 +330,7 @@ def _decode_field(source: _Source, field: FieldDescriptor, access: _Access, inde
 def _null_statement(field: FieldDescriptor, access: _Access) -> str | None:
     """What a JSON null sets: most fields stay unset; a Value holds null_value and a
     NullValue enum field holds 0."""
-    if field.is_repeated:
+    if is_repeated(field):
         return None
     if field.message_type is not None and field.message_type.full_name == _VALUE:
         return f"{access.get}.null_value = 0"
@@ -433,6 +448,7 @@ class _KeyPlan:
 
     def oneof_clash(self, obj: dict[str, Any], key: str, index: int) -> None:
         oneof = self.fields[index].containing_oneof
+        assert oneof is not None  # only members of a oneof clash
         other = next(
             k
             for k, v in obj.items()
@@ -581,32 +597,32 @@ def _encode_value_expression(
     ListFields gives it)."""
     links = source.links
     if _is_map(field):
-        value_field = field.message_type.fields_by_name["value"]
+        value_field = _message_of(field).fields_by_name["value"]
         helper = source.name(_encode_map, "encode_map")
         if _is_message(value_field):
-            value_type = value_field.message_type
+            value_type = _message_of(value_field)
             encoder = source.lazy(lambda: links.encoder(value_type, *options), "E")
             return f"{helper}(codec, v, {encoder}, True, depth)"
         encoder = source.name(_element_encoder(value_field), "enc")
         return f"{helper}(codec, v, {encoder}, False, depth)"
     if _is_message(field):
-        message_type = field.message_type
+        message_type = _message_of(field)
         encoder = source.lazy(lambda: links.encoder(message_type, *options), "E")
-        if field.is_repeated:
+        if is_repeated(field):
             helper = source.name(encode_repeated_messages, "encode_messages")
             return f"{helper}(codec, v, {encoder}, depth)"
         return f"{encoder}(codec, v, depth + 1)"
     if field.type in _IDENTITY:
-        return "list(v)" if field.is_repeated else "v"
+        return "list(v)" if is_repeated(field) else "v"
     if field.type in _INT64S:
-        return "[str(x) for x in v]" if field.is_repeated else "str(v)"
+        return "[str(x) for x in v]" if is_repeated(field) else "str(v)"
     encoder = source.name(_element_encoder(field), "enc")
-    return f"[{encoder}(x) for x in v]" if field.is_repeated else f"{encoder}(v)"
+    return f"[{encoder}(x) for x in v]" if is_repeated(field) else f"{encoder}(v)"
 
 
 def _element_encoder(field: FieldDescriptor) -> Callable[[Any], Any]:
     if field.type == _T.TYPE_ENUM:
-        return enum_encoder(field.enum_type)
+        return enum_encoder(_enum_of(field))
     return SCALAR_ENCODERS[field.type]
 
 
@@ -647,7 +663,9 @@ def compile_encoder(
             continue
         _encode_field(source, field, options, emit_unpopulated)
     source.add(1, "return out")
-    return source.build("encode", f"<v1op_pb encoder of {descriptor.full_name}>")
+    return cast(
+        MessageEncoder, source.build("encode", f"<v1op_pb encoder of {descriptor.full_name}>")
+    )
 
 
 def _encode_field(
@@ -670,7 +688,7 @@ def _encode_field(
         source.add(1, f"v = {access.get}")
         if emit_unpopulated:
             source.add(1, "if True:")
-        elif field.type in _FLOATS and not field.is_repeated:
+        elif field.type in _FLOATS and not is_repeated(field):
             source.add(1, "if v or negative_zero(v):")  # -0.0 is set, as ListFields has it
         else:
             source.add(1, "if v:")

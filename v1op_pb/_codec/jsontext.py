@@ -26,7 +26,7 @@ def too_deep() -> ConversionError:
     return ConversionError(f"messages nested more than {MAX_DEPTH} levels deep")
 
 
-class DuplicateKeys(dict):
+class DuplicateKeys(dict[str, Any]):
     """An object in which a key appeared more than once; ``duplicate`` is the first such."""
 
     duplicate: str

@@ -12,9 +12,14 @@ from __future__ import annotations
 import datetime
 import math
 import re
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
+from google.protobuf.any_pb2 import Any as AnyMessage
+from google.protobuf.duration_pb2 import Duration
+from google.protobuf.field_mask_pb2 import FieldMask
 from google.protobuf.message import DecodeError, EncodeError, Message
+from google.protobuf.struct_pb2 import NULL_VALUE, ListValue, Struct, Value
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from .._errors import ConversionError
 from .._registry import UnknownTypeError, type_name_of
@@ -42,10 +47,16 @@ class Unit(NamedTuple):
 _INFINITY = math.inf
 
 
+class _Wrapper(Protocol):
+    """BoolValue, Int64Value, StringValue, ...: the type of ``value`` is the wrapper's."""
+
+    value: Any
+
+
 # --- Timestamp ---------------------------------------------------------------------------
 
 
-def _decode_timestamp(codec: CodecLike, message: Message, value: Any, depth: int) -> None:
+def _decode_timestamp(codec: CodecLike, message: Timestamp, value: Any, depth: int) -> None:
     if not isinstance(value, str):
         raise ConversionError(f"expected an RFC 3339 timestamp string, got {describe(value)}")
     match = _RFC3339.match(value)
@@ -100,7 +111,7 @@ def _date_text(days: int) -> str:
     return text
 
 
-def _encode_timestamp(codec: CodecLike, message: Message, depth: int) -> str:
+def _encode_timestamp(codec: CodecLike, message: Timestamp, depth: int) -> str:
     if depth > MAX_DEPTH:
         raise too_deep()
     seconds, nanos = message.seconds, message.nanos
@@ -135,7 +146,7 @@ _FRACTION_SCALE = [10 ** (9 - digits) for digits in range(10)]  # nanoseconds pe
 # --- Duration ----------------------------------------------------------------------------
 
 
-def _decode_duration(codec: CodecLike, message: Message, value: Any, depth: int) -> None:
+def _decode_duration(codec: CodecLike, message: Duration, value: Any, depth: int) -> None:
     if not isinstance(value, str):
         raise ConversionError(f'expected a duration string such as "1.5s", got {describe(value)}')
     match = _DURATION.match(value)
@@ -152,7 +163,7 @@ def _decode_duration(codec: CodecLike, message: Message, value: Any, depth: int)
     message.nanos = -nanos if negative else nanos
 
 
-def _encode_duration(codec: CodecLike, message: Message, depth: int) -> str:
+def _encode_duration(codec: CodecLike, message: Duration, depth: int) -> str:
     if depth > MAX_DEPTH:
         raise too_deep()
     seconds, nanos = message.seconds, message.nanos
@@ -172,7 +183,7 @@ def _encode_duration(codec: CodecLike, message: Message, depth: int) -> str:
 # --- FieldMask ---------------------------------------------------------------------------
 
 
-def _decode_field_mask(codec: CodecLike, message: Message, value: Any, depth: int) -> None:
+def _decode_field_mask(codec: CodecLike, message: FieldMask, value: Any, depth: int) -> None:
     if not isinstance(value, str):
         raise ConversionError(
             f'expected a field mask string such as "a,b.c", got {describe(value)}'
@@ -183,7 +194,7 @@ def _decode_field_mask(codec: CodecLike, message: Message, value: Any, depth: in
         raise ConversionError(f"invalid field mask {value!r}: {e}") from e
 
 
-def _encode_field_mask(codec: CodecLike, message: Message, depth: int) -> str:
+def _encode_field_mask(codec: CodecLike, message: FieldMask, depth: int) -> str:
     if depth > MAX_DEPTH:
         raise too_deep()
     paths = list(message.paths)
@@ -209,7 +220,7 @@ def _encode_field_mask(codec: CodecLike, message: Message, depth: int) -> str:
 # also read back from binary.
 
 
-def _decode_struct(codec: CodecLike, message: Message, value: Any, depth: int) -> None:
+def _decode_struct(codec: CodecLike, message: Struct, value: Any, depth: int) -> None:
     fields = message.fields
     obj = value if type(value) is dict else expect_object(value, "a Struct")
     deep = depth + 2 > MAX_DEPTH
@@ -228,11 +239,11 @@ def _decode_struct(codec: CodecLike, message: Message, value: Any, depth: int) -
             raise
 
 
-def _encode_struct(codec: CodecLike, message: Message, depth: int) -> dict[str, Any]:
+def _encode_struct(codec: CodecLike, message: Struct, depth: int) -> dict[str, Any]:
     if depth > MAX_DEPTH:
         raise too_deep()
     fields = message.fields
-    out = {}
+    out: dict[str, Any] = {}
     for key in fields:  # items() of a protobuf map is the slow generic Mapping one
         item = fields[key]
         # Strings and numbers inline: most values are one or the other.
@@ -253,7 +264,7 @@ def _encode_struct(codec: CodecLike, message: Message, depth: int) -> dict[str, 
     return out
 
 
-def _decode_list_value(codec: CodecLike, message: Message, value: Any, depth: int) -> None:
+def _decode_list_value(codec: CodecLike, message: ListValue, value: Any, depth: int) -> None:
     if not isinstance(value, list):
         raise ConversionError(f"expected a ListValue (a JSON array), got {describe(value)}")
     add = message.values.add
@@ -267,13 +278,13 @@ def _decode_list_value(codec: CodecLike, message: Message, value: Any, depth: in
             raise
 
 
-def _encode_list_value(codec: CodecLike, message: Message, depth: int) -> list[Any]:
+def _encode_list_value(codec: CodecLike, message: ListValue, depth: int) -> list[Any]:
     if depth > MAX_DEPTH:
         raise too_deep()
     return encode_repeated_messages(codec, message.values, _encode_value, depth)
 
 
-def _decode_value(codec: CodecLike, message: Message, value: Any, depth: int) -> None:
+def _decode_value(codec: CodecLike, message: Value, value: Any, depth: int) -> None:
     kind = type(value)
     if kind is str:
         message.string_value = value if value.isascii() else decode_string(value)
@@ -282,7 +293,7 @@ def _decode_value(codec: CodecLike, message: Message, value: Any, depth: int) ->
             raise ConversionError(f"number {value} is out of the range of a double")  # can't write
         message.number_value = value
     elif value is None:
-        message.null_value = 0
+        message.null_value = NULL_VALUE
     elif kind is bool:
         message.bool_value = value
     elif isinstance(value, (int, float)):
@@ -311,7 +322,7 @@ def _decode_value(codec: CodecLike, message: Message, value: Any, depth: int) ->
         raise ConversionError(f"expected a JSON value, got {describe(value)}")
 
 
-def _encode_value(codec: CodecLike, message: Message, depth: int) -> Any:
+def _encode_value(codec: CodecLike, message: Value, depth: int) -> Any:
     if depth > MAX_DEPTH:
         raise too_deep()
     kind = message.WhichOneof("kind")
@@ -340,10 +351,10 @@ def _wrapper(field_type: int) -> Unit:
     decode_scalar = SCALAR_DECODERS[field_type]
     encode_scalar = SCALAR_ENCODERS[field_type]
 
-    def decode(codec: CodecLike, message: Message, value: Any, depth: int) -> None:
+    def decode(codec: CodecLike, message: _Wrapper, value: Any, depth: int) -> None:
         message.value = decode_scalar(value)
 
-    def encode(codec: CodecLike, message: Message, depth: int) -> Any:
+    def encode(codec: CodecLike, message: _Wrapper, depth: int) -> Any:
         if depth > MAX_DEPTH:
             raise too_deep()
         return encode_scalar(message.value)
@@ -354,7 +365,7 @@ def _wrapper(field_type: int) -> Unit:
 # --- Any ---------------------------------------------------------------------------------
 
 
-def _decode_any(codec: CodecLike, message: Message, value: Any, depth: int) -> None:
+def _decode_any(codec: CodecLike, message: AnyMessage, value: Any, depth: int) -> None:
     obj = value if type(value) is dict else expect_object(value, "an Any")
     if not obj:
         return  # {} is the empty Any, as in json_format
@@ -404,7 +415,7 @@ def _decode_any(codec: CodecLike, message: Message, value: Any, depth: int) -> N
 _MISSING = object()
 
 
-def _encode_any(codec: CodecLike, message: Message, depth: int) -> dict[str, Any]:
+def _encode_any(codec: CodecLike, message: AnyMessage, depth: int) -> dict[str, Any]:
     if depth > MAX_DEPTH:
         raise too_deep()
     type_url, payload = message.type_url, message.value

@@ -50,7 +50,9 @@ def make_op(
 
 def make_counter(value: int) -> Operation:
     op = make_running()
-    op.metadata.CopyFrom(pack(struct_pb2.Struct(fields={"count": {"number_value": value}})))
+    op.metadata.CopyFrom(
+        pack(struct_pb2.Struct(fields={"count": struct_pb2.Value(number_value=value)}))
+    )
     return op
 
 
