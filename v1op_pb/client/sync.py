@@ -89,7 +89,7 @@ class OperationClient:
         return self._call(self._operations.ListOperations, request)
 
     def list_unseen(
-        self, page_size: int = 0, view: int = pb.OPERATION_VIEW_FULL
+        self, page_size: int = 0, view: pb.OperationView.ValueType = pb.OPERATION_VIEW_FULL
     ) -> pb.ListUnseenOperationsResponse:
         request = pb.ListUnseenOperationsRequest(page_size=page_size, view=view)
         return self._call(self._operations.ListUnseenOperations, request)

@@ -27,6 +27,7 @@ from google.rpc import code_pb2, status_pb2
 from v1op.v1 import operation_service_pb2
 
 from .._codec import Codec, dumps, loads
+from .._codec.descriptors import is_repeated
 from .._errors import ConversionError
 from .._registry import TypeRegistry, unknown_type_of
 from .._status import make_status
@@ -61,7 +62,9 @@ _MAX_LEARNED_PER_CALL = 16
 class _Reject(Exception):
     """End the request with this HTTP status and Status body."""
 
-    def __init__(self, http_status: int, code: int, message: str, headers=None) -> None:
+    def __init__(
+        self, http_status: int, code: int, message: str, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.http_status = http_status
         self.status = make_status(code, message)
@@ -338,13 +341,17 @@ class _Gateway:
                     400, code_pb2.INVALID_ARGUMENT, f"query parameter {key!r} names no field"
                 )
             # Compare fields, not spellings: "operation" and its JSON name are one field.
-            if body_field and _leaf_field(message, names[:1]).name == body_field:
+            if (
+                body_field
+                and (first := _leaf_field(message, names[:1])) is not None
+                and first.name == body_field
+            ):
                 raise _Reject(
                     400,
                     code_pb2.INVALID_ARGUMENT,
                     f"query parameter {key!r} names a field of the request body",
                 )
-            if field.is_repeated:
+            if is_repeated(field):
                 value: Any = [_query_value(field, v, key) for v in values]
             elif len(values) > 1:
                 raise _Reject(
@@ -355,7 +362,7 @@ class _Gateway:
             _put(js, names, value)
 
     def _status_response(
-        self, http_status: int, status: status_pb2.Status, headers=None
+        self, http_status: int, status: status_pb2.Status, headers: dict[str, str] | None = None
     ) -> web.Response:
         try:
             body = dumps(self._writer.encode(status))
@@ -378,14 +385,15 @@ def _check_content_type(request: web.Request) -> None:
 
 def _leaf_field(message: Descriptor, names: list[str]) -> FieldDescriptor | None:
     field = None
+    current: Descriptor | None = message
     for i, name in enumerate(names):
-        if message is None:
+        if current is None:
             return None
-        field = message.fields_by_name.get(name) or _by_json_name(message, name)
+        field = current.fields_by_name.get(name) or _by_json_name(current, name)
         if field is None:
             return None
         if i < len(names) - 1:
-            message = field.message_type
+            current = field.message_type
     return field
 
 
@@ -396,6 +404,9 @@ def _by_json_name(message: Descriptor, name: str) -> FieldDescriptor | None:
     return None
 
 
+_NOT_FROM_A_QUERY = ("google.protobuf.Value", "google.protobuf.Struct", "google.protobuf.ListValue")
+
+
 def _query_value(field: FieldDescriptor, text: str, key: str) -> Any:
     """The JSON value the codec takes for a query parameter's text."""
     if field.type == FieldDescriptor.TYPE_BOOL:
@@ -404,10 +415,11 @@ def _query_value(field: FieldDescriptor, text: str, key: str) -> Any:
         raise _Reject(400, code_pb2.INVALID_ARGUMENT, f"{key}: expected true or false")
     if field.type == FieldDescriptor.TYPE_ENUM and text.lstrip("-").isdigit():
         return int(text)  # enums by number, as well as by name
-    if field.type == FieldDescriptor.TYPE_MESSAGE and field.message_type.full_name in (
-        "google.protobuf.Value",
-        "google.protobuf.Struct",
-        "google.protobuf.ListValue",
+    message_type = field.message_type
+    if (
+        field.type == FieldDescriptor.TYPE_MESSAGE
+        and message_type is not None
+        and message_type.full_name in _NOT_FROM_A_QUERY
     ):
         raise _Reject(400, code_pb2.INVALID_ARGUMENT, f"{key}: cannot be set from a query")
     return text
@@ -442,7 +454,7 @@ def http_status_of(code: int) -> int:
 def _status_of(error: grpc.aio.AioRpcError) -> status_pb2.Status:
     code = error.code().value[0]
     for key, value in error.trailing_metadata() or ():
-        if key == "grpc-status-details-bin":
+        if key == "grpc-status-details-bin" and isinstance(value, bytes):  # -bin: bytes
             try:
                 status = status_pb2.Status.FromString(value)
             except DecodeError:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from google.api import annotations_pb2, http_pb2
 from google.protobuf import descriptor_pb2
-from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
+from google.protobuf.descriptor import Descriptor, MethodDescriptor, ServiceDescriptor
 
 __all__ = ["PathTemplate", "Route", "TemplateError", "routes_of"]
 
@@ -143,9 +143,10 @@ def routes_of(*services: ServiceDescriptor) -> list[Route]:
             options = descriptor_pb2.MethodOptions.FromString(
                 method.GetOptions().SerializeToString()
             )
-            if not options.HasExtension(annotations_pb2.http):
+            # googleapis-common-protos' stubs type the extension as a plain FieldDescriptor.
+            if not options.HasExtension(annotations_pb2.http):  # type: ignore[arg-type]
                 continue
-            rule = options.Extensions[annotations_pb2.http]
+            rule: http_pb2.HttpRule = options.Extensions[annotations_pb2.http]  # type: ignore[index]
             for binding in [rule, *rule.additional_bindings]:
                 routes.append(_route(binding, method))
     return routes
@@ -168,8 +169,9 @@ def _route(rule: http_pb2.HttpRule, method: MethodDescriptor) -> Route:
     return Route(http_method, compiled, rule.body, rule.response_body, method)
 
 
-def _check_field_path(message, path: str, method: MethodDescriptor) -> None:
+def _check_field_path(message: Descriptor | None, path: str, method: MethodDescriptor) -> None:
     for i, name in enumerate(path.split(".")):
+        assert message is not None  # checked below before going one level down
         field = message.fields_by_name.get(name)
         if field is None:
             raise TemplateError(f"{method.full_name}: path variable {path!r} names no field")

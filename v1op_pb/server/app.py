@@ -95,7 +95,8 @@ async def _assemble(
     pb_grpc.add_OperationProgressServiceServicer_to_server(
         OperationProgressService(manager, tokens), server
     )
-    operations_pb2_grpc.add_OperationsServicer_to_server(
+    # googleapis-common-protos ships no stubs for its _pb2_grpc modules.
+    operations_pb2_grpc.add_OperationsServicer_to_server(  # type: ignore[no-untyped-call]
         LongRunningService(manager, tokens), server
     )
     health = health_aio.HealthServicer()
@@ -192,6 +193,7 @@ async def serve(
         print(f"v1op: serving gRPC on {host}:{assembled.port}", flush=True)
         if gateway is not None:
             runner, channel, http_port = gateway
+            assert http_address is not None  # the gateway starts only with an HTTP address
             http_host = http_address.rsplit(":", 1)[0]
             print(f"v1op: serving HTTP on {http_host}:{http_port}", flush=True)
         await stop.wait()

@@ -44,10 +44,12 @@ class TokenTable:
         self.anonymous = anonymous
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], **kwargs) -> TokenTable:
+    def load(
+        cls, path: str | os.PathLike[str], *, anonymous: Principal | None = None
+    ) -> TokenTable:
         """Read ``TOKEN PRINCIPAL`` lines; ``#`` starts a comment; blank lines are skipped."""
         with open(path, encoding="utf-8") as f:
-            return cls(_parse(f, str(path)), **kwargs)
+            return cls(_parse(f, str(path)), anonymous=anonymous)
 
     def authenticate(self, metadata: Iterable[tuple[str, str | bytes]] | None) -> Principal:
         """The principal of a call's ``authorization: Bearer <token>`` metadata."""

@@ -9,6 +9,7 @@ exceptions, their details typed messages.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import re
 import time
@@ -74,7 +75,7 @@ class OperationManager:
         _check_read(who, operation)
         return operation
 
-    async def batch_get(self, who: Principal, names: Sequence[str]) -> list[Operation]:
+    async def batch_get(self, who: Principal, names: Sequence[str]) -> builtins.list[Operation]:
         _check_batch(names)
         found = await asyncio.to_thread(self._store.get_many, names)
         result = []
@@ -237,7 +238,9 @@ class OperationManager:
         (operation,) = await self._modify([name], self._seen_change(who))
         return operation
 
-    async def batch_mark_seen(self, who: Principal, names: Sequence[str]) -> list[Operation]:
+    async def batch_mark_seen(
+        self, who: Principal, names: Sequence[str]
+    ) -> builtins.list[Operation]:
         """mark_seen for up to MAX_BATCH operations, all or none."""
         _check_batch(names)
         return await self._modify(names, self._seen_change(who))
@@ -277,7 +280,7 @@ class OperationManager:
 
     async def _modify(
         self, names: Sequence[str], change: Callable[[Operation], Operation]
-    ) -> list[Operation]:
+    ) -> builtins.list[Operation]:
         """Names must have been checked by the caller."""
 
         def guarded(operation: Operation) -> Operation:
@@ -418,13 +421,14 @@ def _progress_of(metadata: Message) -> tuple[float, str]:
     progress_field = fields_by_name.get("progress")
     message_field = fields_by_name.get("message")
     numeric = (FieldDescriptor.CPPTYPE_FLOAT, FieldDescriptor.CPPTYPE_DOUBLE)
+    # Fields found by name on a message of any type: read dynamically.
     progress = (
-        float(metadata.progress)
+        float(getattr(metadata, "progress"))  # noqa: B009
         if progress_field is not None and progress_field.cpp_type in numeric
         else 0.0
     )
     message = (
-        metadata.message
+        str(getattr(metadata, "message"))  # noqa: B009
         if message_field is not None and message_field.cpp_type == FieldDescriptor.CPPTYPE_STRING
         else ""
     )

@@ -7,7 +7,7 @@ import base64
 import functools
 import json
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 import grpc
@@ -25,22 +25,23 @@ from .manager import OperationManager
 
 __all__ = ["LongRunningService", "OperationProgressService", "OperationService"]
 
+Service = TypeVar("Service", bound="_Service")
 Request = TypeVar("Request")
 Response = TypeVar("Response")
-Handler = Callable[[Any, Request, Principal, grpc.aio.ServicerContext], Awaitable[Response]]
+Context = grpc.aio.ServicerContext[Any, Any]
 
 _LRO_PAGE_SIZE = 100
 _LRO_FILTER = re.compile(r"\s*done\s*=\s*(true|false)\s*\Z")
 
 
 def rpc(
-    handler: Handler,
-) -> Callable[[Any, Request, grpc.aio.ServicerContext], Awaitable[Response]]:
+    handler: Callable[[Service, Request, Principal, Context], Awaitable[Response]],
+) -> Callable[[Service, Request, Context], Coroutine[Any, Any, Response]]:
     """Authenticate the call, run the handler, and end it with the rich Status of a
     google-api-core exception (``grpc-status-details-bin``, so clients read typed details)."""
 
     @functools.wraps(handler)
-    async def call(self: _Service, request: Request, context: grpc.aio.ServicerContext) -> Response:
+    async def call(self: Service, request: Request, context: Context) -> Response:
         try:
             who = self._tokens.authenticate(context.invocation_metadata())
             return await handler(self, request, who, context)
@@ -60,21 +61,29 @@ class _Service:
 
 class OperationService(_Service, pb_grpc.OperationServiceServicer):
     @rpc
-    async def GetOperation(self, request, who, context):
+    async def GetOperation(
+        self, request: pb.GetOperationRequest, who: Principal, context: Context
+    ) -> pb.GetOperationResponse:
         return pb.GetOperationResponse(operation=await self._manager.get(who, request.name))
 
     @rpc
-    async def BatchGetOperations(self, request, who, context):
+    async def BatchGetOperations(
+        self, request: pb.BatchGetOperationsRequest, who: Principal, context: Context
+    ) -> pb.BatchGetOperationsResponse:
         operations = await self._manager.batch_get(who, list(request.names))
         return pb.BatchGetOperationsResponse(operations=operations)
 
     @rpc
-    async def ListOperations(self, request, who, context):
+    async def ListOperations(
+        self, request: pb.ListOperationsRequest, who: Principal, context: Context
+    ) -> pb.ListOperationsResponse:
         page = await self._manager.list(who, request.page_size)
         return pb.ListOperationsResponse(operations=page.operations, total_size=page.total_size)
 
     @rpc
-    async def ListUnseenOperations(self, request, who, context):
+    async def ListUnseenOperations(
+        self, request: pb.ListUnseenOperationsRequest, who: Principal, context: Context
+    ) -> pb.ListUnseenOperationsResponse:
         full = request.view != pb.OPERATION_VIEW_BASIC
         page = await self._manager.list_unseen(who, request.page_size, full=full)
         return pb.ListUnseenOperationsResponse(
@@ -82,38 +91,52 @@ class OperationService(_Service, pb_grpc.OperationServiceServicer):
         )
 
     @rpc
-    async def UpdateOperation(self, request, who, context):
+    async def UpdateOperation(
+        self, request: pb.UpdateOperationRequest, who: Principal, context: Context
+    ) -> pb.UpdateOperationResponse:
         operation = await self._manager.update(who, request.operation)
         return pb.UpdateOperationResponse(operation=operation)
 
     @rpc
-    async def FinalizeOperation(self, request, who, context):
+    async def FinalizeOperation(
+        self, request: pb.FinalizeOperationRequest, who: Principal, context: Context
+    ) -> pb.FinalizeOperationResponse:
         operation = await self._manager.finalize(who, request.operation)
         return pb.FinalizeOperationResponse(operation=operation)
 
     @rpc
-    async def AbortOperation(self, request, who, context):
+    async def AbortOperation(
+        self, request: pb.AbortOperationRequest, who: Principal, context: Context
+    ) -> pb.AbortOperationResponse:
         return pb.AbortOperationResponse(operation=await self._manager.abort(who, request.name))
 
     @rpc
-    async def MarkOperationSeenByCreator(self, request, who, context):
+    async def MarkOperationSeenByCreator(
+        self, request: pb.MarkOperationSeenByCreatorRequest, who: Principal, context: Context
+    ) -> pb.MarkOperationSeenByCreatorResponse:
         operation = await self._manager.mark_seen(who, request.name)
         return pb.MarkOperationSeenByCreatorResponse(operation=operation)
 
     @rpc
-    async def BatchMarkOperationSeenByCreator(self, request, who, context):
+    async def BatchMarkOperationSeenByCreator(
+        self, request: pb.BatchMarkOperationSeenByCreatorRequest, who: Principal, context: Context
+    ) -> pb.BatchMarkOperationSeenByCreatorResponse:
         operations = await self._manager.batch_mark_seen(who, list(request.names))
         return pb.BatchMarkOperationSeenByCreatorResponse(operations=operations)
 
     @rpc
-    async def CreateOperation(self, request, who, context):
+    async def CreateOperation(
+        self, request: pb.CreateOperationRequest, who: Principal, context: Context
+    ) -> pb.CreateOperationResponse:
         operation = await self._manager.create(who, request.operation, request.on_behalf_of)
         return pb.CreateOperationResponse(operation=operation)
 
 
 class OperationProgressService(_Service, pb_grpc.OperationProgressServiceServicer):
     @rpc
-    async def GetOperationProgressByParent(self, request, who, context):
+    async def GetOperationProgressByParent(
+        self, request: pb.GetOperationProgressByParentRequest, who: Principal, context: Context
+    ) -> pb.GetOperationProgressByParentResponse:
         name, progress, message = await self._manager.progress(who, request.parent)
         return pb.GetOperationProgressByParentResponse(
             operation_progress=pb.OperationProgress(
@@ -127,11 +150,15 @@ class LongRunningService(_Service, operations_pb2_grpc.OperationsServicer):
     OperationsClient and its operation futures."""
 
     @rpc
-    async def GetOperation(self, request, who, context):
+    async def GetOperation(
+        self, request: operations_proto_pb2.GetOperationRequest, who: Principal, context: Context
+    ) -> operations_proto_pb2.Operation:
         return to_longrunning(await self._manager.get(who, request.name))
 
     @rpc
-    async def ListOperations(self, request, who, context):
+    async def ListOperations(
+        self, request: operations_proto_pb2.ListOperationsRequest, who: Principal, context: Context
+    ) -> operations_proto_pb2.ListOperationsResponse:
         if request.name not in ("", "operations"):
             raise InvalidArgument(f"list the collection 'operations', not {request.name!r}")
         done = _parse_filter(request.filter)
@@ -146,17 +173,23 @@ class LongRunningService(_Service, operations_pb2_grpc.OperationsServicer):
         return response
 
     @rpc
-    async def CancelOperation(self, request, who, context):
+    async def CancelOperation(
+        self, request: operations_proto_pb2.CancelOperationRequest, who: Principal, context: Context
+    ) -> empty_pb2.Empty:
         await self._manager.abort(who, request.name)
         return empty_pb2.Empty()
 
     @rpc
-    async def DeleteOperation(self, request, who, context):
+    async def DeleteOperation(
+        self, request: operations_proto_pb2.DeleteOperationRequest, who: Principal, context: Context
+    ) -> empty_pb2.Empty:
         await self._manager.delete(who, request.name)
         return empty_pb2.Empty()
 
     @rpc
-    async def WaitOperation(self, request, who, context):
+    async def WaitOperation(
+        self, request: operations_proto_pb2.WaitOperationRequest, who: Principal, context: Context
+    ) -> operations_proto_pb2.Operation:
         timeout = None
         if request.HasField("timeout"):
             timeout = request.timeout.ToTimedelta().total_seconds()

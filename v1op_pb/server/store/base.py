@@ -6,6 +6,7 @@ calls it from one dedicated thread.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -52,7 +53,7 @@ class Store(Protocol):
 
     def modify(
         self, names: Sequence[str], change: Callable[[Operation], Operation]
-    ) -> list[Operation]:
+    ) -> builtins.list[Operation]:
         """Atomically replace each named operation by ``change(current)``, all or none: an
         exception from ``change`` leaves every one as it was. StoredOperationMissing when
         one is not stored."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
@@ -74,7 +75,8 @@ class SQLiteStore:
         return found
 
     def list(self, query: Query) -> Page:
-        where, params = ["1 = 1"], []
+        where = ["1 = 1"]
+        params: builtins.list[str | int] = []
         if query.creator is not None:
             where.append("creator = ?")
             params.append(query.creator)
@@ -102,7 +104,7 @@ class SQLiteStore:
 
     def modify(
         self, names: Sequence[str], change: Callable[[Operation], Operation]
-    ) -> list[Operation]:
+    ) -> builtins.list[Operation]:
         updated = []
         with self._lock:
             # IMMEDIATE takes the write lock before the reads, so two processes sharing the
