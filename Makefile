@@ -12,12 +12,25 @@ VENV := .venv
 BIN := $(VENV)/bin
 # The stamp is newer than pyproject.toml once the dev environment matches it.
 VENV_STAMP := $(VENV)/.installed
+# The generator's own environment: see requirements/gen.txt for why it is separate.
+GEN_VENV := .venv-gen
+GEN_STAMP := $(GEN_VENV)/.installed
+# buf, from npm (its registry is out of reach here, so it reads protoc-built images).
+BUF_VERSION := 1.75.0
+BUF := .tools/node_modules/.bin/buf
+BUF_STAMP := .tools/.buf-$(BUF_VERSION)
+# buf breaking compares proto/ with this commit's (the previous commit of main, in CI).
+BUF_AGAINST ?= HEAD~1
+# The lowest supported version of every runtime dependency (requirements/lowest.txt).
+LOWEST_VENV := .venv-lowest
+LOWEST_STAMP := $(LOWEST_VENV)/.installed
 PROTO_FILES := $(shell find proto -name '*.proto' | sort)
-# protoc from grpcio-tools (no system protoc), seeing our protos, the well-known types it
-# ships and the googleapis protos that googleapis-common-protos ships.
-PROTOC = $(BIN)/python -m grpc_tools.protoc -I proto \
-	-I "$$($(BIN)/python -c 'import grpc_tools, os; print(os.path.join(os.path.dirname(grpc_tools.__file__), "_proto"))')" \
+# protoc from the pinned grpcio-tools (no system protoc), seeing our protos, the well-known
+# types it ships and the googleapis protos that googleapis-common-protos ships.
+PROTOC_IMPORTS = $(GEN_VENV)/bin/python -m grpc_tools.protoc \
+	-I "$$($(GEN_VENV)/bin/python -c 'import grpc_tools, os; print(os.path.join(os.path.dirname(grpc_tools.__file__), "_proto"))')" \
 	-I "$$($(BIN)/python -c 'import google.api, os; print(os.path.dirname(os.path.dirname(google.api.__path__[0])))')"
+PROTOC = $(PROTOC_IMPORTS) -I proto
 # Only files that define services get gRPC stubs (_pb2_grpc.py).
 SERVICE_PROTO_FILES := $(shell grep -l '^service ' $(PROTO_FILES))
 
@@ -34,19 +47,38 @@ $(VENV_STAMP): pyproject.toml
 .PHONY: install
 install: $(VENV_STAMP) ## Create .venv and install the package with its development tools
 
+$(GEN_STAMP): requirements/gen.txt
+	$(PYTHON) -m venv $(GEN_VENV)
+	$(GEN_VENV)/bin/python -m pip install --quiet -r requirements/gen.txt
+	touch $@
+
+$(BUF_STAMP):
+	npm install --silent --no-save --prefix .tools @bufbuild/buf@$(BUF_VERSION)
+	touch $@
+
+$(LOWEST_STAMP): pyproject.toml requirements/lowest.txt
+	$(PYTHON) -m venv $(LOWEST_VENV)
+	$(LOWEST_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(LOWEST_VENV)/bin/python -m pip install --quiet -c requirements/lowest.txt -e '.[test]'
+	touch $@
+
 .PHONY: gen
 gen: $(VENV_STAMP) ## Delete gen/ and regenerate it from proto/
 	rm -rf gen
 	$(MAKE) gen-into OUT=gen
 
 .PHONY: gen-into
-gen-into: $(VENV_STAMP)
+gen-into: $(VENV_STAMP) $(GEN_STAMP)
 	mkdir -p $(OUT)
+	# Message classes, and their stubs from mypy-protobuf (in .venv, pinned in the dev extra).
 	$(PROTOC) \
-		--python_out=$(OUT) --pyi_out=$(OUT) \
+		--plugin=protoc-gen-mypy=$(BIN)/protoc-gen-mypy \
+		--python_out=$(OUT) --mypy_out=$(OUT) \
 		$(PROTO_FILES)
+	# gRPC stubs and servicers, typed for both grpc and grpc.aio.
 	$(PROTOC) \
-		--grpc_python_out=$(OUT) \
+		--plugin=protoc-gen-mypy_grpc=$(BIN)/protoc-gen-mypy_grpc \
+		--grpc_python_out=$(OUT) --mypy_grpc_out=$(OUT) \
 		$(SERVICE_PROTO_FILES)
 	# Regular packages, so that the wheel and every import system see them.
 	find $(OUT) -mindepth 1 -type d -exec touch {}/__init__.py \;
@@ -66,10 +98,38 @@ test: $(VENV_STAMP) ## Run the test suite
 	$(MAKE) check-gen
 	$(BIN)/python -m pytest
 
+.PHONY: test-lowest
+test-lowest: $(LOWEST_STAMP) ## Run the test suite on the lowest supported dependencies
+	$(LOWEST_VENV)/bin/python -c 'import google.protobuf, grpc, orjson, aiohttp; print("lowest: protobuf", google.protobuf.__version__, "grpcio", grpc.__version__, "orjson", orjson.__version__, "aiohttp", aiohttp.__version__)'
+	$(LOWEST_VENV)/bin/python -m pytest
+
 .PHONY: lint
-lint: $(VENV_STAMP) ## Lint and check formatting
+lint: $(VENV_STAMP) ## Lint: ruff, mypy --strict (package and examples), buf lint and breaking
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy v1op_pb examples
+	$(MAKE) buf
+
+.PHONY: buf
+buf: $(VENV_STAMP) $(GEN_STAMP) $(BUF_STAMP) ## buf lint proto/, and buf breaking against BUF_AGAINST
+	# buf cannot fetch the googleapis imports from its registry here: it reads images that
+	# protoc builds with the same imports as make gen, and checks our files (--path v1op).
+	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	$(PROTOC) --include_imports --include_source_info \
+		--descriptor_set_out="$$tmp/current.binpb" $(PROTO_FILES) && \
+	$(BUF) lint "$$tmp/current.binpb" --config buf.yaml --path v1op && \
+	if git rev-parse --verify --quiet "$(BUF_AGAINST)^{commit}" >/dev/null; then \
+		mkdir "$$tmp/against" && git archive "$(BUF_AGAINST)" proto | tar -x -C "$$tmp/against" && \
+		(cd "$$tmp/against" && find proto -name '*.proto' | sort) > "$$tmp/files" && \
+		$(PROTOC_IMPORTS) -I "$$tmp/against/proto" --include_imports \
+			--descriptor_set_out="$$tmp/against.binpb" \
+			$$(sed "s|^|$$tmp/against/|" "$$tmp/files") && \
+		$(BUF) breaking "$$tmp/current.binpb" --against "$$tmp/against.binpb" \
+			--config buf.yaml --path v1op && \
+		echo "buf breaking: proto/ is compatible with $(BUF_AGAINST)"; \
+	else \
+		echo "buf breaking: NOT RUN: $(BUF_AGAINST) is not in this clone (shallow or first commit)" >&2; \
+	fi
 
 .PHONY: format
 format: $(VENV_STAMP) ## Format the hand-written code
@@ -86,5 +146,5 @@ bench: $(VENV_STAMP) ## Run the benchmarks (outside the test suite) and print th
 	$(BIN)/python -m bench.codec_bench
 
 .PHONY: clean
-clean: ## Remove the virtual environment and caches
-	rm -rf $(VENV) .pytest_cache .hypothesis .ruff_cache build dist *.egg-info
+clean: ## Remove the virtual environments and caches
+	rm -rf $(VENV) $(GEN_VENV) $(LOWEST_VENV) .tools .mypy_cache .pytest_cache .hypothesis .ruff_cache build dist *.egg-info

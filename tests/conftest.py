@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import google.protobuf
 import pytest
 from google.protobuf.message import Message
 from v1op.example.v1 import evaluation_pb2
@@ -260,3 +261,93 @@ def certs(tmp_path_factory):
     from certs import make_certs
 
     return make_certs(tmp_path_factory.mktemp("certs"))
+
+
+# --- json_format as an oracle, on older protobuf ------------------------------------------
+# Some tests check the codec against protobuf's own json_format and so assert what
+# json_format does. Older json_format differs (TypeError, KeyError or RecursionError where
+# newer raises ParseError, "1e2" refused for an int32, depth counted otherwise): on such a
+# protobuf (`make test-lowest`) these cases would test json_format, not this package, so
+# they are skipped there, each with the release its assertion holds from, and pytest's
+# summary lists them. The codec is the same Python code on every release.
+_PROTOBUF = tuple(int(part) for part in google.protobuf.__version__.split(".")[:2])
+# since -> test (under tests/) -> its parameter ids, () for every case.
+_JSON_FORMAT_SINCE: dict[tuple[int, int], dict[str, tuple[str, ...]]] = {
+    # Fail on protobuf 5.26.1 and 5.29.6, pass on 6.30.0.
+    (6, 30): {
+        "codec/test_codec.py::test_valid_input_reads_as_json_format_reads_it": (
+            'AllTypes-{"int32Field":"1e2"}',
+            'AllTypes-{"int32Field":"1.0"}',
+            'AllTypes-{"int64Field":"1.5e1"}',
+            'AllTypes-{"int32Field":"100e-2"}',
+        ),
+        "codec/test_codec.py::test_invalid_input_is_refused_by_both": (
+            "Operation-null-$",
+            "DoubleValue-[]-$",
+            "StringValue-1-$",
+            'BytesValue-"Q"-$',
+            'BytesValue-"QUJDR"-$',
+            "BytesValue-1-$",
+            'Any-{"@type":1}-$["@type"]',
+            'Any-{"@type":"type.googleapis.com/google.protobuf.Duration"}-$',
+        ),
+        "codec/test_codec.py::test_codec_is_stricter_than_json_format": (
+            "not an integer key0",
+            "not an integer key1",
+        ),
+        "codec/test_codec.py::test_exponent_integer_is_read_exactly": (),
+        "codec/test_codec.py::test_ignore_unknown_fields_as_json_format": (
+            '{"color":"NOPE"}-{}',
+            '{"colors":["RED","NOPE","GREEN"]}-{"colors":["RED","GREEN"]}',
+            '{"stringToColor":{"a":"NOPE","b":"RED"}}-{"stringToColor":{"b":"RED"}}',
+        ),
+        "codec/test_codec.py::test_any_missing_required_fields_is_a_conversion_error": (),
+        "codec/test_codec_differential.py::test_mutated_input_is_refused_when_json_format_refuses_it": (),  # noqa: E501
+        "codec/test_codec_differential.py::test_each_documented_strictness_is_recognised": (
+            'number text whose exact value is not an integer-{"singleInt64":"1e-400"}',
+            'number text whose exact value is not an integer-{"singleUint32":"1.00000000000000001"}',  # noqa: E501
+            'a map key that is not the integer\'s canonical text-{"mapInt32String":{"1.0":"x"}}',
+        ),
+        "codec/test_codec_differential.py::test_zero_in_exponent_form_is_an_integer": (
+            '{"singleInt32":"0e50"}',
+            '{"singleUint64":"-0.0e-60"}',
+            '{"repeatedFixed32":["0E41"]}',
+        ),
+    },
+    # Extensions written as "[full.name]": fail on 6.30.0, pass on 6.33.6.
+    (6, 33): {
+        "codec/test_codec.py::test_extensions_are_written_and_read_as_bracketed_full_names": (),
+    },
+    # json_format's nesting limit (and a RecursionError): fail on 7.35.0, pass on 7.36.2.
+    (7, 36): {
+        "codec/test_codec.py::test_nesting_beyond_max_depth_is_refused_on_input": (),
+        "codec/test_codec.py::test_depth_limit_matches_json_format_for_nested_lists": ("50",),
+        "codec/test_codec_differential.py::test_deeply_nested_json_is_a_conversion_error": (
+            "254",
+            "255",
+            "1024",
+            "1025",
+        ),
+    },
+}
+
+
+def _json_format_since(nodeid: str) -> tuple[int, int] | None:
+    name, _, param = nodeid.removeprefix("tests/").partition("[")
+    for since, tests in _JSON_FORMAT_SINCE.items():
+        params = tests.get(name)
+        if params is not None and (not params or param[:-1] in params):
+            return since
+    return None
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        since = _json_format_since(item.nodeid)
+        if since is not None and since > _PROTOBUF:
+            item.add_marker(
+                pytest.mark.skip(
+                    reason=f"asserts json_format as of protobuf {since[0]}.{since[1]}; "
+                    f"this is {google.protobuf.__version__}"
+                )
+            )

@@ -1023,6 +1023,13 @@ def test_the_view_enum_is_read_by_name_and_by_number(stack, ops, view, has_respo
     assert ("response" in operation) is has_response
 
 
+# The one bool request field the gateway serves; googleapis-common-protos has it only in its
+# latest 1.75 releases (which need protobuf 6.33.5), so the lowest environment lacks it.
+@pytest.mark.skipif(
+    "return_partial_success"
+    not in operations_proto_pb2.ListOperationsRequest.DESCRIPTOR.fields_by_name,
+    reason="google.longrunning.ListOperationsRequest.return_partial_success is missing",
+)
 @pytest.mark.parametrize(
     ("value", "status"), [("true", 200), ("false", 200), ("yes", 400), ("1", 400), ("", 400)]
 )

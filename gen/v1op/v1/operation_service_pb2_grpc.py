@@ -5,8 +5,10 @@ import warnings
 
 from v1op.v1 import operation_service_pb2 as v1op_dot_v1_dot_operation__service__pb2
 
-GRPC_GENERATED_VERSION = '1.85.1'
+GRPC_GENERATED_VERSION = '1.63.0'
 GRPC_VERSION = grpc.__version__
+EXPECTED_ERROR_RELEASE = '1.65.0'
+SCHEDULED_RELEASE_DATE = 'June 25, 2024'
 _version_not_supported = False
 
 try:
@@ -16,16 +18,19 @@ except ImportError:
     _version_not_supported = True
 
 if _version_not_supported:
-    raise RuntimeError(
+    warnings.warn(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in v1op/v1/operation_service_pb2_grpc.py depends on'
+        + f' but the generated code in v1op/v1/operation_service_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
+        + f' This warning will become an error in {EXPECTED_ERROR_RELEASE},'
+        + f' scheduled for release on {SCHEDULED_RELEASE_DATE}.',
+        RuntimeWarning
     )
 
 
-class OperationServiceStub:
+class OperationServiceStub(object):
     """Reading and finishing long-running Operations.
     """
 
@@ -87,7 +92,7 @@ class OperationServiceStub:
                 _registered_method=True)
 
 
-class OperationServiceServicer:
+class OperationServiceServicer(object):
     """Reading and finishing long-running Operations.
     """
 
@@ -219,11 +224,10 @@ def add_OperationServiceServicer_to_server(servicer, server):
     generic_handler = grpc.method_handlers_generic_handler(
             'v1op.v1.OperationService', rpc_method_handlers)
     server.add_generic_rpc_handlers((generic_handler,))
-    server.add_registered_method_handlers('v1op.v1.OperationService', rpc_method_handlers)
 
 
  # This class is part of an EXPERIMENTAL API.
-class OperationService:
+class OperationService(object):
     """Reading and finishing long-running Operations.
     """
 
@@ -498,7 +502,7 @@ class OperationService:
             _registered_method=True)
 
 
-class OperationProgressServiceStub:
+class OperationProgressServiceStub(object):
     """Reading the progress an Operation reports in its metadata.
     """
 
@@ -515,7 +519,7 @@ class OperationProgressServiceStub:
                 _registered_method=True)
 
 
-class OperationProgressServiceServicer:
+class OperationProgressServiceServicer(object):
     """Reading the progress an Operation reports in its metadata.
     """
 
@@ -538,11 +542,10 @@ def add_OperationProgressServiceServicer_to_server(servicer, server):
     generic_handler = grpc.method_handlers_generic_handler(
             'v1op.v1.OperationProgressService', rpc_method_handlers)
     server.add_generic_rpc_handlers((generic_handler,))
-    server.add_registered_method_handlers('v1op.v1.OperationProgressService', rpc_method_handlers)
 
 
  # This class is part of an EXPERIMENTAL API.
-class OperationProgressService:
+class OperationProgressService(object):
     """Reading the progress an Operation reports in its metadata.
     """
 
