@@ -71,7 +71,8 @@ def main() -> int:
     # The documented model's attribute names, typed as the documented client types them.
     model = V1Operation.from_proto(failed)
     model_name: str | None = model.name
-    print(model_name, model.to_json())
+    model_error: status_pb2.Status | None = model.error
+    print(model_name, model_error.code if model_error is not None else 0, model.to_json())
 
     try:
         v1op_pb.from_json('{"done": "yes"}')

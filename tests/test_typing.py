@@ -19,6 +19,7 @@ reveal_type(op)
 reveal_type(v1op_pb.from_json("{}", message_type=EvaluationProgress))
 reveal_type(v1op_pb.from_binary(b"", message_type=EvaluationProgress))
 op.name = 5
+reveal_type(v1op_pb.V1Operation.from_proto(op).error)
 """
 
 
@@ -51,6 +52,7 @@ def test_mypy_types_the_api_and_flags_a_wrong_field_type() -> None:
         '7: note: Revealed type is "v1op.example.v1.evaluation_pb2.EvaluationProgress"',
         '8: error: Incompatible types in assignment (expression has type "int", variable has '
         'type "str")  [assignment]',
+        '9: note: Revealed type is "google.rpc.status_pb2.Status | None"',
         "Found 1 error in 1 file (checked 1 source file)",
     ], result.stdout + result.stderr
     assert result.returncode == 1

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime
 import functools
 import pprint
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, overload
 
 from google.protobuf import any_pb2, timestamp_pb2
 from google.protobuf.message import Message
@@ -24,17 +24,28 @@ from ._json import from_dict, from_json, to_dict, to_json
 from ._operation import Operation
 from ._registry import TypeRegistry
 
+if TYPE_CHECKING:
+    from typing_extensions import Self  # typing.Self from Python 3.11
+
 __all__ = ["V1Operation"]
 
+T = TypeVar("T")
+M = TypeVar("M", bound=Message)
 
-class _Field:
-    """One attribute of V1Operation, read from and written to the backing message."""
+
+class _Field(Generic[T]):
+    """One attribute of V1Operation, read from and written to the backing message; reads
+    give a T (so a type checker knows ``model.name`` is a ``str | None``)."""
 
     def __set_name__(self, owner: type, name: str) -> None:
         self.name = name
         self.json_name = Operation.DESCRIPTOR.fields_by_name[name].json_name
 
-    def __get__(self, obj: V1Operation | None, owner: type) -> Any:
+    @overload
+    def __get__(self, obj: None, owner: type) -> Self: ...
+    @overload
+    def __get__(self, obj: V1Operation, owner: type) -> T: ...
+    def __get__(self, obj: V1Operation | None, owner: type) -> Self | T:
         if obj is None:
             return self
         return self.read(obj._message)
@@ -51,7 +62,7 @@ class _Field:
             e.prepend(self.json_name)
             raise
 
-    def read(self, message: Operation) -> Any:
+    def read(self, message: Operation) -> T:
         raise NotImplementedError
 
     def write(self, message: Operation, value: Any, registry: TypeRegistry | None) -> None:
@@ -63,7 +74,7 @@ def _has(message: Message, name: str) -> bool:
     return message.HasField(name)
 
 
-class _String(_Field):
+class _String(_Field[str | None]):
     """A string attribute; an empty string reads as None, as in the documented model."""
 
     def read(self, message: Operation) -> str | None:
@@ -75,7 +86,7 @@ class _String(_Field):
         setattr(message, self.name, value)
 
 
-class _Bool(_Field):
+class _Bool(_Field[bool]):
     def read(self, message: Operation) -> bool:
         value: bool = getattr(message, self.name)
         return value
@@ -86,7 +97,7 @@ class _Bool(_Field):
         setattr(message, self.name, value)
 
 
-class _Time(_Field):
+class _Time(_Field[DatetimeWithNanoseconds | None]):
     """A Timestamp, read as a DatetimeWithNanoseconds (a datetime that keeps nanoseconds).
 
     Takes an aware datetime, a Timestamp message, or RFC 3339 text.
@@ -114,7 +125,7 @@ class _Time(_Field):
         getattr(message, self.name).CopyFrom(stamp)
 
 
-class _Message(_Field):
+class _Message(_Field[M | None]):
     """A message attribute (Any or Status): the live sub-message, or None when unset.
 
     Takes the message itself, its JSON form as a dict, or (for an Any) any other message,
@@ -123,10 +134,10 @@ class _Message(_Field):
 
     message_type: ClassVar[type[Message]]
 
-    def read(self, message: Operation) -> Message | None:
+    def read(self, message: Operation) -> M | None:
         if not _has(message, self.name):
             return None
-        value: Message = getattr(message, self.name)
+        value: M = getattr(message, self.name)
         return value
 
     def write(self, message: Operation, value: Any, registry: TypeRegistry | None) -> None:
@@ -144,11 +155,11 @@ class _Message(_Field):
         getattr(message, self.name).CopyFrom(new)
 
 
-class _Any(_Message):
+class _Any(_Message[any_pb2.Any]):
     message_type = any_pb2.Any
 
 
-class _Status(_Message):
+class _Status(_Message[status_pb2.Status]):
     message_type = status_pb2.Status
 
 
