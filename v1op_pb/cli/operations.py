@@ -13,8 +13,10 @@ from google.protobuf import any_pb2
 from google.protobuf.message import Message
 
 from .._codec import dumps
+from .._codec.descriptors import is_repeated
 from .._errors import ConversionError
 from .._json import to_dict, to_json
+from .._operation import Operation
 from .._registry import TypeRegistry, unknown_type_of
 from .common import EXIT_ERROR, EXIT_NOT_DONE, add_type_options, registry_from
 from .tls import add_client_tls_options, client_tls_from
@@ -91,7 +93,8 @@ def _client_command(args: argparse.Namespace) -> int:
         text = dumps(_opaque(message, registry)) + "\n"
     sys.stdout.write(text)
     sys.stdout.flush()  # here, so that a closed pipe is seen while main can still say nothing
-    if args.command == "wait" and not message.done:
+    # wait gives an Operation (get and list other messages).
+    if args.command == "wait" and isinstance(message, Operation) and not message.done:
         print(f"v1op: {args.name} is not done after {args.timeout}s", file=sys.stderr)
         return EXIT_NOT_DONE
     return 0
@@ -130,7 +133,7 @@ def _mask_unknown(
             if field.message_type.fields_by_name["value"].message_type is None:
                 continue
             items = list(value.values())
-        elif field.is_repeated:
+        elif is_repeated(field):
             items = list(value)
         else:
             items = [value]

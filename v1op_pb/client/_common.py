@@ -186,7 +186,7 @@ def error_from_status(
     message, and its details unpacked into their own classes (unknown ones stay Any)."""
     details = status_details(status, registry)
     info = next((d for d in details if isinstance(d, error_details_pb2.ErrorInfo)), None)
-    error: exceptions.GoogleAPICallError = exceptions.from_grpc_status(  # type: ignore[no-untyped-call]
+    error: exceptions.GoogleAPICallError = exceptions.from_grpc_status(
         status.code, status.message, details=details, error_info=info, response=response
     )
     return error
@@ -200,7 +200,8 @@ def error_from_rpc(
     status = None
     # ValueError: a details trailer that contradicts the call's code; trust the code.
     with contextlib.suppress(ValueError):
-        status = rpc_status.from_call(error)
+        # A failed call's RpcError is its grpc.Call too; the stubs do not say so.
+        status = rpc_status.from_call(error)  # type: ignore[arg-type]
     if status is None:
         code = error.code().value[0]
         status = make_status(code, error.details() or "")
@@ -217,12 +218,13 @@ def status_from_exception(error: BaseException) -> status_pb2.Status:
     """
     if isinstance(error, exceptions.GoogleAPICallError):
         grpc_code = error.grpc_status_code
+        code: int
         if grpc_code is None:
             code = code_pb2.UNKNOWN
         elif isinstance(grpc_code, grpc.StatusCode):
             code = int(grpc_code.value[0])
-        else:
-            code = int(grpc_code)  # a code outside google.rpc.Code, kept by from_grpc_status
+        else:  # api-core's annotation says StatusCode, but from_grpc_status keeps an int
+            code = int(grpc_code)  # type: ignore[unreachable]  # outside google.rpc.Code
         details = [d for d in error.details if isinstance(d, Message)]
         return make_status(code, str(error.message), details)
     if isinstance(error, TimeoutError):
@@ -290,7 +292,7 @@ def result_of(
     """The unpacked response of a finished operation; raises the api-core exception of its
     error, or DeadlineExceeded when it is still running."""
     if not operation.done:
-        raise exceptions.DeadlineExceeded(  # type: ignore[no-untyped-call]
+        raise exceptions.DeadlineExceeded(
             f"operation {operation.name!r} did not finish within {timeout}s"
         )
     if operation.WhichOneof("result") == "error":

@@ -90,7 +90,7 @@ class AsyncOperationClient:
         return await self._call(self._operations.ListOperations, request)
 
     async def list_unseen(
-        self, page_size: int = 0, view: int = pb.OPERATION_VIEW_FULL
+        self, page_size: int = 0, view: pb.OperationView.ValueType = pb.OPERATION_VIEW_FULL
     ) -> pb.ListUnseenOperationsResponse:
         request = pb.ListUnseenOperationsRequest(page_size=page_size, view=view)
         return await self._call(self._operations.ListUnseenOperations, request)

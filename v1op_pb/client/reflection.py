@@ -40,7 +40,8 @@ def learn_type(channel: grpc.Channel, registry: TypeRegistry, full_name: str) ->
     stub = reflection_pb2_grpc.ServerReflectionStub(channel)
     request = reflection_pb2.ServerReflectionRequest(file_containing_symbol=full_name)
     try:
-        responses = stub.ServerReflectionInfo(iter([request]), timeout=REFLECTION_TIMEOUT)
+        # types-grpcio-reflection leaves the method untyped.
+        responses = stub.ServerReflectionInfo(iter([request]), timeout=REFLECTION_TIMEOUT)  # type: ignore[operator]
         file_set = file_set_of(next(responses))
     except (grpc.RpcError, StopIteration):
         return False

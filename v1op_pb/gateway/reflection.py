@@ -20,10 +20,11 @@ _log = logging.getLogger("v1op.gateway")
 async def learn_type(channel: grpc.aio.Channel, registry: TypeRegistry, full_name: str) -> bool:
     """Add the file defining ``full_name`` to ``registry``, from the server's reflection;
     False when the server does not know the type or cannot say."""
-    stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+    # types-grpcio-reflection types the stub for sync channels only, its method not at all.
+    stub = reflection_pb2_grpc.ServerReflectionStub(channel)  # type: ignore[arg-type]
     request = reflection_pb2.ServerReflectionRequest(file_containing_symbol=full_name)
     try:
-        call = stub.ServerReflectionInfo(iter([request]), timeout=REFLECTION_TIMEOUT)
+        call = stub.ServerReflectionInfo(iter([request]), timeout=REFLECTION_TIMEOUT)  # type: ignore[operator]
         response = await call.read()
         call.cancel()
     except grpc.aio.AioRpcError as e:

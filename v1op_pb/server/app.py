@@ -95,8 +95,7 @@ async def _assemble(
     pb_grpc.add_OperationProgressServiceServicer_to_server(
         OperationProgressService(manager, tokens), server
     )
-    # googleapis-common-protos ships no stubs for its _pb2_grpc modules.
-    operations_pb2_grpc.add_OperationsServicer_to_server(  # type: ignore[no-untyped-call]
+    operations_pb2_grpc.add_OperationsServicer_to_server(
         LongRunningService(manager, tokens), server
     )
     health = health_aio.HealthServicer()
@@ -111,7 +110,8 @@ async def _assemble(
         ),
         server,
         # The payload types of --descriptor-set too, so clients can learn them as well.
-        pool=RegistryReflectionPool(registry),
+        # A stand-in with the look-ups the servicer makes of a DescriptorPool.
+        pool=RegistryReflectionPool(registry),  # type: ignore[arg-type]
     )
     if tls is None:
         port = server.add_insecure_port(address)

@@ -5,7 +5,7 @@ was given with --descriptor-set as well as those it imported."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from google.protobuf import descriptor_pool
 from google.protobuf.descriptor import Descriptor, FieldDescriptor, FileDescriptor
@@ -26,7 +26,7 @@ class RegistryReflectionPool:
             [descriptor_pool.Default()] if registry is None else registry.descriptor_pools()
         )
 
-    def _first(self, find: Callable[[Any], T]) -> T:
+    def _first(self, find: Callable[[descriptor_pool.DescriptorPool], T]) -> T:
         for pool in self._pools:
             try:
                 return find(pool)
