@@ -878,6 +878,13 @@ STRICTER: list[tuple[str, re.Pattern[str], Callable[..., bool]]] = [
         lambda value, e, tree, theirs: _has_non_finite(tree),
     ),
     (
+        # json_format looks a key up in upb's fields_by_name, which reads the name as a C
+        # string: "single_int32\u0000junk" finds single_int32.
+        "a field name cut short at a NUL character",
+        re.compile(r"\Aunknown field '"),
+        lambda value, e, tree, theirs: "\x00" in e.segments[-1],
+    ),
+    (
         # json_format counts a level per Struct and per Value; the binary decoder (limit 100)
         # also counts the map entry around each Struct member, and the codec refuses what it
         # could not read back (test_struct_too_deep_for_binary_is_refused).
@@ -1051,6 +1058,7 @@ STRICTER_EXAMPLES = [
     ("a type URL without a slash", '{"wktAny":{"@type":"richtest.v1.Payload"}}'),
     ("NaN or Infinity, which are not JSON", '{"wktValue":NaN}'),
     ("NaN or Infinity, which are not JSON", '{"wktStruct":{"a":[-Infinity]}}'),
+    ("a field name cut short at a NUL character", '{"single_int32\\u0000x":1}'),
     (
         "nesting the binary decoder cannot read back",
         '{"wktStruct":' + '{"a":' * 40 + "1" + "}" * 41,
