@@ -87,6 +87,9 @@ class ObservedStore:
     def modify(self, names, change):
         return self._inner.modify(names, change)
 
+    def watch(self, on_change):
+        return self._inner.watch(on_change)
+
     def close(self) -> None:
         self._inner.close()
 
@@ -192,6 +195,16 @@ def served(tmp_path_factory) -> Iterator[Served]:
         spare = (f"users/spare-{i:02d}" for i in range(SPARE_USERS))
         yield Served(thread.port, table, tokens, store, spare)
     store.close()
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A throwaway PostgreSQL server for the whole run (see postgres_server); its
+    ``new_database()`` gives each user an empty database."""
+    from postgres_server import running_cluster
+
+    with running_cluster() as cluster:
+        yield cluster
 
 
 @pytest.fixture(scope="module")

@@ -1,10 +1,13 @@
-"""SQLiteStore: operations kept as their binary proto, with the lookups the server needs."""
+"""The Store engines, SQLite and PostgreSQL: operations kept as their binary proto, with the
+lookups the server needs. Every test runs against each engine."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sqlite3
 import threading
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -12,14 +15,52 @@ from factories import make_failed, make_running, make_succeeded, make_timestamp
 from google.protobuf import struct_pb2
 
 from v1op_pb import Operation, pack
-from v1op_pb.server.store import Page, Query, SQLiteStore, StoredOperationMissing
+from v1op_pb.server.store import (
+    SCHEMA_VERSION,
+    Page,
+    Query,
+    SchemaTooNew,
+    SQLiteStore,
+    Store,
+    StoredOperationExists,
+    StoredOperationMissing,
+    StoreUnavailable,
+    open_store,
+)
 
 
-@pytest.fixture(params=["memory", "file"])
-def store(request, tmp_path):
-    # Both engines the server uses: :memory: for tests, a file in production (WAL mode).
-    path = ":memory:" if request.param == "memory" else str(tmp_path / "operations.db")
-    store = SQLiteStore(path)
+@pytest.fixture(params=["sqlite-file", "postgres"])
+def database(request, tmp_path) -> str:
+    """What ``--db`` says for an empty database that several stores may open."""
+    if request.param == "postgres":
+        return request.getfixturevalue("postgres").new_database()
+    return str(tmp_path / "operations.db")
+
+
+@pytest.fixture
+def opened(database) -> Iterator[Callable[[], Store]]:
+    """Opens another store on ``database``; closes every one at the end."""
+    stores: list[Store] = []
+
+    def open_one() -> Store:
+        stores.append(open_store(database))
+        return stores[-1]
+
+    yield open_one
+    for one in stores:
+        one.close()
+
+
+@pytest.fixture(params=["sqlite-memory", "sqlite-file", "postgres"])
+def store(request, tmp_path) -> Iterator[Store]:
+    # Every engine the server uses: :memory: for tests, a file (WAL mode) or PostgreSQL.
+    if request.param == "postgres":
+        db = request.getfixturevalue("postgres").new_database()
+    elif request.param == "sqlite-file":
+        db = str(tmp_path / "operations.db")
+    else:
+        db = ":memory:"
+    store = open_store(db)
     yield store
     store.close()
 
@@ -114,8 +155,9 @@ def test_get_of_an_unknown_name_is_none(store):
 
 def test_duplicate_insert_fails_and_keeps_the_first(store):
     store.insert(make_op(1, creator="users/ada"))
-    with pytest.raises(sqlite3.IntegrityError, match=re.escape("UNIQUE")):
+    with pytest.raises(StoredOperationExists) as caught:
         store.insert(make_op(1, creator="users/bob"))
+    assert caught.value.args == (make_name(1),)
     assert store.get(make_name(1)).creator == "users/ada"
     assert store.list(Query()).total_size == 1
 
@@ -137,7 +179,7 @@ def test_get_many_of_nothing(store):
 # --- list ------------------------------------------------------------------------------------
 
 
-def make_mixed(store: SQLiteStore) -> None:
+def make_mixed(store: Store) -> None:
     store.insert(make_op(1, creator="users/ada"))
     store.insert(make_op(2, creator="users/ada", done=True))
     store.insert(make_op(3, creator="users/ada", done=True, seen=True))
@@ -317,15 +359,14 @@ def test_modify_from_many_threads_loses_no_update(store):
     assert counter_of(store.get(name)) == 200
 
 
-def test_two_stores_on_one_file_lose_no_update(tmp_path):
-    # Two processes sharing the file: BEGIN IMMEDIATE must keep their writes apart.
-    path = str(tmp_path / "shared.db")
-    first, second = SQLiteStore(path), SQLiteStore(path)
+def test_two_stores_on_one_database_lose_no_update(opened):
+    # Two processes sharing the database: each modify must lock what it reads.
+    first, second = opened(), opened()
     first.insert(make_counter(0))
     name = make_running().name
     start = threading.Barrier(2)
 
-    def bump(store: SQLiteStore) -> None:
+    def bump(store: Store) -> None:
         start.wait()
         for _ in range(100):
             store.modify([name], increment)
@@ -334,22 +375,104 @@ def test_two_stores_on_one_file_lose_no_update(tmp_path):
         list(pool.map(bump, [first, second]))
     assert counter_of(first.get(name)) == 200
     assert counter_of(second.get(name)) == 200
-    first.close()
-    second.close()
+
+
+def test_batches_locking_the_same_operations_in_any_order_all_commit(opened):
+    # Two batches naming the same operations in opposite orders: locks taken in the given
+    # order would deadlock (PostgreSQL would then abort one of them).
+    first, second = opened(), opened()
+    for i in range(20):
+        first.insert(make_named_counter(i))
+    names = [make_name(i) for i in range(20)]
+    start = threading.Barrier(2)
+
+    def bump(job: tuple[Store, list[str]]) -> None:
+        store, order = job
+        start.wait()
+        for _ in range(20):
+            store.modify(order, increment)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        list(pool.map(bump, [(first, names), (second, names[::-1])]))
+    assert [counter_of(op) for op in first.get_many(names).values()] == [40] * 20
+
+
+def make_named_counter(i: int) -> Operation:
+    op = make_counter(0)
+    op.name = make_name(i)
+    return op
+
+
+# --- watching other stores -------------------------------------------------------------------
+
+
+class Heard:
+    """What a store's watch reported, with an event to wait on."""
+
+    def __init__(self) -> None:
+        self.reports: list[list[str] | None] = []
+        self.event = threading.Event()
+
+    def __call__(self, names) -> None:
+        self.reports.append(None if names is None else list(names))
+        self.event.set()
+
+
+def finish(op: Operation) -> Operation:
+    op.done = True
+    op.response.CopyFrom(make_succeeded().response)
+    return op
+
+
+def test_a_finish_in_one_store_is_heard_by_another(opened, database):
+    writer, watcher = opened(), opened()
+    writer.insert(make_op(1))
+    heard = Heard()
+    stop = watcher.watch(heard)
+    writer.modify([make_name(1)], finish)
+    assert heard.event.wait(10)
+    # PostgreSQL says which operation; SQLite only that the database changed.
+    expected = [make_name(1)] if database.startswith("postgresql:") else None
+    assert heard.reports[0] == expected
+    stop()
+
+
+def test_a_change_that_finishes_nothing_is_not_announced_by_postgres(request):
+    database = request.getfixturevalue("postgres").new_database()
+    writer, watcher = open_store(database), open_store(database)
+    try:
+        writer.insert(make_op(1))
+        writer.insert(make_op(2))
+        heard = Heard()
+        watcher.watch(heard)
+        writer.modify([make_name(1)], stamp_updater)  # still running: no wake-up
+        writer.modify([make_name(2)], finish)
+        assert heard.event.wait(10)
+        assert heard.reports == [[make_name(2)]]
+    finally:
+        writer.close()
+        watcher.close()
+
+
+def test_memory_stores_never_report():
+    store = SQLiteStore(":memory:")
+    heard = Heard()
+    store.watch(heard)()
+    store.close()
+    assert heard.reports == []
 
 
 # --- restart ---------------------------------------------------------------------------------
 
 
-def test_reopening_a_file_keeps_every_operation(tmp_path):
-    path = str(tmp_path / "operations.db")
-    store = SQLiteStore(path)
+def test_reopening_keeps_every_operation(opened):
+    store = opened()
     make_mixed(store)
     store.modify([make_name(1)], stamp_updater)
     expected = {op.name: op for op in store.list(Query(include_deleted=True)).operations}
     store.close()
 
-    reopened = SQLiteStore(path)
+    reopened = opened()
     page = reopened.list(Query(include_deleted=True))
     assert {op.name: op for op in page.operations} == expected
     assert reopened.get(make_name(1)).updater == "services/again"
@@ -360,7 +483,37 @@ def test_reopening_a_file_keeps_every_operation(tmp_path):
     # New operations keep coming after the old ones in creation order.
     reopened.insert(make_op(0))
     assert names_of(reopened.list(Query()))[-1] == make_name(0)
-    reopened.close()
+
+
+def test_a_database_of_a_newer_schema_is_refused(opened, database):
+    opened().insert(make_op(1))
+    if database.startswith("postgresql:"):
+        import psycopg
+
+        with psycopg.connect(database, autocommit=True) as conn:
+            conn.execute("UPDATE v1op_schema SET version = %s", (SCHEMA_VERSION + 1,))
+    else:
+        with contextlib.closing(sqlite3.connect(database)) as conn:
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(SchemaTooNew, match=f"schema version {SCHEMA_VERSION + 1}; this server"):
+        opened()
+
+
+def test_an_unreachable_postgres_is_one_clear_error():
+    # Port 1 on loopback: nothing listens there.
+    with pytest.raises(StoreUnavailable, match=r"cannot use PostgreSQL database .*refused"):
+        open_store("postgresql://nobody:secret@127.0.0.1:1/none")
+
+
+def test_the_password_stays_out_of_the_message():
+    with pytest.raises(StoreUnavailable) as caught:
+        open_store("postgresql://nobody:s3cret-pw@127.0.0.1:1/none")
+    assert "s3cret-pw" not in str(caught.value)
+
+
+def test_an_unopenable_sqlite_file_is_one_clear_error(tmp_path):
+    with pytest.raises(StoreUnavailable, match=r"cannot open SQLite database .*unable to open"):
+        open_store(str(tmp_path / "no-such-dir" / "ops.db"))
 
 
 def test_memory_stores_are_separate():

@@ -1,7 +1,30 @@
 """Where the reference server keeps Operations: the Store interface (``base``) and one
-module per engine (``sqlite``)."""
+module per engine (``sqlite``, and ``postgres`` with the ``postgres`` extra)."""
 
-from .base import Page, Query, Store, StoredOperationMissing
+from .base import (
+    SCHEMA_VERSION,
+    OnChange,
+    Page,
+    Query,
+    SchemaTooNew,
+    Store,
+    StoredOperationExists,
+    StoredOperationMissing,
+    StoreUnavailable,
+)
+from .opening import open_store
 from .sqlite import SQLiteStore
 
-__all__ = ["Page", "Query", "SQLiteStore", "Store", "StoredOperationMissing"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "OnChange",
+    "Page",
+    "Query",
+    "SQLiteStore",
+    "SchemaTooNew",
+    "Store",
+    "StoreUnavailable",
+    "StoredOperationExists",
+    "StoredOperationMissing",
+    "open_store",
+]

@@ -1,7 +1,9 @@
 """Where the reference server keeps Operations: the interface every engine implements.
 
-The interface is synchronous and small, so engines sit side by side (``sqlite``); the server
-calls it from one dedicated thread.
+The interface is synchronous and small, so engines sit side by side (``sqlite``,
+``postgres``); the server calls it from worker threads. Several processes, on one machine or
+many, may share one database: every engine keeps their writes apart and tells each of them
+when another finishes an operation (``watch``).
 """
 
 from __future__ import annotations
@@ -13,11 +15,41 @@ from typing import Protocol
 
 from ..._operation import Operation
 
-__all__ = ["Page", "Query", "Store", "StoredOperationMissing"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "OnChange",
+    "Page",
+    "Query",
+    "SchemaTooNew",
+    "Store",
+    "StoreUnavailable",
+    "StoredOperationExists",
+    "StoredOperationMissing",
+]
+
+# The layout of the tables every engine writes; a store refuses a database of a later one,
+# which a newer server wrote and this one would misread.
+SCHEMA_VERSION = 1
+
+# Told, from a thread of the store's, of operations that another process finished or
+# deleted: their names, or None when the engine cannot say which (every wait re-reads).
+OnChange = Callable[[Sequence[str] | None], None]
 
 
 class StoredOperationMissing(KeyError):
     """No operation of that name is stored."""
+
+
+class StoredOperationExists(KeyError):
+    """An operation of that name is already stored."""
+
+
+class StoreUnavailable(OSError):
+    """The database cannot be reached, opened or used; the message says which and why."""
+
+
+class SchemaTooNew(StoreUnavailable):
+    """The database was laid out by a newer server than this one."""
 
 
 @dataclass(frozen=True)
@@ -41,7 +73,7 @@ class Page:
 
 class Store(Protocol):
     def insert(self, operation: Operation) -> None:
-        """Store a new operation; its name must be new."""
+        """Store a new operation; StoredOperationExists when its name is not new."""
 
     def get(self, name: str) -> Operation | None: ...
 
@@ -57,5 +89,9 @@ class Store(Protocol):
         """Atomically replace each named operation by ``change(current)``, all or none: an
         exception from ``change`` leaves every one as it was. StoredOperationMissing when
         one is not stored."""
+
+    def watch(self, on_change: OnChange) -> Callable[[], None]:
+        """Call ``on_change`` when other processes sharing the database finish or delete
+        operations; returns what stops it. A store nothing else can share never calls it."""
 
     def close(self) -> None: ...

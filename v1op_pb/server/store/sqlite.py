@@ -1,4 +1,11 @@
-"""The SQLite engine of the Store: one file (or ``:memory:``), WAL, synchronous writes."""
+"""The SQLite engine of the Store: one file (or ``:memory:``), WAL, synchronous writes.
+
+Several processes on one machine may share the file (``v1op serve --workers``): BEGIN
+IMMEDIATE keeps their writes apart, and each learns of the others' commits by reading the
+file's change counter (``PRAGMA data_version``, a read of the WAL index in shared memory,
+not of the table) every WATCH_SECONDS while it has waits: a finish in one process wakes the
+waits of another within that bound plus one read.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +15,20 @@ import threading
 from collections.abc import Callable, Sequence
 
 from ..._operation import Operation
-from .base import Page, Query, StoredOperationMissing
+from .base import (
+    SCHEMA_VERSION,
+    OnChange,
+    Page,
+    Query,
+    SchemaTooNew,
+    StoredOperationExists,
+    StoredOperationMissing,
+    StoreUnavailable,
+)
 
-__all__ = ["SQLiteStore"]
+__all__ = ["WATCH_SECONDS", "SQLiteStore"]
+
+WATCH_SECONDS = 0.05
 
 
 _SCHEMA = """
@@ -37,23 +55,52 @@ class SQLiteStore:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        # One connection, used from one thread at a time (the lock keeps it so even when a
-        # caller shares the store between threads).
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._lock = threading.Lock()
-        with self._lock:
-            if path != ":memory:":
-                self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.executescript(_SCHEMA)
+        self._watchers: list[OnChange] = []
+        self._watch_stop = threading.Event()
+        self._watch_thread: threading.Thread | None = None
+        try:
+            # One connection, used from one thread at a time (the lock keeps it so even when
+            # a caller shares the store between threads).
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            with self._lock:
+                if path != ":memory:":
+                    self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=FULL")
+                self._create_schema()
+        except sqlite3.Error as e:
+            raise StoreUnavailable(f"cannot open SQLite database {path}: {e}") from e
+
+    def _create_schema(self) -> None:
+        # The version lives in the file header (user_version); files from before it was
+        # kept say 0 and have the version 1 layout.
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            (version,) = self._db.execute("PRAGMA user_version").fetchone()
+            if version > SCHEMA_VERSION:
+                raise SchemaTooNew(
+                    f"SQLite database {self.path} has schema version {version}; this server "
+                    f"knows up to {SCHEMA_VERSION}: run a newer v1op"
+                )
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    self._db.execute(statement)
+            self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
     def insert(self, operation: Operation) -> None:
         with self._lock:
-            self._db.execute(
-                "INSERT INTO operations (name, creator, done, seen, deleted, data) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (operation.name, *_columns(operation)),
-            )
+            try:
+                self._db.execute(
+                    "INSERT INTO operations (name, creator, done, seen, deleted, data) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (operation.name, *_columns(operation)),
+                )
+            except sqlite3.IntegrityError as e:
+                raise StoredOperationExists(operation.name) from e
 
     def get(self, name: str) -> Operation | None:
         with self._lock:
@@ -130,7 +177,45 @@ class SQLiteStore:
             self._db.execute("COMMIT")
         return updated
 
+    def watch(self, on_change: OnChange) -> Callable[[], None]:
+        if self.path == ":memory:":
+            return lambda: None  # no other process can open it
+        with self._lock:
+            self._watchers.append(on_change)
+            if self._watch_thread is None:
+                self._watch_thread = threading.Thread(
+                    target=self._watch, name="v1op-sqlite-watch", daemon=True
+                )
+                self._watch_thread.start()
+
+        def stop() -> None:
+            with self._lock:
+                if on_change in self._watchers:
+                    self._watchers.remove(on_change)
+
+        return stop
+
+    def _watch(self) -> None:
+        # Its own connection: data_version changes when any other connection commits.
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            (seen,) = db.execute("PRAGMA data_version").fetchone()
+            while not self._watch_stop.wait(WATCH_SECONDS):
+                (version,) = db.execute("PRAGMA data_version").fetchone()
+                if version == seen:
+                    continue
+                seen = version
+                with self._lock:
+                    watchers = list(self._watchers)
+                for on_change in watchers:
+                    on_change(None)
+        finally:
+            db.close()
+
     def close(self) -> None:
+        self._watch_stop.set()
+        if self._watch_thread is not None:
+            self._watch_thread.join()
         with self._lock:
             self._db.close()
 
