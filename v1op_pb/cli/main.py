@@ -48,6 +48,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # As given: ``serve --workers`` starts its workers with the same command line.
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     check = getattr(args, "check", None)
     if check is not None:
         check(args)

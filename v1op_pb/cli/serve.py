@@ -21,7 +21,21 @@ def add_serve_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
         "google.longrunning.Operations, health checking and reflection until SIGTERM.",
     )
     serve.add_argument("--grpc-addr", required=True, metavar="HOST:PORT")
-    serve.add_argument("--db", required=True, help="SQLite file, or :memory:")
+    serve.add_argument(
+        "--db",
+        required=True,
+        help="a SQLite file (or :memory:), or a PostgreSQL URL postgresql://USER@HOST:PORT/DB "
+        "that several servers may share",
+    )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="run N server processes on the one address (sharing the port and the store); "
+        "restart any that dies",
+    )
+    # How --workers starts each worker: a server that shares its port on purpose.
+    serve.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     serve.add_argument("--tokens", metavar="FILE", help="'TOKEN PRINCIPAL' lines")
     serve.add_argument(
         "--dev-anonymous",
@@ -65,7 +79,9 @@ def _serve(args: argparse.Namespace) -> int:
         tokens = TokenTable.load(args.tokens, anonymous=anonymous)
     else:
         tokens = TokenTable({}, anonymous=anonymous)
-    if anonymous is not None:
+    if args.workers is not None and not args.worker:
+        return _serve_workers(args)
+    if anonymous is not None and not args.worker:
         print(
             f"v1op: WARNING: calls without a token act as {anonymous.name} (development only)",
             file=sys.stderr,
@@ -79,9 +95,30 @@ def _serve(args: argparse.Namespace) -> int:
             max_message_bytes=args.max_message_bytes,
             http_address=args.http_addr,
             tls=server_tls_from(args),
+            reuse_port=args.worker,
         )
     )
     return 0
+
+
+def _serve_workers(args: argparse.Namespace) -> int:
+    from ..server.workers import run_workers
+
+    if args.workers < 1:
+        raise ValueError(f"--workers {args.workers}: give 1 or more")
+    if args.http_addr is not None:
+        raise ValueError(
+            "--http-addr does not combine with --workers: run `v1op gateway` in front of them"
+        )
+    if args.db == ":memory:":
+        raise ValueError("--workers share the store: give a SQLite file or a PostgreSQL URL")
+    server_tls_from(args)  # unreadable certificates: one error here, not one per worker
+    if args.dev_anonymous:
+        print(
+            f"v1op: WARNING: calls without a token act as {args.dev_anonymous} (development only)",
+            file=sys.stderr,
+        )
+    return run_workers(args.argv, address=args.grpc_addr, db=args.db, count=args.workers)
 
 
 def _gateway(args: argparse.Namespace) -> int:

@@ -19,11 +19,12 @@ from v1op.v1 import operation_service_pb2_grpc as pb_grpc
 
 from .._registry import TypeRegistry
 from .._tls import ServerTLS
+from .addresses import check_free, split_address
 from .identity import TokenTable
 from .manager import OperationManager
 from .reflection import RegistryReflectionPool
 from .services import LongRunningService, OperationProgressService, OperationService
-from .store import SQLiteStore, Store
+from .store import Store, open_store
 from .tls import server_credentials
 
 if TYPE_CHECKING:
@@ -50,10 +51,13 @@ async def create_server(
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     max_wait_seconds: float = 60.0,
     tls: ServerTLS | None = None,
+    reuse_port: bool = False,
 ) -> tuple[grpc.aio.Server, int]:
     """A grpc.aio server with every service added, bound to ``address`` (port 0 picks a
     free port), over TLS with ``tls``; returns it, not yet started, with the bound port. The
-    caller owns ``store`` and closes it after the server stops."""
+    caller owns ``store`` and closes it after the server stops. ``reuse_port`` lets other
+    processes listen on the same port (SO_REUSEPORT), as ``serve --workers`` does; without
+    it a busy port fails."""
     assembled = await _assemble(
         address,
         store=store,
@@ -62,6 +66,7 @@ async def create_server(
         max_message_bytes=max_message_bytes,
         max_wait_seconds=max_wait_seconds,
         tls=tls,
+        reuse_port=reuse_port,
     )
     return assembled.server, assembled.port
 
@@ -83,12 +88,17 @@ async def _assemble(
     max_message_bytes: int,
     max_wait_seconds: float,
     tls: ServerTLS | None = None,
+    reuse_port: bool = False,
 ) -> _Assembled:
+    split_address(address)
     manager = OperationManager(store, registry, max_wait_seconds=max_wait_seconds)
     server = grpc.aio.server(
         options=[
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max_message_bytes),
+            # gRPC shares ports by default: a second server on a busy port would start and
+            # take half the connections. Only workers of one server share, on purpose.
+            ("grpc.so_reuseport", int(reuse_port)),
         ]
     )
     pb_grpc.add_OperationServiceServicer_to_server(OperationService(manager, tokens), server)
@@ -113,12 +123,15 @@ async def _assemble(
         # A stand-in with the look-ups the servicer makes of a DescriptorPool.
         pool=RegistryReflectionPool(registry),  # type: ignore[arg-type]
     )
-    if tls is None:
-        port = server.add_insecure_port(address)
-    else:
-        port = server.add_secure_port(address, server_credentials(tls))
+    try:
+        if tls is None:
+            port = server.add_insecure_port(address)
+        else:
+            port = server.add_secure_port(address, server_credentials(tls))
+    except RuntimeError as e:
+        raise OSError(f"cannot listen on {address}: in use or not an address of this host") from e
     if port == 0:
-        raise OSError(f"could not bind {address}")
+        raise OSError(f"cannot listen on {address}")
     return _Assembled(server, port, manager, health)
 
 
@@ -154,13 +167,19 @@ async def serve(
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     http_address: str | None = None,
     tls: ServerTLS | None = None,
+    reuse_port: bool = False,
 ) -> None:
     """Run until SIGTERM or SIGINT, then drain in-flight calls and close the store.
 
-    With ``http_address``, the REST gateway runs in the same process, in front of this
-    server's own services; with ``tls`` both serve TLS (HTTPS), asking for the same client
-    certificates."""
-    store = SQLiteStore(db)
+    ``db`` is a SQLite file (or ``:memory:``) or a PostgreSQL URL. With ``http_address``,
+    the REST gateway runs in the same process, in front of this server's own services; with
+    ``tls`` both serve TLS (HTTPS), asking for the same client certificates. Start-up
+    failures (a bad or busy address, an unusable database) raise OSError or ValueError with
+    a one-line message, before anything listens."""
+    split_address(address)
+    if not reuse_port:
+        check_free(address)
+    store = await asyncio.to_thread(open_store, db)
     try:
         # Handlers first: a SIGTERM that comes right after the ready line must still drain.
         stop = asyncio.Event()
@@ -175,6 +194,7 @@ async def serve(
             max_message_bytes=max_message_bytes,
             max_wait_seconds=60.0,
             tls=tls,
+            reuse_port=reuse_port,
         )
         gateway_port = assembled.port
         if tls is not None and http_address is not None:

@@ -45,9 +45,10 @@ _PROGRESS_NAMESPACE = uuid.UUID("5f0b7d0c-3b5e-4f8e-9d61-6a1c2b3d4e5f")
 class OperationManager:
     """The rules of the reference server, over a Store.
 
-    Store calls run in a worker thread (the store serialises them), so the event loop keeps
-    serving while SQLite writes. ``wait`` is woken by the writes that finish an operation,
-    with no polling.
+    Store calls run in worker threads (the store keeps them apart), so the event loop keeps
+    serving while the database writes. ``wait`` is woken by the writes that finish an
+    operation: this process's at once, other processes' when the store hears of them
+    (``Store.watch``).
     """
 
     def __init__(
@@ -64,6 +65,10 @@ class OperationManager:
         self._clock = clock
         self.max_wait_seconds = max_wait_seconds
         self._waiters: dict[str, set[asyncio.Future[Operation | None]]] = {}
+        self._watching: asyncio.Future[Callable[[], None]] | None = None
+        self._released = False
+        self._recheck: asyncio.Future[None] | None = None
+        self._recheck_wanted = False
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -123,22 +128,67 @@ class OperationManager:
         """The operation once it is done, or as it is when ``timeout`` (capped at
         ``max_wait_seconds``) runs out."""
         limit = self.max_wait_seconds if timeout is None else min(timeout, self.max_wait_seconds)
-        waiter: asyncio.Future[Operation | None] = asyncio.get_running_loop().create_future()
-        # Registered before the read, so a write that finishes it in between still wakes us.
-        self._waiters.setdefault(name, set()).add(waiter)
-        try:
-            operation = await self.get(who, name)
-            if operation.done:
-                return operation
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(asyncio.shield(waiter), limit)
-            return await self.get(who, name)
-        finally:
-            waiters = self._waiters.get(name)
-            if waiters is not None:
-                waiters.discard(waiter)
-                if not waiters:
-                    del self._waiters[name]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limit
+        await self._watch_others(loop)
+        while True:
+            waiter: asyncio.Future[Operation | None] = loop.create_future()
+            # Registered before the read, so a write that finishes it in between still wakes
+            # us; a wake-up only says "read again", as other processes' news may be stale.
+            self._waiters.setdefault(name, set()).add(waiter)
+            try:
+                operation = await self.get(who, name)
+                remaining = deadline - loop.time()
+                if operation.done or remaining <= 0 or self._released:
+                    return operation
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(waiter), remaining)
+            finally:
+                waiters = self._waiters.get(name)
+                if waiters is not None:
+                    waiters.discard(waiter)
+                    if not waiters:
+                        del self._waiters[name]
+
+    async def _watch_others(self, loop: asyncio.AbstractEventLoop) -> None:
+        """From the first wait on, hear of the finishes of other processes sharing the
+        store (other workers, other replicas). Waits start only once the store listens, so
+        none misses a finish."""
+        if self._watching is None:
+
+            def heard(names: Sequence[str] | None) -> None:  # in a thread of the store's
+                with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits
+                    loop.call_soon_threadsafe(self._heard, names)
+
+            self._watching = asyncio.ensure_future(asyncio.to_thread(self._store.watch, heard))
+        await asyncio.shield(self._watching)
+
+    def _heard(self, names: Sequence[str] | None) -> None:
+        if names is None:
+            # The engine cannot say which: one read of every waited operation tells.
+            self._recheck_wanted = True
+            if self._recheck is None or self._recheck.done():
+                self._recheck = asyncio.ensure_future(self._recheck_waits())
+            return
+        for name in names:
+            self._wake(name, None)
+
+    async def _recheck_waits(self) -> None:
+        while self._recheck_wanted:
+            self._recheck_wanted = False
+            names = list(self._waiters)
+            if not names:
+                return
+            found = await asyncio.to_thread(self._store.get_many, names)
+            for name in names:
+                operation = found.get(name)
+                if operation is None or operation.done or operation.HasField("delete_time"):
+                    self._wake(name, operation)
+
+    def _wake(self, name: str, operation: Operation | None) -> None:
+        for waiter in self._waiters.get(name, ()):
+            if not waiter.done():
+                waiter.set_result(operation)
 
     # --- writing ---------------------------------------------------------------------------
 
@@ -302,6 +352,7 @@ class OperationManager:
         """Answer every pending wait now with the operation as it is, so that shutdown
         does not hold callers until their timeouts (google.longrunning allows early
         returns)."""
+        self._released = True
         for waiters in self._waiters.values():
             for waiter in waiters:
                 if not waiter.done():
@@ -309,11 +360,8 @@ class OperationManager:
 
     def _notify(self, operations: Sequence[Operation]) -> None:
         for operation in operations:
-            if not (operation.done or operation.HasField("delete_time")):
-                continue
-            for waiter in self._waiters.get(operation.name, ()):
-                if not waiter.done():
-                    waiter.set_result(operation)
+            if operation.done or operation.HasField("delete_time"):
+                self._wake(operation.name, operation)
 
     def _check_payload(self, operation: Operation) -> None:
         """Refuse what could not be read back as JSON: Any payloads of unknown types,

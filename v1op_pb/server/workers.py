@@ -1,0 +1,215 @@
+"""``v1op serve --workers N``: N server processes on one address, sharing one store.
+
+The parent checks the address and the database once (so a start-up failure is one line),
+holds the port, and starts each worker as ``v1op serve ... --worker``: a whole server that
+binds the port with SO_REUSEPORT, so the kernel spreads new connections over the workers.
+The parent restarts a worker that dies (sooner or later, by how recently it last died) and
+on SIGTERM or SIGINT passes SIGTERM on to every worker, waits for each to drain, and exits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import IO
+
+from .addresses import check_free, split_address
+from .store import open_store
+
+__all__ = ["READY_PREFIX", "run_workers"]
+
+READY_PREFIX = "v1op: serving gRPC on "
+READY_TIMEOUT = 60.0
+# A worker drains for up to 10 s (app.DRAIN_SECONDS); more than that is a hang.
+STOP_TIMEOUT = 30.0
+# A worker that dies within this of its start is restarted after a growing pause.
+QUICK_DEATH_SECONDS = 5.0
+MAX_PAUSE_SECONDS = 5.0
+
+
+@dataclass
+class _Worker:
+    index: int
+    process: subprocess.Popen[str]
+    started: float
+    ready: threading.Event = field(default_factory=threading.Event)
+    quick_deaths: int = 0
+
+
+def run_workers(serve_argv: Sequence[str], *, address: str, db: str, count: int) -> int:
+    """Serve with ``count`` worker processes until SIGTERM or SIGINT; the exit status.
+
+    ``serve_argv`` is the ``serve`` command line the workers repeat (with their address and
+    ``--worker`` added). OSError or ValueError, before any worker starts, when the address
+    or the database cannot be used.
+    """
+    host, _ = split_address(address)
+    check_free(address)
+    open_store(db).close()  # unreachable, unopenable or too new: one error, here
+    with _hold_port(address) as port:
+        shown_host = f"[{host}]" if ":" in host else host
+        command = [
+            sys.executable,
+            "-m",
+            "v1op_pb.cli",
+            *serve_argv,
+            "--grpc-addr",
+            f"{shown_host}:{port}",
+            "--worker",
+        ]
+        return _Supervisor(command, count).run(f"{shown_host}:{port}")
+
+
+@contextlib.contextmanager
+def _hold_port(address: str) -> Iterator[int]:
+    """The port (a free one for port 0), bound with SO_REUSEPORT and never listened on: the
+    workers' listeners join it, and no other program can take the port between restarts."""
+    host, port = split_address(address)
+    family, kind, proto, _, where = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    holder = socket.socket(family, kind, proto)
+    try:
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        try:
+            holder.bind(where)
+        except OSError as e:
+            raise OSError(f"cannot listen on {address}: {e.strerror}") from e
+        yield int(holder.getsockname()[1])
+    finally:
+        holder.close()
+
+
+class _Supervisor:
+    def __init__(self, command: list[str], count: int) -> None:
+        self._command = command
+        self._count = count
+        self._stop = threading.Event()
+        self._changed = threading.Event()  # a signal came: look at the workers
+
+    def run(self, address: str) -> int:
+        previous = {
+            sig: signal.signal(sig, self._on_signal)
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD)
+        }
+        try:
+            workers = [self._start(i) for i in range(self._count)]
+            if not self._all_ready(workers):
+                self._stop_all(workers)
+                return 2
+            print(f"{READY_PREFIX}{address}", flush=True)
+            pids = " ".join(str(w.process.pid) for w in workers)
+            print(f"v1op: {self._count} workers (pids {pids})", file=sys.stderr, flush=True)
+            self._supervise(workers)
+            print("v1op: stopping: draining every worker", file=sys.stderr, flush=True)
+            return self._stop_all(workers)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        if signum != signal.SIGCHLD:
+            self._stop.set()
+        self._changed.set()
+
+    def _start(self, index: int, quick_deaths: int = 0) -> _Worker:
+        process = subprocess.Popen(
+            self._command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            text=True,
+            preexec_fn=_die_with_parent,
+        )
+        worker = _Worker(index, process, time.monotonic(), quick_deaths=quick_deaths)
+        assert process.stdout is not None
+        threading.Thread(
+            target=_read_lines, args=(process.stdout, worker.ready), daemon=True
+        ).start()
+        return worker
+
+    def _all_ready(self, workers: list[_Worker]) -> bool:
+        deadline = time.monotonic() + READY_TIMEOUT
+        for worker in workers:
+            while not worker.ready.wait(0.05):
+                if worker.process.poll() is not None or self._stop.is_set():
+                    return False  # it said why on stderr
+                if time.monotonic() > deadline:
+                    print("v1op: a worker did not start in time", file=sys.stderr, flush=True)
+                    return False
+        return True
+
+    def _supervise(self, workers: list[_Worker]) -> None:
+        restart_at: dict[int, float] = {}
+        while not self._stop.is_set():
+            now = time.monotonic()
+            pause = min([1.0, *(at - now for at in restart_at.values())])
+            self._changed.wait(max(pause, 0.0))
+            self._changed.clear()
+            if self._stop.is_set():
+                return
+            now = time.monotonic()
+            for index, worker in enumerate(workers):
+                if index in restart_at:
+                    if now >= restart_at[index]:
+                        del restart_at[index]
+                        workers[index] = self._start(index, worker.quick_deaths)
+                    continue
+                code = worker.process.poll()
+                if code is None:
+                    continue
+                quick = now - worker.started < QUICK_DEATH_SECONDS
+                worker.quick_deaths = worker.quick_deaths + 1 if quick else 0
+                pause_s = min(0.1 * 2**worker.quick_deaths, MAX_PAUSE_SECONDS) if quick else 0
+                print(
+                    f"v1op: worker {worker.process.pid} exited with status {code}; "
+                    f"restarting it in {pause_s:.1f} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                restart_at[index] = now + pause_s
+                self._changed.set()
+
+    def _stop_all(self, workers: list[_Worker]) -> int:
+        """0 when every running worker drained and exited 0."""
+        running = [w for w in workers if w.process.poll() is None]
+        for worker in running:
+            worker.process.send_signal(signal.SIGTERM)
+        status = 0
+        for worker in running:
+            try:
+                code = worker.process.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                worker.process.kill()
+                code = worker.process.wait()
+            # One still starting had nothing to drain: SIGTERM ends it before its handler.
+            if code != 0 and not (code == -signal.SIGTERM and not worker.ready.is_set()):
+                status = 1
+        return status
+
+
+def _read_lines(stream: IO[str], ready: threading.Event) -> None:
+    """Take the worker's ready line; pass anything else it prints on to our stdout."""
+    for line in stream:
+        if line.startswith(READY_PREFIX):
+            ready.set()
+        elif not line.startswith("v1op: serving HTTP on "):
+            sys.stdout.write(line)
+            sys.stdout.flush()
+
+
+def _die_with_parent() -> None:
+    """In the worker, before exec: SIGTERM when the parent dies, so that a parent killed
+    with SIGKILL leaves no server behind (Linux; elsewhere a no-op)."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
