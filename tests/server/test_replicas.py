@@ -220,6 +220,35 @@ def test_page_tokens_mean_the_same_in_every_replica(clients):
     assert len(everything) > 14
 
 
+def test_after_the_database_drops_every_connection_calls_and_wake_ups_recover(database, clients):
+    import psycopg
+
+    first, second = clients
+    name = first.create().name
+    with psycopg.connect(database, autocommit=True) as admin:
+        others = "datname = current_database() AND pid <> pg_backend_pid()"
+        admin.execute(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE {others}")
+        assert wait_until(
+            lambda: (
+                admin.execute(f"SELECT count(*) FROM pg_stat_activity WHERE {others}").fetchone()[0]
+                == 0
+            )
+        )
+    # A call that meets a dropped connection is UNAVAILABLE (worth a retry), never
+    # INTERNAL; each dropped connection fails at most one call.
+    outcomes = []
+    for client in [first, second] * 10:
+        try:
+            outcomes.append(client.get(name).name)
+        except grpc.RpcError as e:
+            assert e.code() == grpc.StatusCode.UNAVAILABLE, e
+            outcomes.append("unavailable")
+    assert outcomes[-4:] == [name] * 4
+    # The listeners reconnected: finishes still wake waits in the other replica.
+    check_a_finish_wakes_waits_elsewhere(first, second, rounds=2)
+    check_a_finish_wakes_waits_elsewhere(second, first, rounds=2)
+
+
 def test_kill_9_in_a_write_storm_loses_no_acknowledged_write(directory, database, clients):
     first, second = clients
     doomed = start(directory, database)

@@ -7,11 +7,12 @@ import base64
 import functools
 import json
 import re
+import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 import grpc
-from google.api_core.exceptions import GoogleAPICallError, InvalidArgument
+from google.api_core.exceptions import GoogleAPICallError, InvalidArgument, ServiceUnavailable
 from google.longrunning import operations_pb2_grpc, operations_proto_pb2
 from google.protobuf import empty_pb2
 from grpc_status import rpc_status
@@ -22,6 +23,7 @@ from .._operation import Operation
 from .errors import status_of
 from .identity import Principal, TokenTable
 from .manager import OperationManager
+from .store import StoreUnavailable
 
 __all__ = ["LongRunningService", "OperationProgressService", "OperationService"]
 
@@ -43,8 +45,14 @@ def rpc(
     @functools.wraps(handler)
     async def call(self: Service, request: Request, context: Context) -> Response:
         try:
-            who = self._tokens.authenticate(context.invocation_metadata())
-            return await handler(self, request, who, context)
+            try:
+                who = self._tokens.authenticate(context.invocation_metadata())
+                return await handler(self, request, who, context)
+            except StoreUnavailable as e:
+                # The database is down or restarting: a retry may succeed. Its reason is
+                # for the operator's log, not for callers.
+                print(f"v1op: {e}", file=sys.stderr, flush=True)
+                raise ServiceUnavailable("the operation store is unavailable; retry later") from e
         except GoogleAPICallError as e:
             status = rpc_status.to_status(status_of(e))
             await context.abort(status.code, status.details, status.trailing_metadata)

@@ -19,7 +19,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..._operation import Operation
 from .base import (
@@ -91,6 +91,9 @@ class PostgresStore:
             min_size=1,
             max_size=pool_size,
             kwargs={"connect_timeout": CONNECT_TIMEOUT_SECONDS},
+            # A call waits this long for a connection while the database is unreachable,
+            # then fails with StoreUnavailable (UNAVAILABLE to the caller).
+            timeout=CONNECT_TIMEOUT_SECONDS,
             name="v1op",
             open=True,
         )
@@ -98,10 +101,20 @@ class PostgresStore:
         self._watchers: list[OnChange] = []
         self._listener: _Listener | None = None
 
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        """A pooled connection; StoreUnavailable when the database cannot be reached or the
+        connection broke (the caller may retry), the store's own errors as they are."""
+        try:
+            with self._pool.connection() as conn:
+                yield conn
+        except (psycopg.OperationalError, PoolTimeout) as e:
+            raise StoreUnavailable(f"PostgreSQL database {self._where}: {_why(e)}") from e
+
     # --- reading ---------------------------------------------------------------------------
 
     def get(self, name: str) -> Operation | None:
-        with self._pool.connection() as conn:
+        with self._connection() as conn:
             row = conn.execute(
                 "SELECT data FROM v1op_operations WHERE name = %s", (name,)
             ).fetchone()
@@ -110,7 +123,7 @@ class PostgresStore:
     def get_many(self, names: Sequence[str]) -> dict[str, Operation]:
         if not names:
             return {}
-        with self._pool.connection() as conn:
+        with self._connection() as conn:
             rows = conn.execute(
                 "SELECT name, data FROM v1op_operations WHERE name = ANY(%s)",
                 (list(dict.fromkeys(names)),),
@@ -130,7 +143,7 @@ class PostgresStore:
         if not query.include_deleted:
             where.append(sql.SQL("NOT deleted"))
         condition = sql.SQL(" AND ").join(where)
-        with self._pool.connection() as conn, conn.transaction():
+        with self._connection() as conn, conn.transaction():
             # One snapshot for the count and the page, as SQLite's single connection gives.
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
             count = conn.execute(
@@ -151,7 +164,7 @@ class PostgresStore:
 
     def insert(self, operation: Operation) -> None:
         try:
-            with self._pool.connection() as conn:
+            with self._connection() as conn:
                 conn.execute(
                     "INSERT INTO v1op_operations (name, creator, done, seen, deleted, data) "
                     "VALUES (%s, %s, %s, %s, %s, %s)",
@@ -165,7 +178,7 @@ class PostgresStore:
     ) -> list[Operation]:
         updated: list[Operation] = []
         finished: list[str] = []
-        with self._pool.connection() as conn, conn.transaction():
+        with self._connection() as conn, conn.transaction():
             rows = conn.execute(
                 "SELECT name, data FROM v1op_operations WHERE name = ANY(%s) "
                 "ORDER BY name FOR UPDATE",
