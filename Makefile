@@ -143,6 +143,7 @@ demo: $(VENV_STAMP) ## Convert a shipped example between JSON, binary and text
 .PHONY: bench
 bench: $(VENV_STAMP) ## Run the benchmarks (outside the test suite) and print their tables
 	$(BIN)/python -m bench.grpc_bench
+	$(BIN)/python -m bench.scale_bench
 	$(BIN)/python -m bench.codec_bench
 
 .PHONY: clean

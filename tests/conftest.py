@@ -201,9 +201,9 @@ def served(tmp_path_factory) -> Iterator[Served]:
 def postgres():
     """A throwaway PostgreSQL server for the whole run (see postgres_server); its
     ``new_database()`` gives each user an empty database."""
-    from postgres_server import running_cluster
+    from postgres_server import cluster_for_tests
 
-    with running_cluster() as cluster:
+    with cluster_for_tests() as cluster:
         yield cluster
 
 

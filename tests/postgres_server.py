@@ -1,5 +1,5 @@
-"""A throwaway PostgreSQL server for the tests: initdb and pg_ctl in a temporary folder,
-listening on 127.0.0.1 on a free port, stopped and deleted at the end.
+"""A throwaway PostgreSQL server for the tests (and ``bench.scale_bench``): initdb and pg_ctl
+in a temporary folder, listening on 127.0.0.1 on a free port, stopped and deleted at the end.
 
 PostgreSQL refuses to run as root; as root, the binaries run as the ``postgres`` user.
 Where they (or psycopg) are missing the PostgreSQL tests skip, with the reason, unless
@@ -20,8 +20,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import count
 
-import pytest
-
 REQUIRE = os.environ.get("V1OP_REQUIRE_POSTGRES") == "1"
 START_TIMEOUT = 60
 
@@ -35,11 +33,30 @@ def find_binary(name: str) -> str | None:
     return candidates[0] if candidates else None
 
 
+class PostgresUnavailable(RuntimeError):
+    """No PostgreSQL can be started here; the message says why."""
+
+
 def unavailable(reason: str) -> None:
-    message = f"no PostgreSQL to test against: {reason}"
-    if REQUIRE:
-        pytest.fail(f"{message} (V1OP_REQUIRE_POSTGRES=1)", pytrace=False)
-    pytest.skip(message)
+    raise PostgresUnavailable(f"no PostgreSQL to test against: {reason}")
+
+
+@contextmanager
+def cluster_for_tests() -> Iterator[Cluster]:
+    """running_cluster, or the test skipped (failed with V1OP_REQUIRE_POSTGRES=1)."""
+    import pytest
+
+    try:
+        cluster = running_cluster()
+        entered = cluster.__enter__()
+    except PostgresUnavailable as e:
+        if REQUIRE:
+            pytest.fail(f"{e} (V1OP_REQUIRE_POSTGRES=1)", pytrace=False)
+        pytest.skip(str(e))
+    try:
+        yield entered
+    finally:
+        cluster.__exit__(None, None, None)
 
 
 def free_port() -> int:

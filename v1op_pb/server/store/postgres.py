@@ -10,6 +10,7 @@ wakes its waits: no polling.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import secrets
 import threading
@@ -175,9 +176,10 @@ class PostgresStore:
 
     def modify(
         self, names: Sequence[str], change: Callable[[Operation], Operation]
-    ) -> list[Operation]:
-        updated: list[Operation] = []
-        finished: list[str] = []
+    ) -> builtins.list[Operation]:
+        # builtins.list: within the class, ``list`` is the method above.
+        updated: builtins.list[Operation] = []
+        finished: builtins.list[str] = []
         with self._connection() as conn, conn.transaction():
             rows = conn.execute(
                 "SELECT name, data FROM v1op_operations WHERE name = ANY(%s) "
@@ -307,7 +309,7 @@ def _create_schema(conn: psycopg.Connection[Any], where: str) -> None:
                 return
         for statement in _SCHEMA.split(";"):
             if statement.strip():
-                conn.execute(sql.SQL(statement.strip()))  # type: ignore[arg-type]
+                conn.execute(sql.SQL(statement.strip()))
         conn.execute("INSERT INTO v1op_schema (version) VALUES (%s)", (SCHEMA_VERSION,))
 
 

@@ -199,9 +199,9 @@ class SQLiteStore:
         # Its own connection: data_version changes when any other connection commits.
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
-            (seen,) = db.execute("PRAGMA data_version").fetchone()
+            ((seen,),) = db.execute("PRAGMA data_version").fetchall()
             while not self._watch_stop.wait(WATCH_SECONDS):
-                (version,) = db.execute("PRAGMA data_version").fetchone()
+                ((version,),) = db.execute("PRAGMA data_version").fetchall()
                 if version == seen:
                     continue
                 seen = version
