@@ -33,6 +33,7 @@ import contextlib
 import dataclasses
 import os
 import queue
+import random
 import secrets
 import subprocess
 import sys
@@ -260,6 +261,7 @@ def wake_latencies(
     service = (("authorization", f"Bearer {token}"),)
     user = (("authorization", f"Bearer {token}-user"),)
     latencies, acknowledged = [], []
+    rng = random.Random(0)
     with (
         grpc.insecure_channel(first.target, options=CHANNEL_OPTIONS) as a,
         grpc.insecure_channel(second.target, options=CHANNEL_OPTIONS) as b,
@@ -275,6 +277,10 @@ def wake_latencies(
             future = waits.WaitOperation.future(request, metadata=user, timeout=CALL_TIMEOUT + 30)
             # Answered after the wait on the same connection: the wait is in the server.
             ops_a.GetOperation(pb.GetOperationRequest(name=name), metadata=service)
+            # A random pause: the rounds must not fall into step with SQLite's 50 ms reads
+            # of the change counter (each round ends just after one), which would time
+            # every finish at the same, worst, point between two reads.
+            time.sleep(rng.random() * 0.05)
             start = time.perf_counter_ns()
             ops_b.FinalizeOperation(
                 pb.FinalizeOperationRequest(operation=_final(name)),
@@ -310,9 +316,9 @@ def postgres_cluster() -> Iterator[tuple[Any, list[int]]]:
 
         with psycopg.connect(cluster.url("postgres")) as conn:
             row = conn.execute("SELECT pg_backend_pid()").fetchone()
-        assert row is not None
-        # A backend's parent is the postmaster.
-        stat = Path(f"/proc/{row[0]}/stat").read_text()
+            assert row is not None
+            # A backend's parent is the postmaster (read while the backend lives).
+            stat = Path(f"/proc/{row[0]}/stat").read_text()
         yield cluster, [int(stat.rpartition(")")[2].split()[1])]
 
 
