@@ -106,7 +106,8 @@ class _Supervisor:
             workers = [self._start(i) for i in range(self._count)]
             if not self._all_ready(workers):
                 self._stop_all(workers)
-                return 2
+                # Stopped while starting is a clean stop; a worker that failed said why.
+                return 0 if self._stop.is_set() else 2
             print(f"{READY_PREFIX}{address}", flush=True)
             pids = " ".join(str(w.process.pid) for w in workers)
             print(f"v1op: {self._count} workers (pids {pids})", file=sys.stderr, flush=True)

@@ -44,6 +44,7 @@ _NOTIFY_BYTES = 7000
 # Any fixed number: start-ups take this transaction-scoped lock so that two of them never
 # create the tables at once.
 _SCHEMA_LOCK = 0x7631_6F70
+_INSERT_LOCK = 0x7631_6F71
 
 _SCHEMA = """
 CREATE TABLE v1op_schema (version integer NOT NULL);
@@ -166,6 +167,10 @@ class PostgresStore:
     def insert(self, operation: Operation) -> None:
         try:
             with self._connection() as conn:
+                # Inserts commit one at a time, so ``seq`` grows in commit order: otherwise a
+                # list could page past a seq whose insert had not committed yet, and a
+                # later page (after that cursor) would never show it.
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_INSERT_LOCK,))
                 conn.execute(
                     "INSERT INTO v1op_operations (name, creator, done, seen, deleted, data) "
                     "VALUES (%s, %s, %s, %s, %s, %s)",
