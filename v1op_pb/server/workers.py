@@ -108,9 +108,10 @@ class _Supervisor:
                 self._stop_all(workers)
                 # Stopped while starting is a clean stop; a worker that failed said why.
                 return 0 if self._stop.is_set() else 2
-            print(f"{READY_PREFIX}{address}", flush=True)
             pids = " ".join(str(w.process.pid) for w in workers)
             print(f"v1op: {self._count} workers (pids {pids})", file=sys.stderr, flush=True)
+            # Last: whoever reads it may act at once (a supervisor, a test).
+            print(f"{READY_PREFIX}{address}", flush=True)
             self._supervise(workers)
             print("v1op: stopping: draining every worker", file=sys.stderr, flush=True)
             return self._stop_all(workers)
