@@ -205,7 +205,7 @@ def test_seen_time_is_set_once_across_replicas(clients):
 
 def test_page_tokens_mean_the_same_in_every_replica(clients):
     first = clients[0]
-    for _ in range(5):
+    for _ in range(16):
         first.create()
     everything = [op.name for op in list_all(first)]
     # Page by page, each page from the other replica than the one that gave the token.
@@ -315,6 +315,22 @@ def test_racing_finalize_and_abort_through_one_address_exactly_one_wins(worker_c
 
 def test_seen_time_is_set_once_through_one_address(worker_clients):
     check_seen_time_is_set_once(worker_clients[2], worker_clients[3])
+
+
+def test_page_tokens_mean_the_same_through_one_address(worker_clients):
+    for _ in range(10):
+        worker_clients[0].create()
+    everything = [op.name for op in list_all(worker_clients[0])]
+    paged, token = [], ""
+    # Each page through another connection, so through one worker or the other.
+    for client in itertools.cycle(worker_clients):
+        page = client.list_page(3, token)
+        paged.extend(op.name for op in page.operations)
+        token = page.next_page_token
+        if not token:
+            break
+    assert paged == everything
+    assert len(everything) >= 10
 
 
 def test_a_killed_worker_is_restarted_and_no_acknowledged_write_is_lost(workers, worker_clients):
