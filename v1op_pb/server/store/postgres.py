@@ -69,7 +69,7 @@ def redacted(url: str) -> str:
     except psycopg.ProgrammingError:
         return "the PostgreSQL URL"
     params.pop("password", None)
-    return make_conninfo("", **params)
+    return make_conninfo("", **params) or "(libpq's defaults)"
 
 
 class PostgresStore:
