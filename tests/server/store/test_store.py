@@ -516,6 +516,25 @@ def test_an_unopenable_sqlite_file_is_one_clear_error(tmp_path):
         open_store(str(tmp_path / "no-such-dir" / "ops.db"))
 
 
+def test_a_write_lock_held_too_long_by_another_process_is_store_unavailable(tmp_path):
+    path = str(tmp_path / "locked.db")
+    store = SQLiteStore(path, busy_seconds=0.05)
+    store.insert(make_op(1))
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # another process, in the middle of a write
+        with pytest.raises(StoreUnavailable, match="database is locked"):
+            store.modify([make_name(1)], stamp_updater)
+        with pytest.raises(StoreUnavailable, match="database is locked"):
+            store.insert(make_op(2))
+        other.execute("ROLLBACK")
+        store.modify([make_name(1)], stamp_updater)
+        assert store.get(make_name(1)).updater == "services/again"
+    finally:
+        other.close()
+        store.close()
+
+
 def test_memory_stores_are_separate():
     first, second = SQLiteStore(":memory:"), SQLiteStore(":memory:")
     first.insert(make_op(1))

@@ -29,6 +29,8 @@ from .base import (
 __all__ = ["WATCH_SECONDS", "SQLiteStore"]
 
 WATCH_SECONDS = 0.05
+# How long a write waits for another process's write lock before the call is UNAVAILABLE.
+BUSY_SECONDS = 10.0
 
 
 _SCHEMA = """
@@ -53,7 +55,7 @@ class SQLiteStore:
     restart keeps every operation that a call reported as written.
     """
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, busy_seconds: float = BUSY_SECONDS) -> None:
         self.path = path
         self._lock = threading.Lock()
         self._watchers: list[OnChange] = []
@@ -62,7 +64,9 @@ class SQLiteStore:
         try:
             # One connection, used from one thread at a time (the lock keeps it so even when
             # a caller shares the store between threads).
-            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self._db = sqlite3.connect(
+                path, isolation_level=None, check_same_thread=False, timeout=busy_seconds
+            )
             with self._lock:
                 if path != ":memory:":
                     self._db.execute("PRAGMA journal_mode=WAL")
@@ -101,6 +105,8 @@ class SQLiteStore:
                 )
             except sqlite3.IntegrityError as e:
                 raise StoredOperationExists(operation.name) from e
+            except sqlite3.OperationalError as e:
+                raise StoreUnavailable(f"SQLite database {self.path}: {e}") from e
 
     def get(self, name: str) -> Operation | None:
         with self._lock:
@@ -156,7 +162,10 @@ class SQLiteStore:
         with self._lock:
             # IMMEDIATE takes the write lock before the reads, so two processes sharing the
             # file cannot both read the old state and both write.
-            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as e:  # another process held the lock too long
+                raise StoreUnavailable(f"SQLite database {self.path}: {e}") from e
             try:
                 for name in names:
                     row = self._db.execute(
