@@ -121,7 +121,7 @@ def running_cluster() -> Iterator[Cluster]:
     try:
         # --no-sync and fsync=off: a test database need not survive a power cut (the server
         # processes the tests kill are v1op's, never PostgreSQL).
-        run(initdb, "-D", data, "-U", user, "-A", "trust", "--no-sync", "-E", "UTF8")
+        run(initdb, "-D", data, "-U", user, "-A", "trust", "--no-sync", "-E", "UTF8", "--no-locale")
         options = (
             f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={home} "
             "-c fsync=off -c full_page_writes=off -c max_connections=300"
