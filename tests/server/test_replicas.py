@@ -19,7 +19,7 @@ from pathlib import Path
 import grpc
 import pytest
 from google.rpc import code_pb2
-from serving import Client, Serving, run_serve, start, woken
+from serving import OWN_CONNECTION, Client, Serving, auth, run_serve, start, woken
 
 STORM_THREADS = 4
 
@@ -418,3 +418,46 @@ def test_a_database_of_a_newer_schema_fails_at_start(directory, postgres):
         conn.execute("UPDATE v1op_schema SET version = version + 1")
     result = run_serve(directory, db, "127.0.0.1:0")
     assert_one_line_failure(result, "schema version 2; this server knows up to 1")
+
+
+def test_workers_serve_tls_with_the_options_given_once(directory):
+    # The workers repeat the whole command line: TLS options reach every one of them.
+    from certs import make_certs
+    from v1op.v1 import operation_service_pb2 as pb
+    from v1op.v1 import operation_service_pb2_grpc as pb_grpc
+
+    certs = make_certs(directory)
+    served = start(
+        directory,
+        str(directory / "tls-workers.db"),
+        "--workers",
+        "2",
+        "--tls-cert",
+        str(certs.server_cert),
+        "--tls-key",
+        str(certs.server_key),
+    )
+    try:
+        assert len(worker_pids(served)) == 2
+        credentials = grpc.ssl_channel_credentials(root_certificates=certs.read("ca"))
+        # Several connections, so both workers answer some.
+        for _ in range(4):
+            with grpc.secure_channel(served.addr, credentials, options=OWN_CONNECTION) as ch:
+                stub = pb_grpc.OperationServiceStub(ch)
+                created = stub.CreateOperation(
+                    pb.CreateOperationRequest(on_behalf_of="users/ada"),
+                    metadata=auth("services/eval"),
+                    timeout=20,
+                ).operation
+                got = stub.GetOperation(
+                    pb.GetOperationRequest(name=created.name),
+                    metadata=auth("services/eval"),
+                    timeout=20,
+                ).operation
+                assert got.name == created.name
+        with grpc.insecure_channel(served.addr) as plain, pytest.raises(grpc.RpcError):
+            pb_grpc.OperationServiceStub(plain).GetOperation(
+                pb.GetOperationRequest(name=created.name), metadata=auth("services/eval"), timeout=5
+            )
+    finally:
+        assert served.stop() == 0, served.stderr()
