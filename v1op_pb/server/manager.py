@@ -33,7 +33,7 @@ from .._errors import ConversionError
 from .._operation import Operation
 from .._registry import TypeRegistry
 from .identity import Principal
-from .store import Page, Query, Store, StoredOperationMissing
+from .store import Page, Query, Store, StoredOperationMissing, StoreUnavailable
 
 __all__ = ["MAX_BATCH", "OperationManager"]
 
@@ -179,7 +179,12 @@ class OperationManager:
             names = list(self._waiters)
             if not names:
                 return
-            found = await asyncio.to_thread(self._store.get_many, names)
+            try:
+                found = await asyncio.to_thread(self._store.get_many, names)
+            except StoreUnavailable:
+                # The database is away: these waits answer at their timeouts, unless the
+                # next change it reports (after it is back) finds them done.
+                return
             for name in names:
                 operation = found.get(name)
                 if operation is None or operation.done or operation.HasField("delete_time"):
