@@ -84,8 +84,8 @@ class ObservedStore:
     def list(self, query):
         return self._inner.list(query)
 
-    def modify(self, names, change):
-        return self._inner.modify(names, change)
+    def modify(self, names, change, **options):
+        return self._inner.modify(names, change, **options)
 
     def watch(self, on_change):
         return self._inner.watch(on_change)

@@ -75,16 +75,16 @@ class ObservedStore(SQLiteStore):
             hold.wait(10)
         return operation
 
-    def modify(self, names, change):
-        def recorded(operation: Operation) -> Operation:
-            new = change(operation)
+    def modify(self, names, change, **options):
+        def recorded(operation: Operation, now: int) -> Operation:
+            new = change(operation, now)
             # change runs under the store's lock, so this list is in commit order (the
             # tests that read it modify one operation per call, which commits when change
             # returns).
             self.writes.append(Operation.FromString(new.SerializeToString()))
             return new
 
-        return super().modify(names, recorded)
+        return super().modify(names, recorded, **options)
 
 
 def async_test(fn):
@@ -1182,6 +1182,45 @@ async def test_concurrent_updates_and_finishes_serialise(manager, store):
             o[3].metadata.SerializeToString() for o in succeeded
         )
         assert store.get(operation.name) == finishes[0][3]
+
+
+@async_test
+async def test_update_times_follow_the_order_of_writes(store):
+    # update_time is read under the store's write lock: a read right after an acknowledged
+    # update never shows an older time than the acknowledgement, and the stored times of
+    # successive writes never go backwards, however the calls interleave.
+    ticks = iter(range(START_NS, START_NS + 1_000_000))
+    manager = OperationManager(store, clock=lambda: next(ticks))
+    operation = await create_running(manager)
+    store.writes.clear()
+
+    async def update(i: int) -> Operation:
+        acknowledged = await manager.update(EVALUATOR, make_update(operation.name))
+        after = await manager.get(EVALUATOR, operation.name)
+        assert after.update_time.ToNanoseconds() >= acknowledged.update_time.ToNanoseconds()
+        return acknowledged
+
+    await asyncio.gather(*(update(i) for i in range(50)))
+    times = [w.update_time.ToNanoseconds() for w in store.writes]
+    assert len(times) == 50
+    assert times == sorted(times)
+
+
+@async_test
+async def test_a_clock_that_steps_back_does_not_move_an_operations_times_back(store, clock):
+    manager = OperationManager(store, clock=clock)
+    operation = await create_running(manager)
+    clock.advance(10)
+    first = await manager.update(EVALUATOR, make_update(operation.name))
+    clock.advance(-60)  # the wall clock is set back
+    second = await manager.update(EVALUATOR, make_update(operation.name))
+    assert second.update_time == first.update_time
+    finished = await manager.finalize(EVALUATOR, make_finish(operation.name))
+    assert finished.update_time == first.update_time
+    seen = await manager.mark_seen(ADA, operation.name)
+    assert seen.seen_by_creator_time == first.update_time
+    deleted = await manager.delete(EVALUATOR, operation.name)
+    assert deleted.delete_time == first.update_time
 
 
 @async_test

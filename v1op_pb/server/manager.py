@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
+import functools
 import re
 import time
 import uuid
@@ -244,9 +245,8 @@ class OperationManager:
                 details=[_violation("operation.done", "must be unset in UpdateOperation")],
             )
         self._check_payload(requested)
-        now = self._now()
 
-        def change(operation: Operation) -> Operation:
+        def change(operation: Operation, now: int) -> Operation:
             _check_running(operation)
             if requested.HasField("metadata"):
                 operation.metadata.CopyFrom(requested.metadata)
@@ -261,9 +261,8 @@ class OperationManager:
         _require_service(who, "finalize")
         _check_outcome(requested)
         self._check_payload(requested)
-        now = self._now()
 
-        def change(operation: Operation) -> Operation:
+        def change(operation: Operation, now: int) -> Operation:
             _check_running(operation)
             if requested.HasField("metadata"):
                 operation.metadata.CopyFrom(requested.metadata)
@@ -274,9 +273,7 @@ class OperationManager:
         return await self._modify_one(requested.name, change, field="operation.name")
 
     async def abort(self, who: Principal, name: str) -> Operation:
-        now = self._now()
-
-        def change(operation: Operation) -> Operation:
+        def change(operation: Operation, now: int) -> Operation:
             _check_creator(who, operation, "abort")
             _check_running(operation)
             operation.done = True
@@ -300,25 +297,21 @@ class OperationManager:
         _check_batch(names)
         return await self._modify(names, self._seen_change(who))
 
-    def _seen_change(self, who: Principal) -> Callable[[Operation], Operation]:
-        now = self._now()
-
-        def change(operation: Operation) -> Operation:
+    def _seen_change(self, who: Principal) -> Callable[[Operation, int], Operation]:
+        def change(operation: Operation, now: int) -> Operation:
             _check_creator(who, operation, "mark seen")
             if not operation.HasField("seen_by_creator_time"):
-                operation.seen_by_creator_time.CopyFrom(now)
+                operation.seen_by_creator_time.CopyFrom(_not_before(operation, now))
             return operation
 
         return change
 
     async def delete(self, who: Principal, name: str) -> Operation:
-        now = self._now()
-
-        def change(operation: Operation) -> Operation:
+        def change(operation: Operation, now: int) -> Operation:
             # Deleted ones are refused by _modify's guard; services may delete any.
             if not who.is_service:
                 _check_creator(who, operation, "delete")
-            operation.delete_time.CopyFrom(now)
+            operation.delete_time.CopyFrom(_not_before(operation, now))
             operation.deleter = who.name
             return operation
 
@@ -327,26 +320,29 @@ class OperationManager:
     # --- helpers ---------------------------------------------------------------------------
 
     async def _modify_one(
-        self, name: str, change: Callable[[Operation], Operation], *, field: str = "name"
+        self, name: str, change: Callable[[Operation, int], Operation], *, field: str = "name"
     ) -> Operation:
         _check_name(name, field)
         (operation,) = await self._modify([name], change)
         return operation
 
     async def _modify(
-        self, names: Sequence[str], change: Callable[[Operation], Operation]
+        self, names: Sequence[str], change: Callable[[Operation, int], Operation]
     ) -> builtins.list[Operation]:
-        """Names must have been checked by the caller."""
+        """Names must have been checked by the caller. ``change`` gets the time the store
+        read under its write lock, so times stamped from it follow the order of writes."""
 
-        def guarded(operation: Operation) -> Operation:
+        def guarded(operation: Operation, now: int) -> Operation:
             if operation.HasField("delete_time"):
                 raise NotFound(
                     f"operation {operation.name!r} not found", details=[_resource(operation.name)]
                 )
-            return change(operation)
+            return change(operation, now)
 
         try:
-            updated = await asyncio.to_thread(self._store.modify, names, guarded)
+            updated = await asyncio.to_thread(
+                functools.partial(self._store.modify, names, guarded, clock=self._clock)
+            )
         except StoredOperationMissing as e:
             name = e.args[0]
             raise NotFound(f"operation {name!r} not found", details=[_resource(name)]) from None
@@ -380,8 +376,7 @@ class OperationManager:
             ) from e
 
     def _now(self) -> timestamp_pb2.Timestamp:
-        nanos = self._clock()
-        return timestamp_pb2.Timestamp(seconds=nanos // 1_000_000_000, nanos=nanos % 1_000_000_000)
+        return _timestamp(self._clock())
 
 
 def _check_name(name: str, field: str = "name") -> None:
@@ -457,9 +452,23 @@ def _copy_outcome(source: Operation, target: Operation) -> None:
         target.response.CopyFrom(source.response)
 
 
-def _stamp_update(operation: Operation, now: timestamp_pb2.Timestamp, who: Principal) -> None:
-    operation.update_time.CopyFrom(now)
+def _stamp_update(operation: Operation, now: int, who: Principal) -> None:
+    operation.update_time.CopyFrom(_not_before(operation, now))
     operation.updater = who.name
+
+
+def _timestamp(nanos: int) -> timestamp_pb2.Timestamp:
+    return timestamp_pb2.Timestamp(seconds=nanos // 1_000_000_000, nanos=nanos % 1_000_000_000)
+
+
+def _not_before(operation: Operation, now: int) -> timestamp_pb2.Timestamp:
+    """``now``, or the operation's latest time when the wall clock stepped back below it:
+    an operation's times never go backwards."""
+    latest = max(
+        operation.create_time.ToNanoseconds(),
+        operation.update_time.ToNanoseconds(),
+    )
+    return _timestamp(max(now, latest))
 
 
 def _progress_of(metadata: Message) -> tuple[float, str]:

@@ -103,12 +103,12 @@ def counter_of(op: Operation) -> int:
     return int(metadata["count"])
 
 
-def increment(op: Operation) -> Operation:
+def increment(op: Operation, now: int) -> Operation:
     op.metadata.CopyFrom(make_counter(counter_of(op) + 1).metadata)
     return op
 
 
-def stamp_updater(op: Operation) -> Operation:
+def stamp_updater(op: Operation, now: int) -> Operation:
     op.updater = "services/again"
     return op
 
@@ -251,7 +251,7 @@ def test_list_columns_follow_modify(store):
     # in step with the proto, or the filters would answer from stale columns.
     store.insert(make_op(1))
 
-    def finish(op: Operation) -> Operation:
+    def finish(op: Operation, now: int) -> Operation:
         op.done = True
         op.response.CopyFrom(make_succeeded().response)
         return op
@@ -259,14 +259,14 @@ def test_list_columns_follow_modify(store):
     store.modify([make_name(1)], finish)
     assert names_of(store.list(Query(done=True, seen=False))) == [make_name(1)]
 
-    def see(op: Operation) -> Operation:
+    def see(op: Operation, now: int) -> Operation:
         op.seen_by_creator_time.CopyFrom(make_timestamp("2026-11-22T00:00:00Z"))
         return op
 
     store.modify([make_name(1)], see)
     assert names_of(store.list(Query(done=True, seen=True))) == [make_name(1)]
 
-    def delete(op: Operation) -> Operation:
+    def delete(op: Operation, now: int) -> Operation:
         op.delete_time.CopyFrom(make_timestamp("2026-11-23T00:00:00Z"))
         return op
 
@@ -282,7 +282,7 @@ def test_modify_replaces_and_returns_the_new_operations(store):
     for i in range(3):
         store.insert(make_op(i))
 
-    def rename_updater(op: Operation) -> Operation:
+    def rename_updater(op: Operation, now: int) -> Operation:
         op.updater = "services/other"
         return op
 
@@ -300,7 +300,7 @@ def test_modify_is_all_or_none_when_change_raises(store):
     before = [store.get(make_name(i)) for i in range(3)]
     calls = []
 
-    def change(op: Operation) -> Operation:
+    def change(op: Operation, now: int) -> Operation:
         calls.append(op.name)
         if len(calls) == 2:
             raise RuntimeError("refused")
@@ -318,7 +318,7 @@ def test_modify_of_a_missing_name_raises_and_changes_nothing(store):
     store.insert(make_op(1))
     before = store.get(make_name(1))
 
-    def change(op: Operation) -> Operation:
+    def change(op: Operation, now: int) -> Operation:
         op.updater = "services/changed"
         return op
 
@@ -332,7 +332,7 @@ def test_modify_of_a_missing_name_raises_and_changes_nothing(store):
 def test_the_store_works_after_a_rolled_back_modify(store):
     store.insert(make_op(1))
 
-    def fail(op: Operation) -> Operation:
+    def fail(op: Operation, now: int) -> Operation:
         raise ValueError("no")
 
     with pytest.raises(ValueError, match=re.escape("no")):
@@ -418,7 +418,7 @@ class Heard:
         self.event.set()
 
 
-def finish(op: Operation) -> Operation:
+def finish(op: Operation, now: int) -> Operation:
     op.done = True
     op.response.CopyFrom(make_succeeded().response)
     return op
@@ -539,3 +539,45 @@ def test_memory_stores_are_separate():
     first, second = SQLiteStore(":memory:"), SQLiteStore(":memory:")
     first.insert(make_op(1))
     assert second.get(make_name(1)) is None
+
+
+# --- the time of a write ---------------------------------------------------------------------
+
+
+def test_modify_reads_the_clock_once_per_call_and_gives_every_name_that_time(store):
+    for i in range(3):
+        store.insert(make_op(i))
+    ticks = iter(range(100, 200))
+    seen: list[tuple[str, int]] = []
+
+    def record(op: Operation, now: int) -> Operation:
+        seen.append((op.name, now))
+        return op
+
+    store.modify([make_name(i) for i in range(3)], record, clock=lambda: next(ticks))
+    assert seen == [(make_name(i), 100) for i in range(3)]
+    store.modify([make_name(1)], record, clock=lambda: next(ticks))
+    assert seen[-1] == (make_name(1), 101)
+
+
+def test_modify_reads_the_clock_under_the_lock_that_orders_writes(store):
+    # Times handed to ``change`` follow commit order: a clock read before the lock could
+    # give a later commit an earlier time (update_time going backwards).
+    store.insert(make_counter(0))
+    name = make_running().name
+    ticks = iter(range(1, 10_000))
+    ticks_lock = threading.Lock()
+    committed: list[int] = []
+
+    def clock() -> int:
+        with ticks_lock:
+            return next(ticks)
+
+    def change(op: Operation, now: int) -> Operation:
+        committed.append(now)  # runs under the store's lock, so in commit order
+        return increment(op, now)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda _: store.modify([name], change, clock=clock), range(200)))
+    assert committed == sorted(committed)
+    assert counter_of(store.get(name)) == 200

@@ -9,6 +9,7 @@ when another finishes an operation (``watch``).
 from __future__ import annotations
 
 import builtins
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -84,11 +85,20 @@ class Store(Protocol):
         """Matching operations in creation order."""
 
     def modify(
-        self, names: Sequence[str], change: Callable[[Operation], Operation]
+        self,
+        names: Sequence[str],
+        change: Callable[[Operation, int], Operation],
+        *,
+        clock: Callable[[], int] = time.time_ns,
     ) -> builtins.list[Operation]:
-        """Atomically replace each named operation by ``change(current)``, all or none: an
-        exception from ``change`` leaves every one as it was. StoredOperationMissing when
-        one is not stored."""
+        """Atomically replace each named operation by ``change(current, now)``, all or none:
+        an exception from ``change`` leaves every one as it was. StoredOperationMissing when
+        one is not stored.
+
+        ``now`` is ``clock()`` (nanoseconds since the epoch), read once per call while the
+        store holds the lock that orders writes to these operations, and the same for every
+        name of the call: a time stamped from it can never be older than one a write that
+        committed before this one stamped (clock permitting)."""
 
     def watch(self, on_change: OnChange) -> Callable[[], None]:
         """Call ``on_change`` when other processes sharing the database finish or delete

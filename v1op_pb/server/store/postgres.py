@@ -14,6 +14,7 @@ import builtins
 import contextlib
 import secrets
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -180,7 +181,11 @@ class PostgresStore:
             raise StoredOperationExists(operation.name) from e
 
     def modify(
-        self, names: Sequence[str], change: Callable[[Operation], Operation]
+        self,
+        names: Sequence[str],
+        change: Callable[[Operation, int], Operation],
+        *,
+        clock: Callable[[], int] = time.time_ns,
     ) -> builtins.list[Operation]:
         # builtins.list: within the class, ``list`` is the method above.
         updated: builtins.list[Operation] = []
@@ -192,11 +197,14 @@ class PostgresStore:
                 (sorted(set(names)),),
             ).fetchall()
             current = {name: Operation.FromString(data) for name, data in rows}
+            # Read with the rows locked: writes to an operation commit in the order of their
+            # times.
+            now = clock()
             for name in names:
                 if name not in current:
                     raise StoredOperationMissing(name)
                 old = current[name]
-                new = change(Operation.FromString(old.SerializeToString()))
+                new = change(Operation.FromString(old.SerializeToString()), now)
                 conn.execute(
                     "UPDATE v1op_operations SET creator = %s, done = %s, seen = %s, "
                     "deleted = %s, data = %s WHERE name = %s",

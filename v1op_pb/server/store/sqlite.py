@@ -12,6 +12,7 @@ from __future__ import annotations
 import builtins
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Sequence
 
 from ..._operation import Operation
@@ -156,7 +157,11 @@ class SQLiteStore:
         return Page([Operation.FromString(data) for _, data in rows], total, cursor)
 
     def modify(
-        self, names: Sequence[str], change: Callable[[Operation], Operation]
+        self,
+        names: Sequence[str],
+        change: Callable[[Operation, int], Operation],
+        *,
+        clock: Callable[[], int] = time.time_ns,
     ) -> builtins.list[Operation]:
         updated = []
         with self._lock:
@@ -167,13 +172,15 @@ class SQLiteStore:
             except sqlite3.OperationalError as e:  # another process held the lock too long
                 raise StoreUnavailable(f"SQLite database {self.path}: {e}") from e
             try:
+                # Read under the write lock: writes commit in the order of their times.
+                now = clock()
                 for name in names:
                     row = self._db.execute(
                         "SELECT data FROM operations WHERE name = ?", (name,)
                     ).fetchone()
                     if row is None:
                         raise StoredOperationMissing(name)
-                    new = change(Operation.FromString(row[0]))
+                    new = change(Operation.FromString(row[0]), now)
                     self._db.execute(
                         "UPDATE operations SET creator = ?, done = ?, seen = ?, deleted = ?, "
                         "data = ? WHERE name = ?",
