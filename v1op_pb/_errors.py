@@ -4,20 +4,53 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["ConversionError"]
+__all__ = ["ConversionError", "excerpt"]
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+# How much of an input an error message quotes: enough to recognise it, little enough that
+# an error about a huge input stays small (gRPC trailers hold a few KiB).
+EXCERPT_CHARS = 64
+
+
+def excerpt(value: object, limit: int = EXCERPT_CHARS) -> str:
+    """``repr(value)``, bounded: a string or bytes longer than ``limit`` is cut, with its
+    length said. repr escapes what is not printable (control characters, lone surrogates), so
+    the result is always printable text that encodes as UTF-8."""
+    if isinstance(value, int) and value.bit_length() > 4 * limit:
+        # repr of a huge int is slow, and refused past sys.get_int_max_str_digits().
+        return f"an integer of {value.bit_length()} bits"
+    if isinstance(value, (str, bytes)) and len(value) > limit:
+        unit = "characters" if isinstance(value, str) else "bytes"
+        return f"{value[:limit]!r}... ({len(value)} {unit})"
+    text = repr(value)
+    if len(text) > 4 * limit:
+        return f"{text[: 4 * limit]}... ({len(text)} characters)"
+    return text
+
+
+def _escape_key(key: str) -> str:
+    out = []
+    for char in key:
+        if char in '\\"':
+            out.append("\\" + char)
+        elif char.isprintable():
+            out.append(char)
+        else:  # control characters, lone surrogates, ...: never raw in a message
+            code = ord(char)
+            out.append(f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
+    return "".join(out)
 
 
 def _segment(key: str | int) -> str:
     if isinstance(key, int):
         return f"[{key}]"
-    if _IDENTIFIER.match(key):
+    shown, rest = key[:EXCERPT_CHARS], len(key) - EXCERPT_CHARS
+    cut = f"...({len(key)} characters)" if rest > 0 else ""
+    if not cut and _IDENTIFIER.match(key):
         return f".{key}"
     # Keys that are not identifiers (map keys, Struct keys) use the bracket form of a JSON
     # path, so that the path stays unambiguous.
-    escaped = key.replace("\\", "\\\\").replace('"', '\\"')
-    return f'["{escaped}"]'
+    return f'["{_escape_key(shown)}"{cut}]'
 
 
 def format_path(segments: list[str | int]) -> str:

@@ -31,6 +31,8 @@ from google.protobuf.descriptor import Descriptor, FileDescriptor
 from google.protobuf.message import DecodeError, Message
 from google.rpc import code_pb2, error_details_pb2, http_pb2, status_pb2  # noqa: F401
 
+from ._errors import excerpt
+
 __all__ = [
     "TypeRegistry",
     "UnknownTypeError",
@@ -196,7 +198,8 @@ class TypeRegistry:
                 cls = self._classes.setdefault(full_name, cls)
             return cls
         raise UnknownTypeError(
-            f"no message type {full_name!r} is known for type URL {type_url!r}; import its "
+            f"no message type {excerpt(full_name)} is known for type URL {excerpt(type_url)}; "
+            "import its "
             "generated module, or register it with TypeRegistry.register(<module or class>) "
             "or TypeRegistry.add_descriptor_set(<file>) and pass registry=...",
             type_url,

@@ -25,7 +25,12 @@ from v1op.example.v1 import evaluation_pb2
 
 from v1op_pb import Operation, TypeRegistry, make_status, pack
 from v1op_pb.server.identity import Principal
-from v1op_pb.server.manager import MAX_BATCH, OperationManager
+from v1op_pb.server.manager import (
+    DEFAULT_PAGE_SIZE,
+    MAX_BATCH,
+    MAX_PAGE_SIZE,
+    OperationManager,
+)
 from v1op_pb.server.store import Query, SQLiteStore
 
 ADA = Principal("users/ada")
@@ -717,6 +722,64 @@ async def test_negative_page_sizes_are_invalid(manager, page_size):
     assert violation_fields(caught.value) == ["page_size"]
     with pytest.raises(InvalidArgument, match=re.escape(message)):
         await manager.list_unseen(ADA, page_size, full=True)
+
+
+def insert_plain(store, n: int, creator: str = "users/ada") -> list[str]:
+    """``n`` small running operations straight into the store (faster than create)."""
+    names = []
+    for i in range(n):
+        operation = Operation(name=f"operations/plain-{i:05d}", creator=creator)
+        store.insert(operation)
+        names.append(operation.name)
+    return names
+
+
+@async_test
+async def test_page_sizes_have_a_default_and_a_maximum(manager, store):
+    names = insert_plain(store, MAX_PAGE_SIZE + 1)
+    default = await manager.list(ADA, 0)
+    assert [op.name for op in default.operations] == names[:DEFAULT_PAGE_SIZE]
+    assert default.more and default.total_size == MAX_PAGE_SIZE + 1
+    for asked in (MAX_PAGE_SIZE, MAX_PAGE_SIZE + 1, 2**31 - 1):
+        page = await manager.list(ADA, asked)
+        assert [op.name for op in page.operations] == names[:MAX_PAGE_SIZE]
+        assert page.more
+        rest = await manager.list(ADA, asked, after=page.cursor)
+        assert [op.name for op in rest.operations] == names[MAX_PAGE_SIZE:]
+        assert not rest.more
+
+
+@async_test
+async def test_pages_are_cut_to_fit_max_page_bytes_and_go_on_where_they_stopped(store, clock):
+    manager = OperationManager(store, clock=clock, max_page_bytes=10_000)
+    created = [
+        await create_running(manager, metadata=make_struct(text="x" * size))
+        for size in (3000, 3000, 3000, 9000, 20_000, 100, 100)
+    ]
+    pages, after = [], 0
+    while True:
+        page = await manager.list(ADA, 0, after=after)
+        pages.append([op.name for op in page.operations])
+        if not page.more:
+            break
+        after = page.cursor
+    # Three of 3 KB fit 10 KB; one over the limit alone is a page of its own (it must be
+    # listed), and the rest come after it.
+    sizes = [len(p) for p in pages]
+    assert sizes == [3, 1, 1, 2], sizes
+    assert [name for p in pages for name in p] == [op.name for op in created]
+
+
+@async_test
+async def test_the_basic_view_fits_pages_without_the_responses(store, clock):
+    manager = OperationManager(store, clock=clock, max_page_bytes=10_000)
+    for _ in range(4):
+        operation = await create_running(manager)
+        request = make_finish(operation.name)
+        request.response.CopyFrom(make_struct(text="r" * 4000))
+        await manager.finalize(EVALUATOR, request)
+    assert len((await manager.list_unseen(ADA, 0, full=True)).operations) == 2
+    assert len((await manager.list_unseen(ADA, 0, full=False)).operations) == 4
 
 
 # --- list unseen -----------------------------------------------------------------------------

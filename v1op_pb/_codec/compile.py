@@ -26,7 +26,7 @@ from google.protobuf import descriptor_pb2
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor, OneofDescriptor
 from google.protobuf.message import Message
 
-from .._errors import ConversionError
+from .._errors import ConversionError, excerpt
 from .._registry import TypeRegistry
 from .descriptors import is_repeated
 from .jsontext import MAX_DEPTH, too_deep
@@ -425,7 +425,7 @@ class _KeyPlan:
             if codec.ignore_unknown_fields:
                 return
             raise ConversionError(
-                f"unknown field {key!r} of {self.descriptor.full_name}; known fields: "
+                f"unknown field {excerpt(key)} of {self.descriptor.full_name}; known fields: "
                 + ", ".join(f.json_name for f in self.fields),
                 [key],
             )
@@ -443,7 +443,8 @@ class _KeyPlan:
     def given_twice(self, obj: dict[str, Any], key: str, index: int) -> None:
         first = next(k for k in obj if self.keys.get(k) == index)
         raise ConversionError(
-            f"field {self.fields[index].name!r} is given twice, as {first!r} and {key!r}"
+            f"field {self.fields[index].name!r} is given twice, "
+            f"as {excerpt(first)} and {excerpt(key)}"
         )
 
     def oneof_clash(self, obj: dict[str, Any], key: str, index: int) -> None:
@@ -457,7 +458,7 @@ class _KeyPlan:
             and self.fields[self.keys[k]].containing_oneof is oneof
         )
         raise ConversionError(
-            f"{other!r} and {key!r} are both set, but they belong to the oneof "
+            f"{excerpt(other)} and {excerpt(key)} are both set, but they belong to the oneof "
             f"{oneof.name!r} of {self.descriptor.full_name}: at most one may be set"
         )
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from google.protobuf.descriptor import EnumDescriptor, FieldDescriptor
 
-from .._errors import ConversionError
+from .._errors import ConversionError, excerpt
 from .jsontext import DuplicateKeys
 
 Decoder = Callable[[Any], Any]
@@ -41,10 +41,9 @@ def describe(value: Any) -> str:
     if value is True or value is False:
         return "true" if value else "false"
     if isinstance(value, str):
-        shown = value if len(value) <= 40 else value[:37] + "..."
-        return f"string {shown!r}"
+        return f"string {excerpt(value, 40)}"
     if isinstance(value, (int, float)):
-        return f"number {value!r}"
+        return f"number {excerpt(value)}"
     if isinstance(value, dict):
         return "an object"
     if isinstance(value, (list, tuple)):
@@ -57,7 +56,7 @@ def expect_object(value: Any, what: str) -> dict[str, Any]:
     if type(value) is dict:
         return value
     if type(value) is DuplicateKeys:
-        raise ConversionError(f"duplicate key {value.duplicate!r}", [value.duplicate])
+        raise ConversionError(f"duplicate key {excerpt(value.duplicate)}", [value.duplicate])
     if isinstance(value, dict):
         return value
     raise ConversionError(f"expected {what} (a JSON object), got {describe(value)}")
@@ -186,7 +185,7 @@ def enum_decoder(enum: EnumDescriptor) -> Decoder:
         if isinstance(value, str):
             number = by_name.get(value)
             if number is None:
-                raise UnknownEnumName(f"unknown name {value!r} of enum {enum.full_name}")
+                raise UnknownEnumName(f"unknown name {excerpt(value)} of enum {enum.full_name}")
             return number
         if null_value and value is None:
             return 0
@@ -318,11 +317,11 @@ def decode_map_key(field: FieldDescriptor, key: str) -> Any:
             return True
         if key == "false":
             return False
-        raise ConversionError(f'expected map key "true" or "false", got {key!r}')
+        raise ConversionError(f'expected map key "true" or "false", got {excerpt(key)}')
     if field.type in (_T.TYPE_STRING,):
         return decode_string(key)
     if not _INTEGER_TEXT.match(key):
-        raise ConversionError(f"expected an integer map key, got {key!r}")
+        raise ConversionError(f"expected an integer map key, got {excerpt(key)}")
     return SCALAR_DECODERS[field.type](key)
 
 

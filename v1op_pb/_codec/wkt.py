@@ -21,7 +21,7 @@ from google.protobuf.message import DecodeError, EncodeError, Message
 from google.protobuf.struct_pb2 import NULL_VALUE, ListValue, Struct, Value
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from .._errors import ConversionError
+from .._errors import ConversionError, excerpt
 from .._registry import UnknownTypeError, type_name_of
 from .compile import CodecLike, encode_repeated_messages
 from .jsontext import MAX_DEPTH, too_deep
@@ -62,23 +62,24 @@ def _decode_timestamp(codec: CodecLike, message: Timestamp, value: Any, depth: i
     match = _RFC3339.match(value)
     if match is None:
         raise ConversionError(
-            f"expected an RFC 3339 timestamp such as 2024-05-01T12:30:00.123456789Z, got {value!r}"
+            "expected an RFC 3339 timestamp such as 2024-05-01T12:30:00.123456789Z, "
+            f"got {excerpt(value)}"
         )
     date, hour, minute, second, fraction, sign, off_h, off_m = match.groups()
     days = _DAYS.get(date)
     if days is None:
         days = _days_of(date, value)
     if hour > "23" or minute > "59" or second > "59":  # two digits each: text order works
-        raise ConversionError(f"invalid time of day in timestamp {value!r}")
+        raise ConversionError(f"invalid time of day in timestamp {excerpt(value)}")
     seconds = days * 86400 + int(hour) * 3600 + int(minute) * 60 + int(second)
     if sign is not None:
         if off_h > "23" or off_m > "59":  # two digits each, so text order is number order
-            raise ConversionError(f"invalid UTC offset in timestamp {value!r}")
+            raise ConversionError(f"invalid UTC offset in timestamp {excerpt(value)}")
         offset = int(off_h) * 3600 + int(off_m) * 60
         seconds -= offset if sign == "+" else -offset
     if not _MIN_SECONDS <= seconds <= _MAX_SECONDS:
         raise ConversionError(
-            f"timestamp {value!r} is outside 0001-01-01T00:00:00Z..9999-12-31T23:59:59Z"
+            f"timestamp {excerpt(value)} is outside 0001-01-01T00:00:00Z..9999-12-31T23:59:59Z"
         )
     message.seconds = seconds
     message.nanos = int(fraction) * _FRACTION_SCALE[len(fraction)] if fraction else 0
@@ -96,7 +97,7 @@ def _days_of(date: str, value: str) -> int:
     try:
         days = datetime.date.fromisoformat(date).toordinal() - _EPOCH_ORDINAL
     except ValueError as e:
-        raise ConversionError(f"invalid date in timestamp {value!r}: {e}") from e
+        raise ConversionError(f"invalid date in timestamp {excerpt(value)}: {e}") from e
     if len(_DAYS) >= _CACHE_LIMIT:
         _DAYS.clear()
     _DAYS[date] = days
@@ -152,13 +153,14 @@ def _decode_duration(codec: CodecLike, message: Duration, value: Any, depth: int
     match = _DURATION.match(value)
     if match is None:
         raise ConversionError(
-            f'expected a duration such as "1.5s" (at most 9 fractional digits), got {value!r}'
+            'expected a duration such as "1.5s" (at most 9 fractional digits), '
+            f"got {excerpt(value)}"
         )
     negative, whole, fraction = match.groups()
     seconds = int(whole)
     nanos = int(fraction.ljust(9, "0")) if fraction else 0
     if seconds > _MAX_DURATION_SECONDS:
-        raise ConversionError(f"duration {value!r} is outside ±{_MAX_DURATION_SECONDS}s")
+        raise ConversionError(f"duration {excerpt(value)} is outside ±{_MAX_DURATION_SECONDS}s")
     message.seconds = -seconds if negative else seconds
     message.nanos = -nanos if negative else nanos
 
@@ -191,7 +193,7 @@ def _decode_field_mask(codec: CodecLike, message: FieldMask, value: Any, depth: 
     try:
         message.FromJsonString(value)
     except ValueError as e:
-        raise ConversionError(f"invalid field mask {value!r}: {e}") from e
+        raise ConversionError(f"invalid field mask {excerpt(value)}: {e}") from e
 
 
 def _encode_field_mask(codec: CodecLike, message: FieldMask, depth: int) -> str:
@@ -207,8 +209,8 @@ def _encode_field_mask(codec: CodecLike, message: FieldMask, depth: int) -> str:
     if list(check.paths) != paths:
         # e.g. the path "a,b" prints as "a,b", which reads back as two paths.
         raise ConversionError(
-            f"FieldMask paths {paths!r} have no lossless JSON form (it would read back as "
-            f"{list(check.paths)!r})"
+            f"FieldMask paths {excerpt(paths)} have no lossless JSON form (it would read back as "
+            f"{excerpt(list(check.paths))})"
         )
     return text
 
@@ -388,7 +390,7 @@ def _decode_any(codec: CodecLike, message: AnyMessage, value: Any, depth: int) -
         for key in obj:
             if key not in ("@type", "value") and not codec.ignore_unknown_fields:
                 raise ConversionError(
-                    f"unknown key {key!r}: an Any holding {cls.DESCRIPTOR.full_name} has "
+                    f"unknown key {excerpt(key)}: an Any holding {cls.DESCRIPTOR.full_name} has "
                     'only "@type" and "value"',
                     [key],
                 )
@@ -459,7 +461,7 @@ def _resolve(codec: CodecLike, type_url: str) -> type[Message]:
         return cls
     if "/" not in type_url or not type_name_of(type_url):
         raise ConversionError(
-            f"type URL {type_url!r} is not of the form <prefix>/<full message name>, e.g. "
+            f"type URL {excerpt(type_url)} is not of the form <prefix>/<full message name>, e.g. "
             "type.googleapis.com/google.rpc.ErrorInfo",
             ["@type"],
         )

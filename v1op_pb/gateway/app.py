@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import signal
 import ssl
 import urllib.parse
@@ -19,6 +20,9 @@ from typing import Any, TypeVar
 
 import grpc
 from aiohttp import web
+from aiohttp.http_exceptions import LineTooLong
+from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_request import BaseRequest
 from google.api_core.exceptions import exception_class_for_grpc_status
 from google.protobuf import message_factory
 from google.protobuf.descriptor import Descriptor, FieldDescriptor, ServiceDescriptor
@@ -44,6 +48,13 @@ __all__ = [
 
 DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
 CALL_TIMEOUT_SECONDS = 60.0
+# aiohttp's defaults (8 KiB) stop a batchGet at about 146 names; these let a request line
+# carry the documented 1000 names of any length the server takes, and headers a long token.
+MAX_REQUEST_LINE_BYTES = 1024 * 1024
+MAX_HEADER_BYTES = 64 * 1024
+# A bearer token is printable ASCII; anything longer than this is not one we gave out, and
+# would only be refused by gRPC's metadata limit further on.
+MAX_AUTHORIZATION_CHARS = 4096
 
 # The services of the documented REST API. google.longrunning.Operations has HTTP rules of
 # its own, which would overlap the documented paths; it stays gRPC-only.
@@ -53,6 +64,7 @@ DOCUMENTED_SERVICES = (
 )
 _JSON = "application/json"
 _GRPC_CODES = {code.value[0]: code for code in grpc.StatusCode}
+_ENUM_NUMBER = re.compile(r"-?[0-9]{1,20}\Z")
 _log = logging.getLogger("v1op.gateway")
 T = TypeVar("T")
 # A payload can hold Anys of other unknown types: learn one per round, this many at most.
@@ -81,8 +93,9 @@ def create_gateway_app(
     """An aiohttp application serving the HTTP rules of ``services`` over ``channel``."""
     gateway = _Gateway(channel, routes_of(*services), registry, max_body_bytes)
     # aiohttp's own body limit would answer 413 with a text body; ours answers with a Status.
-    app = web.Application(client_max_size=max_body_bytes + 1)
-    app.router.add_route("*", "/{tail:.*}", gateway.handle)
+    # Every request goes to the gateway, which routes by the HTTP rules itself: aiohttp's
+    # router would answer what it does not match (a path with a newline, say) in text.
+    app = web.Application(client_max_size=max_body_bytes + 1, middlewares=[gateway.dispatch])
     return app
 
 
@@ -115,7 +128,13 @@ async def start_gateway(
     host, _, port = address.rpartition(":")
     app = create_gateway_app(channel, services, registry=registry, max_body_bytes=max_body_bytes)
     # access_log=None: a line per request would cost more than the request itself.
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    runner = _StatusRunner(
+        app,
+        access_log=None,
+        handle_signals=False,
+        max_line_size=MAX_REQUEST_LINE_BYTES,
+        max_field_size=MAX_HEADER_BYTES,
+    )
     await runner.setup()
     site = web.TCPSite(runner, host.strip("[]") or None, int(port), ssl_context=ssl_context)
     await site.start()
@@ -157,6 +176,62 @@ async def run_gateway(
         await channel.close()
 
 
+class _StatusRequestHandler(RequestHandler):
+    """aiohttp's connection handler, answering what it refuses before the application sees
+    it (a malformed request line, headers over the limits, a handler timeout) with a Status
+    JSON body instead of aiohttp's text."""
+
+    def handle_error(
+        self,
+        request: BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        # aiohttp's own handling logs, and refuses when a response is under way.
+        super().handle_error(request, status, exc, message)
+        if status >= 500:
+            code, text = (
+                (code_pb2.DEADLINE_EXCEEDED, "gateway timeout")
+                if status == 504
+                else (code_pb2.INTERNAL, "internal gateway error")
+            )
+        elif isinstance(exc, LineTooLong):
+            code, text = (
+                code_pb2.INVALID_ARGUMENT,
+                (
+                    f"request line or header over the limit of {MAX_REQUEST_LINE_BYTES} bytes "
+                    f"(line) or {MAX_HEADER_BYTES} bytes (header)"
+                ),
+            )
+        else:
+            code, text = code_pb2.INVALID_ARGUMENT, "malformed HTTP request"
+        body = dumps(Codec().encode(make_status(code, text)))
+        response = web.Response(status=status, body=body.encode("utf-8"), content_type=_JSON)
+        response.force_close()
+        return response
+
+
+class _StatusServer(web.Server):
+    def __call__(self) -> RequestHandler:
+        return _StatusRequestHandler(self, loop=self._loop, **self._kwargs)
+
+
+class _StatusRunner(web.AppRunner):
+    """An AppRunner whose connections answer protocol errors with a Status body."""
+
+    async def _make_server(self) -> web.Server:
+        server = await super()._make_server()
+        # Same handler, request factory and options; only the connection handler differs.
+        return _StatusServer(
+            server.request_handler,
+            request_factory=server.request_factory,
+            handler_cancellation=server.handler_cancellation,
+            loop=server._loop,
+            **server._kwargs,
+        )
+
+
 class _Gateway:
     def __init__(
         self,
@@ -191,6 +266,10 @@ class _Gateway:
                 ),
             )
 
+    @web.middleware
+    async def dispatch(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        return await self.handle(request)
+
     async def handle(self, request: web.Request) -> web.Response:
         try:
             return await self._handle(request)
@@ -217,6 +296,7 @@ class _Gateway:
         metadata = []
         authorization = request.headers.get("Authorization")
         if authorization is not None:
+            _check_authorization(authorization)
             metadata.append(("authorization", authorization))
         try:
             response = await call(message, metadata=metadata, timeout=self._timeout)
@@ -369,8 +449,24 @@ class _Gateway:
         except ConversionError:
             # Details of types this gateway does not know: keep code and message.
             body = dumps(self._writer.encode(make_status(status.code, status.message)))
+        except Exception:
+            # Never a 500 for an error answer: keep its code, with a message that is sure to
+            # encode (the original is logged).
+            _log.exception("cannot write the Status of an error")
+            body = dumps(self._writer.encode(make_status(status.code, "error")))
         return web.Response(
             status=http_status, body=body.encode("utf-8"), content_type=_JSON, headers=headers
+        )
+
+
+def _check_authorization(value: str) -> None:
+    """gRPC metadata takes printable ASCII; no token this server knows is anything else."""
+    if len(value) > MAX_AUTHORIZATION_CHARS or not all(" " <= c <= "~" for c in value):
+        raise _Reject(
+            401,
+            code_pb2.UNAUTHENTICATED,
+            "the Authorization header is not 'Bearer <token>' in printable ASCII",
+            {"WWW-Authenticate": "Bearer"},
         )
 
 
@@ -413,8 +509,8 @@ def _query_value(field: FieldDescriptor, text: str, key: str) -> Any:
         if text in ("true", "false"):
             return text == "true"
         raise _Reject(400, code_pb2.INVALID_ARGUMENT, f"{key}: expected true or false")
-    if field.type == FieldDescriptor.TYPE_ENUM and text.lstrip("-").isdigit():
-        return int(text)  # enums by number, as well as by name
+    if field.type == FieldDescriptor.TYPE_ENUM and _ENUM_NUMBER.match(text):
+        return int(text)  # enums by number, as well as by name (the codec checks the range)
     message_type = field.message_type
     if (
         field.type == FieldDescriptor.TYPE_MESSAGE

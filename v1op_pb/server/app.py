@@ -21,7 +21,7 @@ from .._registry import TypeRegistry
 from .._tls import ServerTLS
 from .addresses import check_free, split_address
 from .identity import TokenTable
-from .manager import OperationManager
+from .manager import OperationManager, page_bytes_for
 from .reflection import RegistryReflectionPool
 from .services import LongRunningService, OperationProgressService, OperationService
 from .store import Store, open_store
@@ -91,7 +91,12 @@ async def _assemble(
     reuse_port: bool = False,
 ) -> _Assembled:
     split_address(address)
-    manager = OperationManager(store, registry, max_wait_seconds=max_wait_seconds)
+    manager = OperationManager(
+        store,
+        registry,
+        max_wait_seconds=max_wait_seconds,
+        max_page_bytes=page_bytes_for(max_message_bytes),
+    )
     server = grpc.aio.server(
         options=[
             ("grpc.max_receive_message_length", max_message_bytes),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
+import dataclasses
 import functools
 import re
 import time
@@ -30,17 +31,44 @@ from google.rpc import code_pb2, error_details_pb2
 
 from .._any import unpack
 from .._codec import Codec
-from .._errors import ConversionError
+from .._errors import ConversionError, excerpt
 from .._operation import Operation
 from .._registry import TypeRegistry
 from .identity import Principal
-from .store import Page, Query, Store, StoredOperationMissing, StoreUnavailable
+from .store import Query, Store, StoredOperationMissing, StoreUnavailable
 
-__all__ = ["MAX_BATCH", "OperationManager"]
+__all__ = [
+    "DEFAULT_PAGE_SIZE",
+    "MAX_BATCH",
+    "MAX_PAGE_SIZE",
+    "Listing",
+    "OperationManager",
+    "page_bytes_for",
+]
 
 MAX_BATCH = 1000
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+# The part of a list response that its operations may take: gRPC's default message limit
+# (4 MiB) less room for the other fields and the framing.
+DEFAULT_MAX_PAGE_BYTES = 4 * 1024 * 1024 - 64 * 1024  # page_bytes_for(4 MiB)
 _NAME = re.compile(r"operations/[^/]+\Z")
 _PROGRESS_NAMESPACE = uuid.UUID("5f0b7d0c-3b5e-4f8e-9d61-6a1c2b3d4e5f")
+
+
+def page_bytes_for(max_message_bytes: int) -> int:
+    """What the operations of a list response may take under a message size limit."""
+    return max_message_bytes - min(64 * 1024, max_message_bytes // 8)
+
+
+@dataclasses.dataclass(frozen=True)
+class Listing:
+    """A page of a list: the store's Page, and whether a next page may follow."""
+
+    operations: list[Operation]
+    total_size: int
+    cursor: int  # the store cursor after the last operation (Query.after of the next page)
+    more: bool
 
 
 class OperationManager:
@@ -58,6 +86,7 @@ class OperationManager:
         registry: TypeRegistry | None = None,
         *,
         max_wait_seconds: float = 60.0,
+        max_page_bytes: int = DEFAULT_MAX_PAGE_BYTES,
         clock: Callable[[], int] = time.time_ns,
     ) -> None:
         self._store = store
@@ -65,6 +94,7 @@ class OperationManager:
         self._codec = Codec(registry)
         self._clock = clock
         self.max_wait_seconds = max_wait_seconds
+        self.max_page_bytes = max_page_bytes
         self._waiters: dict[str, set[asyncio.Future[Operation | None]]] = {}
         self._watching: asyncio.Future[Callable[[], None]] | None = None
         self._released = False
@@ -77,7 +107,7 @@ class OperationManager:
         _check_name(name, field)
         operation = await asyncio.to_thread(self._store.get, name)
         if operation is None:
-            raise NotFound(f"operation {name!r} not found", details=[_resource(name)])
+            raise NotFound(f"operation {excerpt(name)} not found", details=[_resource(name)])
         _check_read(who, operation)
         return operation
 
@@ -88,28 +118,43 @@ class OperationManager:
         for name in names:
             operation = found.get(name)
             if operation is None:
-                raise NotFound(f"operation {name!r} not found", details=[_resource(name)])
+                raise NotFound(f"operation {excerpt(name)} not found", details=[_resource(name)])
             _check_read(who, operation)
             result.append(operation)
         return result
 
     async def list(
         self, who: Principal, page_size: int, *, after: int = 0, done: bool | None = None
-    ) -> Page:
-        _check_page_size(page_size)
+    ) -> Listing:
+        """One page of what ``who`` may read, in creation order, from the store cursor
+        ``after``."""
         creator = None if who.is_service else who.name
-        query = Query(creator=creator, done=done, after=after, limit=page_size)
-        return await asyncio.to_thread(self._store.list, query)
+        query = Query(creator=creator, done=done, after=after, limit=_page_size(page_size))
+        return await self._page(query, full=True)
 
-    async def list_unseen(self, who: Principal, page_size: int, *, full: bool) -> Page:
+    async def list_unseen(
+        self, who: Principal, page_size: int, *, full: bool, after: int = 0
+    ) -> Listing:
         """The caller's finished operations that it has not marked seen."""
-        _check_page_size(page_size)
-        query = Query(creator=who.name, done=True, seen=False, limit=page_size)
-        page = await asyncio.to_thread(self._store.list, query)
-        if not full:
-            for operation in page.operations:
-                operation.ClearField("response")
-        return page
+        query = Query(
+            creator=who.name, done=True, seen=False, after=after, limit=_page_size(page_size)
+        )
+        return await self._page(query, full=full)
+
+    async def _page(self, query: Query, *, full: bool) -> Listing:
+        """A page of at most ``query.limit`` operations that fits ``max_page_bytes``: a page
+        that would not is read again, shorter, so that its cursor is that of its last
+        operation (at least one operation per page, so a listing always moves on)."""
+        while True:
+            page = await asyncio.to_thread(self._store.list, query)
+            if not full:
+                for operation in page.operations:
+                    operation.ClearField("response")
+            fitting = _fitting(page.operations, self.max_page_bytes)
+            if fitting == len(page.operations):
+                more = len(page.operations) == query.limit
+                return Listing(page.operations, page.total_size, page.cursor, more)
+            query = dataclasses.replace(query, limit=fitting)
 
     async def progress(self, who: Principal, parent: str) -> tuple[str, float, str]:
         """(name, progress, message) read from the operation's metadata."""
@@ -335,7 +380,8 @@ class OperationManager:
         def guarded(operation: Operation, now: int) -> Operation:
             if operation.HasField("delete_time"):
                 raise NotFound(
-                    f"operation {operation.name!r} not found", details=[_resource(operation.name)]
+                    f"operation {excerpt(operation.name)} not found",
+                    details=[_resource(operation.name)],
                 )
             return change(operation, now)
 
@@ -345,7 +391,9 @@ class OperationManager:
             )
         except StoredOperationMissing as e:
             name = e.args[0]
-            raise NotFound(f"operation {name!r} not found", details=[_resource(name)]) from None
+            raise NotFound(
+                f"operation {excerpt(name)} not found", details=[_resource(name)]
+            ) from None
         self._notify(updated)
         return updated
 
@@ -383,7 +431,7 @@ def _check_name(name: str, field: str = "name") -> None:
     """``field`` is the request field that holds the name, for the BadRequest detail."""
     if not _NAME.match(name):
         raise InvalidArgument(
-            f"{field}: {name!r} is not an operation name, operations/<id>",
+            f"{field}: {excerpt(name)} is not an operation name, operations/<id>",
             details=[_violation(field, "must match operations/[^/]+")],
         )
 
@@ -398,17 +446,33 @@ def _check_batch(names: Sequence[str]) -> None:
         _check_name(name, f"names[{index}]")
 
 
-def _check_page_size(page_size: int) -> None:
+def _page_size(page_size: int) -> int:
+    """The page size a request asks for, as the server takes it (AIP-158): 0 is the
+    default, more than the maximum is the maximum."""
     if page_size < 0:
         raise InvalidArgument(
             f"page_size {page_size} is negative", details=[_violation("page_size", "must be >= 0")]
         )
+    return min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+
+
+def _fitting(operations: Sequence[Operation], max_bytes: int) -> int:
+    """How many of ``operations``, from the first, a response of ``max_bytes`` holds (at
+    least one)."""
+    size = 0
+    for count, operation in enumerate(operations):
+        length = operation.ByteSize()
+        # The repeated field's tag (1 byte) and length prefix (at most 5 bytes).
+        size += length + 6
+        if size > max_bytes:
+            return max(count, 1)
+    return len(operations)
 
 
 def _check_read(who: Principal, operation: Operation) -> None:
     if operation.HasField("delete_time"):
         raise NotFound(
-            f"operation {operation.name!r} not found", details=[_resource(operation.name)]
+            f"operation {excerpt(operation.name)} not found", details=[_resource(operation.name)]
         )
     if not who.is_service and operation.creator != who.name:
         raise PermissionDenied(f"{who.name} may not read {operation.name}")
@@ -427,7 +491,7 @@ def _require_service(who: Principal, action: str) -> None:
 def _check_running(operation: Operation) -> None:
     if operation.done:
         raise FailedPrecondition(
-            f"operation {operation.name!r} is already finished",
+            f"operation {excerpt(operation.name)} is already finished",
             details=[
                 error_details_pb2.PreconditionFailure(
                     violations=[{"type": "STATE", "subject": operation.name, "description": "done"}]

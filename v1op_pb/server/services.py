@@ -4,8 +4,10 @@ google.longrunning.Operations, each a thin translation onto OperationManager."""
 from __future__ import annotations
 
 import base64
+import binascii
 import functools
 import json
+import logging
 import re
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
@@ -15,14 +17,16 @@ import grpc
 from google.api_core.exceptions import GoogleAPICallError, InvalidArgument, ServiceUnavailable
 from google.longrunning import operations_pb2_grpc, operations_proto_pb2
 from google.protobuf import empty_pb2
+from google.rpc import code_pb2, status_pb2
 from grpc_status import rpc_status
 from v1op.v1 import operation_service_pb2 as pb
 from v1op.v1 import operation_service_pb2_grpc as pb_grpc
 
+from .._errors import excerpt
 from .._operation import Operation
 from .errors import status_of
 from .identity import Principal, TokenTable
-from .manager import OperationManager
+from .manager import Listing, OperationManager
 from .store import StoreUnavailable
 
 __all__ = ["LongRunningService", "OperationProgressService", "OperationService"]
@@ -32,15 +36,25 @@ Request = TypeVar("Request")
 Response = TypeVar("Response")
 Context = grpc.aio.ServicerContext[Any, Any]
 
-_LRO_PAGE_SIZE = 100
 _LRO_FILTER = re.compile(r"\s*done\s*=\s*(true|false)\s*\Z")
+# google.protobuf.Duration's range (about 10,000 years).
+_MAX_DURATION_SECONDS = 315_576_000_000
+# A Status rides in the trailers, which clients take up to 8 KiB of by default (with the
+# message percent-encoded and the details base64-encoded).
+_MAX_STATUS_MESSAGE_CHARS = 1024
+_MAX_STATUS_BYTES = 4096
+_log = logging.getLogger("v1op.server")
 
 
 def rpc(
     handler: Callable[[Service, Request, Principal, Context], Awaitable[Response]],
 ) -> Callable[[Service, Request, Context], Coroutine[Any, Any, Response]]:
     """Authenticate the call, run the handler, and end it with the rich Status of a
-    google-api-core exception (``grpc-status-details-bin``, so clients read typed details)."""
+    google-api-core exception (``grpc-status-details-bin``, so clients read typed details).
+
+    This is the one place where a handler's failure becomes the caller's answer: any other
+    exception is a bug of the server, answered INTERNAL with no word of its internals, and
+    logged here with its traceback."""
 
     @functools.wraps(handler)
     async def call(self: Service, request: Request, context: Context) -> Response:
@@ -54,11 +68,35 @@ def rpc(
                 print(f"v1op: {e}", file=sys.stderr, flush=True)
                 raise ServiceUnavailable("the operation store is unavailable; retry later") from e
         except GoogleAPICallError as e:
-            status = rpc_status.to_status(status_of(e))
-            await context.abort(status.code, status.details, status.trailing_metadata)
-            raise AssertionError("unreachable: abort raises") from e
+            status = rpc_status.to_status(_bounded(status_of(e)))
+        except grpc.aio.AbortError:
+            raise  # a handler that ended the call itself
+        except Exception:
+            _log.exception("%s failed", handler.__qualname__)
+            status = rpc_status.to_status(
+                status_pb2.Status(code=code_pb2.INTERNAL, message="internal server error")
+            )
+        await context.abort(status.code, status.details, status.trailing_metadata)
+        raise AssertionError("unreachable: abort raises")
 
     return call
+
+
+def _bounded(status: status_pb2.Status) -> status_pb2.Status:
+    """The status, small enough for gRPC's trailers: a status that quotes a huge input would
+    otherwise turn into RESOURCE_EXHAUSTED on the client. Messages quote excerpts, so this
+    cuts only what slipped past them."""
+    if len(status.message) <= _MAX_STATUS_MESSAGE_CHARS and status.ByteSize() <= _MAX_STATUS_BYTES:
+        return status
+    message = status.message
+    if len(message) > _MAX_STATUS_MESSAGE_CHARS:
+        message = message[:_MAX_STATUS_MESSAGE_CHARS] + f"... ({len(message)} characters)"
+    bounded = status_pb2.Status(code=status.code, message=message)
+    for detail in status.details:
+        if bounded.ByteSize() + detail.ByteSize() + 8 > _MAX_STATUS_BYTES:
+            break  # keep the details that fit, in order
+        bounded.details.append(detail)
+    return bounded
 
 
 class _Service:
@@ -85,17 +123,27 @@ class OperationService(_Service, pb_grpc.OperationServiceServicer):
     async def ListOperations(
         self, request: pb.ListOperationsRequest, who: Principal, context: Context
     ) -> pb.ListOperationsResponse:
-        page = await self._manager.list(who, request.page_size)
-        return pb.ListOperationsResponse(operations=page.operations, total_size=page.total_size)
+        after = _decode_page_token(request.page_token, "list")
+        page = await self._manager.list(who, request.page_size, after=after)
+        return pb.ListOperationsResponse(
+            operations=page.operations,
+            total_size=page.total_size,
+            next_page_token=_next_page_token(page, "list"),
+        )
 
     @rpc
     async def ListUnseenOperations(
         self, request: pb.ListUnseenOperationsRequest, who: Principal, context: Context
     ) -> pb.ListUnseenOperationsResponse:
         full = request.view != pb.OPERATION_VIEW_BASIC
-        page = await self._manager.list_unseen(who, request.page_size, full=full)
+        # A token is good for the view it was given out for.
+        scope = "unseen:full" if full else "unseen:basic"
+        after = _decode_page_token(request.page_token, scope)
+        page = await self._manager.list_unseen(who, request.page_size, full=full, after=after)
         return pb.ListUnseenOperationsResponse(
-            operations=page.operations, total_size=page.total_size
+            operations=page.operations,
+            total_size=page.total_size,
+            next_page_token=_next_page_token(page, scope),
         )
 
     @rpc
@@ -168,17 +216,15 @@ class LongRunningService(_Service, operations_pb2_grpc.OperationsServicer):
         self, request: operations_proto_pb2.ListOperationsRequest, who: Principal, context: Context
     ) -> operations_proto_pb2.ListOperationsResponse:
         if request.name not in ("", "operations"):
-            raise InvalidArgument(f"list the collection 'operations', not {request.name!r}")
+            raise InvalidArgument(f"list the collection 'operations', not {excerpt(request.name)}")
         done = _parse_filter(request.filter)
-        after = _decode_page_token(request.page_token, request.filter)
-        page_size = request.page_size or _LRO_PAGE_SIZE
-        page = await self._manager.list(who, page_size, after=after, done=done)
-        response = operations_proto_pb2.ListOperationsResponse(
-            operations=[to_longrunning(op) for op in page.operations]
+        scope = f"longrunning:{request.filter}"
+        after = _decode_page_token(request.page_token, scope)
+        page = await self._manager.list(who, request.page_size, after=after, done=done)
+        return operations_proto_pb2.ListOperationsResponse(
+            operations=[to_longrunning(op) for op in page.operations],
+            next_page_token=_next_page_token(page, scope),
         )
-        if len(page.operations) == page_size:
-            response.next_page_token = _encode_page_token(page.cursor, request.filter)
-        return response
 
     @rpc
     async def CancelOperation(
@@ -200,7 +246,7 @@ class LongRunningService(_Service, operations_pb2_grpc.OperationsServicer):
     ) -> operations_proto_pb2.Operation:
         timeout = None
         if request.HasField("timeout"):
-            timeout = request.timeout.ToTimedelta().total_seconds()
+            timeout = _seconds_of(request.timeout, "timeout")
         remaining = context.time_remaining()
         if remaining is not None:
             # Answer before the caller's deadline, with the state as it is then.
@@ -227,23 +273,55 @@ def _parse_filter(text: str) -> bool | None:
         return None
     match = _LRO_FILTER.match(text)
     if match is None:
-        raise InvalidArgument(f"unsupported filter {text!r}; use 'done=true' or 'done=false'")
+        raise InvalidArgument(
+            f"unsupported filter {excerpt(text)}; use 'done=true' or 'done=false'"
+        )
     return match.group(1) == "true"
 
 
-def _encode_page_token(cursor: int, filter_text: str) -> str:
-    raw = json.dumps({"after": cursor, "filter": filter_text}).encode()
+def _seconds_of(duration: Any, field: str) -> float:
+    """A request's Duration in seconds, refused unless it is a valid, non-negative
+    google.protobuf.Duration (whose range keeps every later sum finite)."""
+    seconds, nanos = duration.seconds, duration.nanos
+    valid = (
+        0 <= seconds <= _MAX_DURATION_SECONDS
+        and 0 <= nanos < 1_000_000_000
+        and not (seconds == _MAX_DURATION_SECONDS and nanos)
+    )
+    if not valid:
+        raise InvalidArgument(
+            f"{field}: a duration from 0 to {_MAX_DURATION_SECONDS}s, not {seconds}s {nanos}ns"
+        )
+    return float(seconds + nanos / 1e9)
+
+
+# Page tokens are the store's cursor and what the token is good for (which list, with which
+# filter), so that a token cannot be carried over to another listing.
+_MAX_CURSOR = 2**63 - 1  # the stores' cursors are signed 64-bit row numbers
+
+
+def _next_page_token(page: Listing, scope: str) -> str:
+    if not page.more:
+        return ""
+    raw = json.dumps({"after": page.cursor, "scope": scope}).encode()
     return base64.urlsafe_b64encode(raw).decode("ascii")
 
 
-def _decode_page_token(token: str, filter_text: str) -> int:
+def _decode_page_token(token: str, scope: str) -> int:
+    """The store cursor of a page token this server gave out for ``scope``; every value a
+    forged token could hold is checked here, where it enters."""
     if not token:
         return 0
+    refused = InvalidArgument("page_token is not one this server gave out")
     try:
         data = json.loads(base64.urlsafe_b64decode(token.encode("ascii")))
-        after, token_filter = int(data["after"]), data["filter"]
-    except (ValueError, KeyError, TypeError, UnicodeEncodeError) as e:
-        raise InvalidArgument("page_token is not one this server gave out") from e
-    if token_filter != filter_text:
-        raise InvalidArgument("page_token was given out for another filter")
+    except (ValueError, binascii.Error, UnicodeEncodeError, RecursionError) as e:
+        raise refused from e
+    if not isinstance(data, dict) or set(data) != {"after", "scope"}:
+        raise refused
+    after = data["after"]
+    if type(after) is not int or not 0 <= after <= _MAX_CURSOR:
+        raise refused
+    if data["scope"] != scope:
+        raise InvalidArgument("page_token was given out for another filter or another listing")
     return after

@@ -139,16 +139,23 @@ class ListOperationsRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
-    """The most Operations to return; 0 means no limit."""
+    """The most Operations to return; 0 means the server's default (100). The server takes at
+    most 1000 per page, and may return fewer so that the response fits its message size
+    limit: follow next_page_token until it is empty.
+    """
+    page_token: _builtins.str
+    """The next_page_token of the previous page; empty for the first page."""
     def __init__(
         self,
         *,
         page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -160,8 +167,11 @@ class ListOperationsResponse(_message.Message):
 
     OPERATIONS_FIELD_NUMBER: _builtins.int
     TOTAL_SIZE_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     total_size: _builtins.int
     """The total number of Operations that match the request, irrespective of pagination."""
+    next_page_token: _builtins.str
+    """Where the next page starts; empty when this is the last page."""
     @_builtins.property
     def operations(self) -> _containers.RepeatedCompositeFieldContainer[_operation_pb2.Operation]:
         """The list of Operations."""
@@ -171,10 +181,11 @@ class ListOperationsResponse(_message.Message):
         *,
         operations: _abc.Iterable[_operation_pb2.Operation] | None = ...,
         total_size: _builtins.int = ...,
+        next_page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["operations", b"operations", "total_size", b"total_size"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "operations", b"operations", "total_size", b"total_size"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -186,19 +197,26 @@ class ListUnseenOperationsRequest(_message.Message):
 
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     VIEW_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
-    """The most Operations to return; 0 means no limit."""
+    """The most Operations to return; 0 means the server's default (100). The server takes at
+    most 1000 per page, and may return fewer so that the response fits its message size
+    limit: follow next_page_token until it is empty.
+    """
     view: Global___OperationView.ValueType
     """How much of each Operation to return."""
+    page_token: _builtins.str
+    """The next_page_token of the previous page; empty for the first page."""
     def __init__(
         self,
         *,
         page_size: _builtins.int = ...,
         view: Global___OperationView.ValueType = ...,
+        page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "view", b"view"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "view", b"view"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -210,10 +228,13 @@ class ListUnseenOperationsResponse(_message.Message):
 
     OPERATIONS_FIELD_NUMBER: _builtins.int
     TOTAL_SIZE_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     total_size: _builtins.int
     """The total number of unseen Operations that match the request, irrespective of
     pagination.
     """
+    next_page_token: _builtins.str
+    """Where the next page starts; empty when this is the last page."""
     @_builtins.property
     def operations(self) -> _containers.RepeatedCompositeFieldContainer[_operation_pb2.Operation]:
         """The list of Operations that the user has not seen."""
@@ -223,10 +244,11 @@ class ListUnseenOperationsResponse(_message.Message):
         *,
         operations: _abc.Iterable[_operation_pb2.Operation] | None = ...,
         total_size: _builtins.int = ...,
+        next_page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["operations", b"operations", "total_size", b"total_size"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "operations", b"operations", "total_size", b"total_size"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
