@@ -657,7 +657,7 @@ def test_a_name_outside_the_path_pattern_matches_no_route(stack):
         api.operation_service_get_operation("not-an-operation")
 
     status = assert_api_error(raised, 404, code_pb2.NOT_FOUND)
-    assert status["message"] == "no route for /v1/not-an-operation"
+    assert status["message"] == "no route for '/v1/not-an-operation'"
 
 
 # --- every documented path, from the OpenAPI document -----------------------------------------

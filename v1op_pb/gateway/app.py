@@ -32,7 +32,7 @@ from v1op.v1 import operation_service_pb2
 
 from .._codec import Codec, dumps, loads
 from .._codec.descriptors import is_repeated
-from .._errors import ConversionError
+from .._errors import ConversionError, excerpt
 from .._registry import TypeRegistry, unknown_type_of
 from .._status import make_status
 from .http_rules import Route, routes_of
@@ -347,10 +347,11 @@ class _Gateway:
             raise _Reject(
                 405,
                 code_pb2.UNIMPLEMENTED,
-                f"method {method} is not allowed for {path}; allowed: {', '.join(allowed)}",
+                f"method {method} is not allowed for {excerpt(path)}; "
+                f"allowed: {', '.join(sorted(set(allowed)))}",
                 {"Allow": ", ".join(sorted(set(allowed)))},
             )
-        raise _Reject(404, code_pb2.NOT_FOUND, f"no route for {path}")
+        raise _Reject(404, code_pb2.NOT_FOUND, f"no route for {excerpt(path)}")
 
     async def _request_json(self, request: web.Request, route: Route) -> dict[str, Any]:
         body = await self._read_body(request)
@@ -418,7 +419,7 @@ class _Gateway:
             field = _leaf_field(message, names)
             if field is None:
                 raise _Reject(
-                    400, code_pb2.INVALID_ARGUMENT, f"query parameter {key!r} names no field"
+                    400, code_pb2.INVALID_ARGUMENT, f"query parameter {excerpt(key)} names no field"
                 )
             # Compare fields, not spellings: "operation" and its JSON name are one field.
             if (
@@ -429,13 +430,13 @@ class _Gateway:
                 raise _Reject(
                     400,
                     code_pb2.INVALID_ARGUMENT,
-                    f"query parameter {key!r} names a field of the request body",
+                    f"query parameter {excerpt(key)} names a field of the request body",
                 )
             if is_repeated(field):
                 value: Any = [_query_value(field, v, key) for v in values]
             elif len(values) > 1:
                 raise _Reject(
-                    400, code_pb2.INVALID_ARGUMENT, f"query parameter {key!r} is given twice"
+                    400, code_pb2.INVALID_ARGUMENT, f"query parameter {excerpt(key)} is given twice"
                 )
             else:
                 value = _query_value(field, values[0], key)
