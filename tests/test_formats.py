@@ -19,6 +19,7 @@ from v1op_pb import (
     Operation,
     TypeRegistry,
     from_binary,
+    from_json,
     from_text,
     pack,
     to_binary,
@@ -309,3 +310,157 @@ def test_text_of_undecodable_any_is_a_conversion_error():
         to_json(op)
     with pytest.raises(ConversionError, match=re.escape("google.rpc.ErrorInfo")):
         to_text(op)
+
+
+# --- text format: the promises of JSON (issue 11) ---------------------------------------------
+
+GOLDEN_VALID = Path(__file__).parent / "golden" / "valid"
+
+
+def length_delimited(number: int, payload: bytes) -> bytes:
+    """A length-delimited field in binary form, written by hand: deep nests that no
+    message constructor builds (the runtime's own depth limit would refuse them)."""
+    out = bytearray([number << 3 | 2])
+    size = len(payload)
+    while True:
+        low, size = size & 0x7F, size >> 7
+        out.append(low | (0x80 if size else 0))
+        if not size:
+            return bytes(out) + payload
+
+
+def any_bytes(type_name: str, value: bytes) -> bytes:
+    url = f"type.googleapis.com/{type_name}".encode()
+    return length_delimited(1, url) + length_delimited(2, value)
+
+
+def list_value_chain(levels: int) -> Operation:
+    """metadata: a Value holding a list holding a list ... ``levels`` deep."""
+    value = length_delimited(3, b"leaf")
+    for _ in range(levels):
+        value = length_delimited(6, length_delimited(1, value))
+    return Operation.FromString(length_delimited(8, any_bytes("google.protobuf.Value", value)))
+
+
+def any_chain(levels: int) -> Operation:
+    """metadata: an Any holding an Any ... ``levels`` deep."""
+    packed = any_bytes("google.protobuf.Value", length_delimited(3, b"x"))
+    for _ in range(levels):
+        packed = any_bytes("google.protobuf.Any", packed)
+    return Operation.FromString(length_delimited(8, packed))
+
+
+def converts(convert, *args) -> bool:
+    try:
+        convert(*args)
+    except ConversionError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # ValueError from the parser: a number beyond the enum's int32 range.
+        "metadata { [type.googleapis.com/google.protobuf.Value] { null_value: 3000000000 } }",
+        "error { code: 99999999999 }",
+        "metadata { [type.googleapis.com/google.rpc.Status] { code: -2147483649 } }",
+        # RecursionError from the parser: a deep ListValue inside an Any.
+        "metadata { [type.googleapis.com/google.protobuf.Value] { "
+        + "list_value { values { " * 600
+        + "}} " * 600
+        + "} }",
+        "metadata " + "<" * 5000,
+        # An expanded Any whose prefix text cannot read.
+        "metadata { [https://errors.example.com/google.rpc.ErrorInfo] { reason: 'R' } }",
+        "metadata { [type.googleapis.com/google.rpc.ErrorInfo",
+    ],
+)
+def test_bad_text_is_only_ever_a_conversion_error(text):
+    with pytest.raises(ConversionError) as caught:
+        from_text(text)
+    assert len(str(caught.value)) < 1000
+
+
+def test_a_parse_error_on_a_huge_line_quotes_a_bounded_excerpt():
+    with pytest.raises(ConversionError) as caught:
+        from_text('name: "' + "x" * 100_000 + '" nmae: 1')
+    assert len(str(caught.value)) < 1000
+
+
+def test_to_text_of_a_400_deep_any_chain_is_refused_like_to_json():
+    deep = any_chain(400)
+    with pytest.raises(ConversionError, match="nested more than"):
+        to_json(deep)
+    with pytest.raises(ConversionError, match="nested more than"):
+        to_text(deep)
+
+
+@pytest.mark.parametrize(
+    ("build", "levels"),
+    [(list_value_chain, range(44, 52)), (any_chain, range(94, 102))],
+    ids=["list-value", "any"],
+)
+def test_text_refuses_exactly_what_json_refuses_at_the_depth_limit(build, levels):
+    verdicts = []
+    for level in levels:
+        message = build(level)
+        as_json, as_text = converts(to_json, message), converts(to_text, message)
+        assert as_json == as_text, level
+        if as_text:
+            assert from_text(to_text(message)) == message
+            assert converts(from_json, to_json(message))
+        verdicts.append(as_text)
+    assert True in verdicts and False in verdicts  # the limit lies inside the range
+
+
+@pytest.mark.parametrize("levels", range(30, 36))
+def test_text_input_nests_as_deep_as_json_input(levels):
+    # A Struct of Structs: each level is a map entry and a Value, two message levels.
+    json_text = (
+        '{"metadata": {"@type": "type.googleapis.com/google.protobuf.Struct", "value": '
+        + '{"a": ' * levels
+        + "1"
+        + "}" * levels
+        + "}}"
+    )
+    text = (
+        "metadata { [type.googleapis.com/google.protobuf.Struct] { "
+        + 'fields { key: "a" value { struct_value { ' * (levels - 1)
+        + 'fields { key: "a" value { number_value: 1 } }'
+        + " } } }" * (levels - 1)
+        + " } }"
+    )
+    assert converts(from_json, json_text) == converts(from_text, text)
+    if converts(from_text, text):
+        assert from_json(json_text) == from_text(text)
+
+
+def test_the_golden_custom_type_url_prefix_round_trips_through_text():
+    operation = from_json((GOLDEN_VALID / "any_custom_type_url_prefix.json").read_text())
+    prefixed = [
+        any_ for any_ in [operation.metadata, *operation.error.details]
+        if any_.type_url.startswith("https://")
+    ]  # fmt: skip
+    assert prefixed, "the golden file has a custom type URL prefix"
+    text = to_text(operation)
+    assert from_text(text) == operation
+    assert "[https://" not in text  # written as type_url and value, which reads back
+
+
+@pytest.mark.parametrize(
+    "type_url",
+    [
+        " type.googleapis.com/google.rpc.ErrorInfo",
+        "type.googleapis.com /google.rpc.ErrorInfo",
+        "https://errors.example.com/google.rpc.ErrorInfo",
+        "errors.example.com/v1/google.rpc.ErrorInfo",
+        "type.googleapis.com/google.rpc.ErrorInfo",
+        "x] { } #/google.rpc.ErrorInfo",
+    ],
+)
+def test_every_type_url_json_accepts_round_trips_through_text(type_url):
+    operation = Operation(metadata=pack(error_details_pb2.ErrorInfo(reason="R")))
+    operation.metadata.type_url = type_url
+    assert from_json(to_json(operation)) == operation
+    assert from_text(to_text(operation)) == operation

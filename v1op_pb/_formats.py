@@ -2,19 +2,38 @@
 
 from __future__ import annotations
 
+import functools
+import re
 from typing import TypeVar, overload
 
-from google.protobuf import any_pb2, text_format, unknown_fields
-from google.protobuf.message import DecodeError, Message
+from google.protobuf import any_pb2, descriptor_pool, text_format, unknown_fields
+from google.protobuf.message import DecodeError, EncodeError, Message
 
+from ._codec import MAX_DEPTH, too_deep
 from ._codec.descriptors import is_repeated
-from ._errors import ConversionError
+from ._errors import ConversionError, excerpt
 from ._operation import Operation
 from ._registry import TypeRegistry, UnknownTypeError, default_registry
 
 __all__ = ["from_binary", "from_text", "to_binary", "to_text"]
 
 M = TypeVar("M", bound=Message)
+
+# What the text parser may raise on bad input besides ParseError: ValueError for numbers out
+# of an enum's or a field's range, TypeError and friends for values of the wrong kind.
+_PARSE_FAILURES = (
+    text_format.ParseError,
+    ValueError,
+    TypeError,
+    OverflowError,
+    DecodeError,
+    EncodeError,
+    RecursionError,
+)
+# Strings and comments of text format, whose braces do not nest messages.
+_NOT_NESTING = re.compile(r""" "(?:[^"\\\n]|\\.)*" | '(?:[^'\\\n]|\\.)*' | \#[^\n]* """, re.X)
+_BRACES = re.compile(r"[{}<>]")
+_MAX_REASON_CHARS = 300
 
 
 @overload
@@ -50,39 +69,106 @@ def from_text(
 ) -> Message:
     """Read protobuf text format; an Any may be written expanded (``[type.googleapis.com/...]
     { ... }``) when the registry knows its type. Expanded Anys are packed deterministically,
-    as JSON input is."""
+    as JSON input is. Messages may nest at most MAX_DEPTH levels, as in JSON."""
     if isinstance(text, (bytes, bytearray)):
         try:
             text = bytes(text).decode("utf-8")
         except UnicodeDecodeError as e:
             raise ConversionError(f"input is not UTF-8: invalid byte at offset {e.start}") from e
+    # The message itself is a level, as in JSON; each brace opens one more.
+    if 1 + _nesting(text) > MAX_DEPTH:
+        raise too_deep()
     registry = registry or default_registry
     message = message_type()
     try:
         # The registry's pool is a stand-in with the one method text_format calls.
         pool = registry.descriptor_pool()
         text_format.Parse(text, message, descriptor_pool=pool)  # type: ignore[arg-type]
-    except text_format.ParseError as e:
-        raise ConversionError(f"not valid text format: {e}") from e
-    _walk(message, registry, [], repack=True)
+    except _PARSE_FAILURES as e:
+        reason = str(e) if not isinstance(e, RecursionError) else "nested too deeply"
+        if len(reason) > _MAX_REASON_CHARS:
+            reason = reason[:_MAX_REASON_CHARS] + f"... ({len(reason)} characters)"
+        raise ConversionError(f"not valid text format: {reason}") from e
+    _walk(message, registry, [], repack=True, depth=1)
     return message
 
 
 def to_text(message: Message, *, registry: TypeRegistry | None = None) -> str:
-    """Protobuf text format, Any values expanded where their type is known.
+    """Protobuf text format, Any values expanded where their type is known and their type
+    URL reads back as it is (``https://...`` or one with spaces stays ``type_url`` and
+    ``value``, which reads back exactly).
 
     A message holding fields its schema does not know (anywhere, packed Anys included) is
-    refused: text format would drop them.
+    refused: text format would drop them. So is one nested deeper than MAX_DEPTH, as in JSON.
     """
     registry = registry or default_registry
-    _walk(message, registry, [], repack=False)
+    _walk(message, registry, [], repack=False, depth=1)
     pool = registry.descriptor_pool()
-    return text_format.MessageToString(message, descriptor_pool=pool, as_utf8=True)  # type: ignore[arg-type]
+    try:
+        text: str = text_format.MessageToString(
+            message,
+            descriptor_pool=pool,  # type: ignore[arg-type]
+            as_utf8=True,
+            message_formatter=_any_as_fields,
+        )
+    except (ValueError, TypeError, DecodeError, EncodeError, RecursionError) as e:
+        raise ConversionError(f"cannot write text format: {excerpt(str(e), 200)}") from e
+    return text
 
 
-def _walk(message: Message, registry: TypeRegistry, path: list[str | int], repack: bool) -> None:
-    """Check that no message (packed ones included) holds unknown fields; with ``repack``,
-    re-serialize every packed message deterministically."""
+def _nesting(text: str) -> int:
+    """How deeply the messages of a text nest (each ``{`` or ``<`` opens one), outside
+    strings and comments: checked before parsing, which recurses per level."""
+    deepest = depth = 0
+    for match in _BRACES.finditer(_NOT_NESTING.sub("", text)):
+        if match.group() in "{<":
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth -= 1
+    return deepest
+
+
+def _any_as_fields(message: Message, indent: int, as_one_line: bool) -> str | None:
+    """An Any whose type URL the text parser would read back differently, written as its
+    ``type_url`` and ``value`` fields; None (the printer's own way) for everything else."""
+    if not isinstance(message, any_pb2.Any) or _reads_back(message.type_url):
+        return None
+    text = text_format.MessageToString(
+        message, descriptor_pool=_NO_TYPES, as_utf8=True, indent=indent, as_one_line=as_one_line
+    )
+    return text.strip()
+
+
+_NO_TYPES = descriptor_pool.DescriptorPool()  # nothing resolves: Anys print as fields
+
+
+@functools.lru_cache(maxsize=1024)
+def _reads_back(type_url: str) -> bool:
+    """Whether ``[type_url] {}`` parses back to this very type URL (tried with a type every
+    pool has, so only the URL's prefix and the name's form matter)."""
+    prefix, slash, name = type_url.rpartition("/")
+    if not slash or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*", name):
+        return False
+    probe = any_pb2.Any()
+    try:
+        text_format.Parse(f"[{prefix}/google.protobuf.Empty] {{}}", probe)
+    except _PARSE_FAILURES:
+        return False
+    return probe.type_url == f"{prefix}/google.protobuf.Empty"
+
+
+def _walk(
+    message: Message,
+    registry: TypeRegistry,
+    path: list[str | int],
+    repack: bool,
+    depth: int,
+) -> None:
+    """Check that no message (packed ones included) holds unknown fields or nests deeper than
+    MAX_DEPTH; with ``repack``, re-serialize every packed message deterministically."""
+    if depth > MAX_DEPTH:
+        raise ConversionError(too_deep().reason, path)
     if len(unknown_fields.UnknownFieldSet(message)):
         raise ConversionError(
             f"{message.DESCRIPTOR.full_name} carries fields its schema does not know; text "
@@ -96,11 +182,11 @@ def _walk(message: Message, registry: TypeRegistry, path: list[str | int], repac
             return  # text keeps it as type_url and bytes, losing nothing
         try:
             inner = cls.FromString(message.value)
-        except DecodeError as e:
+        except (DecodeError, RecursionError) as e:
             raise ConversionError(
                 f"Any value is not a valid {cls.DESCRIPTOR.full_name} in binary form: {e}", path
             ) from e
-        _walk(inner, registry, path, repack)
+        _walk(inner, registry, path, repack, depth + 1)
         if repack:
             message.value = inner.SerializeToString(deterministic=True)
         return
@@ -112,9 +198,10 @@ def _walk(message: Message, registry: TypeRegistry, path: list[str | int], repac
             if field.message_type.fields_by_name["value"].message_type is None:
                 continue
             for key, item in value.items():
-                _walk(item, registry, [*path, name, str(key)], repack)
+                # The map entry is a message level of its own, as in JSON.
+                _walk(item, registry, [*path, name, str(key)], repack, depth + 2)
         elif is_repeated(field):
             for index, item in enumerate(value):
-                _walk(item, registry, [*path, name, index], repack)
+                _walk(item, registry, [*path, name, index], repack, depth + 1)
         else:
-            _walk(value, registry, [*path, name], repack)
+            _walk(value, registry, [*path, name], repack, depth + 1)
