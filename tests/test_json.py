@@ -712,3 +712,56 @@ def test_nesting_too_deep_for_orjson_to_write_is_still_checked() -> None:
         text, expected.value.path, f"messages nested more than {MAX_DEPTH} levels"
     )
     assert error.path.startswith("$.metadata.value[0][0]")
+
+
+# --- from_dict of what no JSON text could hold (issue 11) -------------------------------------
+
+VALUE_URL = "type.googleapis.com/google.protobuf.Value"
+
+
+@pytest.mark.parametrize(
+    ("obj", "path"),
+    [
+        ({None: 1}, "$[None]"),
+        ({1: 1}, "$[1]"),
+        ({("a",): 1}, "$[('a',)]"),
+        ({"metadata": {"@type": "type.googleapis.com/google.rpc.ErrorInfo", None: 1}},
+         "$.metadata[None]"),
+        ({"metadata": {"@type": "type.googleapis.com/google.protobuf.Struct", "value": {None: 1}}},
+         "$.metadata.value[None]"),
+        ({"error": {"details": [
+            {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "metadata": {None: "x"}}]}},
+         "$.error.details[0].metadata[None]"),
+    ],
+)  # fmt: skip
+def test_from_dict_refuses_keys_that_are_not_strings(obj, path):
+    with pytest.raises(ConversionError) as caught:
+        from_dict(obj)
+    assert caught.value.path == path
+    str(caught.value)  # the message itself formats
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        float("nan"),
+        [1.0, float("nan")],
+        {"a": {"b": float("nan")}},
+    ],
+)
+def test_from_dict_refuses_a_nan_in_a_value_as_to_json_would(value):
+    with pytest.raises(ConversionError, match="nan has no JSON form"):
+        from_dict({"metadata": {"@type": VALUE_URL, "value": value}})
+
+
+def test_a_nan_where_json_has_a_form_for_it_is_still_taken():
+    # A double field writes NaN as "NaN", so from_dict takes a float NaN there.
+    operation = from_dict(
+        {
+            "metadata": {
+                "@type": "type.googleapis.com/google.protobuf.DoubleValue",
+                "value": float("nan"),
+            }
+        }
+    )
+    assert to_json(operation).endswith('"value":"NaN"}}')

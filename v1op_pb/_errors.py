@@ -41,9 +41,11 @@ def _escape_key(key: str) -> str:
     return "".join(out)
 
 
-def _segment(key: str | int) -> str:
-    if isinstance(key, int):
+def _segment(key: object) -> str:
+    if isinstance(key, int) and not isinstance(key, bool):
         return f"[{key}]"
+    if not isinstance(key, str):  # a key of from_dict input that no JSON text could have
+        return f"[{excerpt(key)}]"
     shown, rest = key[:EXCERPT_CHARS], len(key) - EXCERPT_CHARS
     cut = f"...({len(key)} characters)" if rest > 0 else ""
     if not cut and _IDENTIFIER.match(key):

@@ -366,7 +366,8 @@ def compile_decoder(descriptor: Descriptor, links: Links) -> Any:
     source.add(1, "for key, v in obj.items():")
     source.add(2, f"i = {keys_name}.get(key)")
     source.add(2, "if i is None:")
-    source.add(3, "if key != skip:")  # an Any's "@type"
+    # An Any's "@type" is passed over; a key that is not a string never is (skip may be None).
+    source.add(3, "if key != skip or type(key) is not str:")
     source.add(4, f"{plan}.other_key(codec, m, key, v, depth)")
     source.add(3, "continue")
     source.add(2, "try:")
@@ -416,10 +417,14 @@ class _KeyPlan:
         self.links = links
 
     def other_key(
-        self, codec: CodecLike, message: Message, key: str, value: Any, depth: int
+        self, codec: CodecLike, message: Message, key: Any, value: Any, depth: int
     ) -> None:
+        if not isinstance(key, str):  # from_dict of a dict no JSON text could give
+            raise ConversionError(
+                f"object keys are strings, not {type(key).__name__} {excerpt(key)}", [key]
+            )
         extension = None
-        if isinstance(key, str) and key.startswith("[") and key.endswith("]"):
+        if key.startswith("[") and key.endswith("]"):
             extension = _extension(self.descriptor, key[1:-1], self.links)
         if extension is None:
             if codec.ignore_unknown_fields:

@@ -293,6 +293,8 @@ def _decode_value(codec: CodecLike, message: Value, value: Any, depth: int) -> N
     elif kind is float:
         if value == _INFINITY or value == -_INFINITY:  # 1e400 reads as infinity, which JSON
             raise ConversionError(f"number {value} is out of the range of a double")  # can't write
+        if value != value:  # only from_dict gets a NaN here; JSON could not write it back
+            raise ConversionError("number nan has no JSON form (it would read back as a string)")
         message.number_value = value
     elif value is None:
         message.null_value = NULL_VALUE
@@ -305,6 +307,8 @@ def _decode_value(codec: CodecLike, message: Value, value: Any, depth: int) -> N
             raise ConversionError(f"number {value} is out of the range of a double") from e
         if math.isinf(number):
             raise ConversionError(f"number {value} is out of the range of a double")
+        if math.isnan(number):
+            raise ConversionError("number nan has no JSON form (it would read back as a string)")
         message.number_value = number
     elif isinstance(value, dict):
         if depth + 1 > MAX_DEPTH:
