@@ -146,6 +146,13 @@ bench: $(VENV_STAMP) ## Run the benchmarks (outside the test suite) and print th
 	$(BIN)/python -m bench.scale_bench
 	$(BIN)/python -m bench.codec_bench
 
+# Seconds of fuzzing per target; `make fuzz FUZZ_SECONDS=600` for a longer run.
+FUZZ_SECONDS ?= 60
+
+.PHONY: fuzz
+fuzz: $(VENV_STAMP) ## Fuzz from_json, from_binary, text and the gateway (atheris, FUZZ_SECONDS each)
+	PYTHONPATH=gen:. $(BIN)/python -m fuzz --seconds $(FUZZ_SECONDS)
+
 .PHONY: clean
 clean: ## Remove the virtual environments and caches
-	rm -rf $(VENV) $(GEN_VENV) $(LOWEST_VENV) .tools .mypy_cache .pytest_cache .hypothesis .ruff_cache build dist *.egg-info
+	rm -rf $(VENV) $(GEN_VENV) $(LOWEST_VENV) .tools .mypy_cache .pytest_cache .hypothesis .ruff_cache .fuzz build dist *.egg-info

@@ -14,9 +14,12 @@ from dataclasses import dataclass
 
 import pytest
 from conftest import make_progress, make_token_table, running
+from hypothesis import given, settings
+from test_fuzz_properties import REGRESSIONS, mutated
 from v1op.v1 import operation_service_pb2 as pb
 from v1op.v1 import operation_service_pb2_grpc as pb_grpc
 
+from fuzz.gateway import check_request, gateway_seeds
 from v1op_pb import Operation, pack
 from v1op_pb.gateway.app import (
     DOCUMENTED_SERVICES,
@@ -253,3 +256,27 @@ def test_an_enum_query_value_in_other_digits_is_400(stack):
     )
     assert answer.status == 400, answer
     assert answer.status_json()["code"] == 3
+
+
+# --- the bounded half of the gateway's fuzz target ---------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fuzzed_gateway():
+    from fuzz.gateway import Gateway
+
+    return Gateway()  # its own server and store: what it is sent cannot disturb the others
+
+
+GATEWAY_SEEDS = [data for _, data in gateway_seeds()]
+
+
+@settings(max_examples=120, deadline=None, derandomize=True)
+@given(data=mutated(GATEWAY_SEEDS))
+def test_mutated_requests_get_a_status_answer_and_no_handler_error(fuzzed_gateway, data):
+    check_request(fuzzed_gateway, data)
+
+
+def test_what_the_gateway_fuzzer_found_stays_fixed(fuzzed_gateway):
+    for path in sorted((REGRESSIONS / "gateway").iterdir()):
+        check_request(fuzzed_gateway, path.read_bytes())

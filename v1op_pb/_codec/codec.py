@@ -131,11 +131,13 @@ class Codec:
         checks each message as it reaches it, so the error is the first in field order."""
         if self.check_unknown:
             return
-        # The payload is ours to strip. Stripped, it serializes to fewer bytes than it was
-        # read from if it had unknown fields (or, rarely, if it was not written canonically,
-        # in which case the checked encoding finds nothing and writes the same JSON).
+        # The payload is ours to strip. Stripped, it serializes to fewer bytes exactly when it
+        # had unknown fields. Compare with its own serialized size, not with ``size``: input
+        # not written canonically (a map entry without its key, say) can serialize longer
+        # than it was read and so hide the unknown fields' bytes.
+        before = message.ByteSize()
         message.DiscardUnknownFields()
-        if message.ByteSize() != size:
+        if message.ByteSize() != before:
             raise UnknownFieldsSeen
 
     def _encode_checked(self, message: Message) -> Any:

@@ -60,6 +60,7 @@ class CodecLike(Protocol):
 
     registry: TypeRegistry
     ignore_unknown_fields: bool
+    check_unknown: bool
 
     def decode_message(self, message: Message, value: Any, depth: int) -> None: ...
 

@@ -244,16 +244,21 @@ def _decode_struct(codec: CodecLike, message: Struct, value: Any, depth: int) ->
 def _encode_struct(codec: CodecLike, message: Struct, depth: int) -> dict[str, Any]:
     if depth > MAX_DEPTH:
         raise too_deep()
+    # The checked encoding looks at every Struct, ListValue and Value: they encode one
+    # another directly, not through the codec's (checking) encoder table.
+    checked = codec.check_unknown
+    if checked:
+        codec.unknown_fields_in(message)
     fields = message.fields
     out: dict[str, Any] = {}
     for key in fields:  # items() of a protobuf map is the slow generic Mapping one
         item = fields[key]
         # Strings and numbers inline: most values are one or the other.
         kind = item.WhichOneof("kind")
-        if kind == "string_value":
+        if kind == "string_value" and not checked:
             out[key] = item.string_value
             continue
-        if kind == "number_value":
+        if kind == "number_value" and not checked:
             number = item.number_value
             if number - number == 0.0:  # finite
                 out[key] = number
@@ -283,6 +288,8 @@ def _decode_list_value(codec: CodecLike, message: ListValue, value: Any, depth: 
 def _encode_list_value(codec: CodecLike, message: ListValue, depth: int) -> list[Any]:
     if depth > MAX_DEPTH:
         raise too_deep()
+    if codec.check_unknown:
+        codec.unknown_fields_in(message)
     return encode_repeated_messages(codec, message.values, _encode_value, depth)
 
 
@@ -331,6 +338,8 @@ def _decode_value(codec: CodecLike, message: Value, value: Any, depth: int) -> N
 def _encode_value(codec: CodecLike, message: Value, depth: int) -> Any:
     if depth > MAX_DEPTH:
         raise too_deep()
+    if codec.check_unknown:
+        codec.unknown_fields_in(message)
     kind = message.WhichOneof("kind")
     if kind == "string_value":
         return message.string_value

@@ -1,0 +1,149 @@
+"""What every input must come to, whatever its bytes: a message or a ConversionError, and
+for a message, output that reads back to it.
+
+A check raises AssertionError (or lets any other exception through) when an input breaks a
+promise; the fuzzers report that as a finding, the property tests as a failure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from google.protobuf import any_pb2
+from google.protobuf.message import DecodeError, Message
+
+from v1op_pb import (
+    ConversionError,
+    Operation,
+    from_binary,
+    from_json,
+    from_text,
+    to_binary,
+    to_json,
+    to_text,
+)
+from v1op_pb._registry import UnknownTypeError, default_registry
+
+__all__ = [
+    "GOLDEN",
+    "canonical",
+    "check_binary",
+    "check_json",
+    "check_text",
+    "golden_seeds",
+    "same_value",
+]
+
+GOLDEN = Path(__file__).resolve().parent.parent / "tests" / "golden"
+
+
+def golden_seeds(kind: str) -> Iterator[tuple[str, bytes]]:
+    """(name, bytes) of the golden files as seeds for ``kind``: json, binary or text."""
+    for path in sorted((GOLDEN / "valid").glob("*.binpb")):
+        operation = from_binary(path.read_bytes())
+        if kind == "binary":
+            yield path.stem, path.read_bytes()
+        elif kind == "text":
+            yield path.stem, to_text(operation).encode("utf-8")
+    if kind == "json":
+        for directory in ("valid", "invalid"):
+            for path in sorted((GOLDEN / directory).glob("*.json")):
+                if path.name != "expected.json":
+                    yield f"{directory}-{path.stem}", path.read_bytes()
+
+
+def _json_round_trip(operation: Operation) -> None:
+    """JSON output, if there is one, reads back to the same value."""
+    try:
+        text = to_json(operation)
+    except ConversionError:
+        return
+    again = from_json(text)
+    # The same value (map entries may come in another order from binary than from JSON),
+    # and from then on a fixpoint.
+    assert same_value(again, operation), (text, to_json(again))
+    assert to_json(from_json(to_json(again))) == to_json(again)
+    assert from_binary(to_binary(again)) == again
+
+
+def canonical(message: Message) -> Message:
+    """A copy with every Any of a known type packed deterministically (as from_json and
+    from_text pack them): equal values give equal canonical bytes."""
+    copy = type(message)()
+    copy.CopyFrom(message)
+    _repack(copy)
+    return copy
+
+
+def _repack(message: Message) -> None:
+    if isinstance(message, any_pb2.Any):
+        try:
+            inner = default_registry.resolve(message.type_url).FromString(message.value)
+        except (UnknownTypeError, DecodeError):
+            return
+        _repack(inner)
+        message.value = inner.SerializeToString(deterministic=True)
+        return
+    for field, value in message.ListFields():
+        if field.message_type is None:
+            continue
+        if field.message_type.GetOptions().map_entry:
+            if field.message_type.fields_by_name["value"].message_type is not None:
+                for item in value.values():
+                    _repack(item)
+        elif field.is_repeated:
+            for item in value:
+                _repack(item)
+        else:
+            _repack(value)
+
+
+def same_value(a: Message, b: Message) -> bool:
+    """Equal values: equal canonical bytes, or (NaN payload bits, which no text keeps)
+    equal canonical text."""
+    a, b = canonical(a), canonical(b)
+    return to_binary(a) == to_binary(b) or to_text(a) == to_text(b)
+
+
+def _text_round_trip(operation: Operation) -> None:
+    """Text output, if there is one, reads back to the same value, and is then a fixpoint."""
+    try:
+        text = to_text(operation)
+    except ConversionError:
+        return
+    again = from_text(text)
+    assert same_value(again, operation), (text, to_text(again))
+    assert to_text(from_text(to_text(again))) == to_text(again)
+
+
+def check_json(data: bytes) -> None:
+    try:
+        operation = from_json(data)
+    except ConversionError:
+        return
+    # Whatever JSON accepts, JSON can write: the codec refuses on input what it would refuse
+    # on output.
+    text = to_json(operation)
+    assert to_json(from_json(text)) == text
+    _text_round_trip(operation)
+
+
+def check_binary(data: bytes) -> None:
+    try:
+        operation = from_binary(data)
+    except ConversionError:
+        return
+    _json_round_trip(operation)
+    _text_round_trip(operation)
+
+
+def check_text(data: bytes) -> None:
+    try:
+        operation = from_text(data)
+    except ConversionError:
+        return
+    # Whatever text accepts, text can write back.
+    text = to_text(operation)
+    assert same_value(from_text(text), operation), text
+    _json_round_trip(operation)
