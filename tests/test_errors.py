@@ -45,3 +45,42 @@ def test_pickling_keeps_the_path():
     copy = pickle.loads(pickle.dumps(make_error()))
     assert copy.path == "$.error.details[1].reason"
     assert copy.reason == "expected a string, got number 5"
+
+
+# --- quoting input in messages (issue 11) -----------------------------------------------------
+
+
+def test_an_excerpt_is_bounded_and_says_how_long_the_input_was():
+    from v1op_pb._errors import EXCERPT_CHARS, excerpt
+
+    assert excerpt("short") == "'short'"
+    long = excerpt("x" * 100_000)
+    assert long.startswith("'" + "x" * EXCERPT_CHARS + "'")
+    assert long.endswith("... (100000 characters)")
+    assert excerpt(b"\x00" * 1000).endswith("... (1000 bytes)")
+    assert excerpt(10**5000) == "an integer of 16610 bits"  # repr would refuse it
+    assert len(excerpt(list(range(10_000)))) < 400
+
+
+def test_an_excerpt_escapes_what_is_not_printable():
+    from v1op_pb._errors import excerpt
+
+    quoted = excerpt("a\ud800\n\t\x00é")
+    assert quoted == "'a\\ud800\\n\\t\\x00é'"
+    quoted.encode("utf-8")  # no lone surrogate left: it encodes
+
+
+@pytest.mark.parametrize(
+    ("segments", "path"),
+    [
+        (["a", "\ud800"], '$.a["\\ud800"]'),
+        (["tab\there"], '$["tab\\u0009here"]'),
+        (['q"uote\\'], '$["q\\"uote\\\\"]'),
+        (["k" * 100], '$["' + "k" * 64 + '"...(100 characters)]'),
+        ([None, 1, True], "$[None][1][True]"),
+    ],
+)
+def test_paths_are_printable_and_bounded(segments, path):
+    error = ConversionError("reason", segments)
+    assert error.path == path
+    str(error).encode("utf-8")

@@ -765,3 +765,23 @@ def test_a_nan_where_json_has_a_form_for_it_is_still_taken():
         }
     )
     assert to_json(operation).endswith('"value":"NaN"}}')
+
+
+@pytest.mark.parametrize("container", ["Struct", "ListValue", "Value"])
+def test_an_unknown_field_in_a_value_inside_a_struct_is_refused_not_written_as_null(container):
+    # Field 6 (list_value) with the varint wire type: a field the schema cannot read.
+    odd = struct_pb2.Value.FromString(b"0\x00")
+    if container == "Struct":
+        payload = struct_pb2.Struct(fields={"a": odd})
+    elif container == "ListValue":
+        payload = struct_pb2.ListValue(values=[odd])
+    else:
+        payload = struct_pb2.Value(list_value=struct_pb2.ListValue(values=[odd]))
+    operation = Operation(
+        response=any_pb2.Any(
+            type_url=f"type.googleapis.com/google.protobuf.{container}",
+            value=payload.SerializeToString(),
+        )
+    )
+    with pytest.raises(ConversionError, match="carries fields its schema does not know"):
+        to_json(operation)
