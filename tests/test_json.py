@@ -785,3 +785,16 @@ def test_an_unknown_field_in_a_value_inside_a_struct_is_refused_not_written_as_n
     )
     with pytest.raises(ConversionError, match="carries fields its schema does not know"):
         to_json(operation)
+
+
+@pytest.mark.parametrize("number", [5, -1])
+def test_a_null_value_that_is_not_null_value_is_refused_not_written_as_null(number):
+    value = struct_pb2.Value()
+    value.null_value = number
+    operation = Operation(metadata=pack(value))
+    with pytest.raises(ConversionError, match="has no JSON form"):
+        to_json(operation)
+    # Within a Struct too, where strings and numbers take a shortcut.
+    struct = struct_pb2.Struct(fields={"a": value})
+    with pytest.raises(ConversionError, match=r"\$\.metadata\.value\.a: .*no JSON form"):
+        to_json(Operation(metadata=pack(struct)))

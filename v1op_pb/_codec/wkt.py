@@ -356,6 +356,12 @@ def _encode_value(codec: CodecLike, message: Value, depth: int) -> Any:
         return _encode_struct(codec, message.struct_value, depth + 1)
     if kind == "list_value":
         return _encode_list_value(codec, message.list_value, depth + 1)
+    if kind == "null_value" and message.null_value:
+        # An enum number NullValue does not name (from binary or text): null would read
+        # back as NULL_VALUE (0).
+        raise ConversionError(
+            f"Value.null_value {message.null_value} has no JSON form (null reads back as 0)"
+        )
     return None  # null_value, or no kind at all
 
 
