@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from google.protobuf import any_pb2
+from google.protobuf import any_pb2, struct_pb2
 from google.protobuf.message import DecodeError, Message
 
 from v1op_pb import (
@@ -69,7 +69,8 @@ def _json_round_trip(operation: Operation) -> None:
 
 def canonical(message: Message) -> Message:
     """A copy with every Any of a known type packed deterministically (as from_json and
-    from_text pack them): equal values give equal canonical bytes."""
+    from_text pack them), and kind-less Values null: equal values give equal canonical
+    bytes."""
     copy = type(message)()
     copy.CopyFrom(message)
     _repack(copy)
@@ -77,6 +78,11 @@ def canonical(message: Message) -> Message:
 
 
 def _repack(message: Message) -> None:
+    if isinstance(message, struct_pb2.Value) and message.WhichOneof("kind") is None:
+        # A Value with no kind is written null and reads back as null_value, as in
+        # json_format: taken as the same value, not as a loss.
+        message.null_value = struct_pb2.NULL_VALUE
+        return
     if isinstance(message, any_pb2.Any):
         try:
             inner = default_registry.resolve(message.type_url).FromString(message.value)
