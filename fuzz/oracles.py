@@ -41,7 +41,7 @@ GOLDEN = Path(__file__).resolve().parent.parent / "tests" / "golden"
 def golden_seeds(kind: str) -> Iterator[tuple[str, bytes]]:
     """(name, bytes) of the golden files as seeds for ``kind``: json, binary or text."""
     for path in sorted((GOLDEN / "valid").glob("*.binpb")):
-        operation = from_binary(path.read_bytes())
+        operation: Operation = from_binary(path.read_bytes())
         if kind == "binary":
             yield path.stem, path.read_bytes()
         elif kind == "text":
@@ -118,7 +118,7 @@ def _text_round_trip(operation: Operation) -> None:
         text = to_text(operation)
     except ConversionError:
         return
-    again = from_text(text)
+    again: Operation = from_text(text)
     assert same_value(again, operation), (text, to_text(again))
     assert to_text(from_text(to_text(again))) == to_text(again)
 
@@ -137,7 +137,7 @@ def check_json(data: bytes) -> None:
 
 def check_binary(data: bytes) -> None:
     try:
-        operation = from_binary(data)
+        operation: Operation = from_binary(data)
     except ConversionError:
         return
     _json_round_trip(operation)
@@ -146,7 +146,7 @@ def check_binary(data: bytes) -> None:
 
 def check_text(data: bytes) -> None:
     try:
-        operation = from_text(data)
+        operation: Operation = from_text(data)
     except ConversionError:
         return
     # Whatever text accepts, text can write back.

@@ -134,7 +134,7 @@ def _any_as_fields(message: Message, indent: int, as_one_line: bool) -> str | No
     ``type_url`` and ``value`` fields; None (the printer's own way) for everything else."""
     if not isinstance(message, any_pb2.Any) or _reads_back(message.type_url):
         return None
-    text = text_format.MessageToString(
+    text: str = text_format.MessageToString(
         message, descriptor_pool=_NO_TYPES, as_utf8=True, indent=indent, as_one_line=as_one_line
     )
     return text.strip()
@@ -155,7 +155,8 @@ def _reads_back(type_url: str) -> bool:
         text_format.Parse(f"[{prefix}/google.protobuf.Empty] {{}}", probe)
     except _PARSE_FAILURES:
         return False
-    return probe.type_url == f"{prefix}/google.protobuf.Empty"
+    read: str = probe.type_url
+    return read == f"{prefix}/google.protobuf.Empty"
 
 
 def _walk(
