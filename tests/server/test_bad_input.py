@@ -305,3 +305,18 @@ def test_lists_of_large_operations_are_cut_to_fit_the_message_limit(ops, served,
             assert [name for page in pages for name in page] == expected
             assert len(pages) > 1
             assert all(pages[:-1]), pages  # every page but a last empty one moves on
+
+
+def test_two_operations_of_3_mib_list_page_by_page_at_the_default_limit(ops, lro_stub, served):
+    # The case: with 4 MiB messages, a user's two 3 MiB operations made every listing
+    # fail with RESOURCE_EXHAUSTED for good.
+    user = served.fresh_user()
+    created = create_for(ops, served, user, 2, filler=3 * 1024 * 1024)
+    auth = served.auth(user)
+    for method, request in [
+        (ops.ListOperations, pb.ListOperationsRequest()),
+        (lro_stub.ListOperations, lro.ListOperationsRequest(name="operations")),
+    ]:
+        pages = every_page(method, request, auth)
+        assert [name for page in pages for name in page] == [op.name for op in created]
+        assert [len(page) for page in pages[:2]] == [1, 1]
