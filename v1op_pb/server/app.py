@@ -23,7 +23,12 @@ from .addresses import check_free, split_address
 from .identity import TokenTable
 from .manager import OperationManager, page_bytes_for
 from .reflection import RegistryReflectionPool
-from .services import LongRunningService, OperationProgressService, OperationService
+from .services import (
+    DecodeRequests,
+    LongRunningService,
+    OperationProgressService,
+    OperationService,
+)
 from .store import Store, open_store
 from .tls import server_credentials
 
@@ -104,7 +109,8 @@ async def _assemble(
             # gRPC shares ports by default: a second server on a busy port would start and
             # take half the connections. Only workers of one server share, on purpose.
             ("grpc.so_reuseport", int(reuse_port)),
-        ]
+        ],
+        interceptors=[DecodeRequests()],
     )
     pb_grpc.add_OperationServiceServicer_to_server(OperationService(manager, tokens), server)
     pb_grpc.add_OperationProgressServiceServicer_to_server(

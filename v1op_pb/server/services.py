@@ -17,6 +17,7 @@ import grpc
 from google.api_core.exceptions import GoogleAPICallError, InvalidArgument, ServiceUnavailable
 from google.longrunning import operations_pb2_grpc, operations_proto_pb2
 from google.protobuf import empty_pb2
+from google.protobuf.message import DecodeError
 from google.rpc import code_pb2, status_pb2
 from grpc_status import rpc_status
 from v1op.v1 import operation_service_pb2 as pb
@@ -29,7 +30,7 @@ from .identity import Principal, TokenTable
 from .manager import Listing, OperationManager
 from .store import StoreUnavailable
 
-__all__ = ["LongRunningService", "OperationProgressService", "OperationService"]
+__all__ = ["DecodeRequests", "LongRunningService", "OperationProgressService", "OperationService"]
 
 Service = TypeVar("Service", bound="_Service")
 Request = TypeVar("Request")
@@ -80,6 +81,54 @@ def rpc(
         raise AssertionError("unreachable: abort raises")
 
     return call
+
+
+class DecodeRequests(grpc.aio.ServerInterceptor):
+    """Read each unary request in the handler, not in gRPC: bytes that are not a valid
+    request message (corrupt wire format, bad UTF-8 in a string) are INVALID_ARGUMENT, where
+    gRPC would answer UNKNOWN with the Python exception in the message."""
+
+    def __init__(self) -> None:
+        # One wrapped handler per method, made on its first call: the services' handlers
+        # never change while the server runs.
+        self._wrapped: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
+
+    async def intercept_service(
+        self,
+        continuation: Callable[
+            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]
+        ],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        method = handler_call_details.method
+        wrapped = self._wrapped.get(method)
+        if wrapped is not None:
+            return wrapped
+        handler = await continuation(handler_call_details)
+        if handler is None or handler.unary_unary is None or handler.request_deserializer is None:
+            return handler
+        decode = handler.request_deserializer
+        # grpc.aio calls the behaviour with its aio context and awaits what it returns; the
+        # stubs describe the synchronous API's.
+        behaviour: Callable[[Any, Context], Awaitable[Any]] = handler.unary_unary  # type: ignore[assignment]
+        owner = getattr(decode, "__self__", None)
+        what = getattr(getattr(owner, "DESCRIPTOR", None), "full_name", "request message")
+
+        async def unary_unary(raw: bytes, context: Context) -> Any:
+            try:
+                request = decode(raw)
+            except DecodeError:
+                await context.abort(
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    f"the request is not a valid {what} in binary form",
+                )
+            return await behaviour(request, context)
+
+        wrapped = grpc.unary_unary_rpc_method_handler(
+            unary_unary, response_serializer=handler.response_serializer
+        )
+        self._wrapped[method] = wrapped
+        return wrapped
 
 
 def _bounded(status: status_pb2.Status) -> status_pb2.Status:
