@@ -150,7 +150,7 @@ bench: $(VENV_STAMP) ## Run the benchmarks (outside the test suite) and print th
 FUZZ_SECONDS ?= 60
 
 .PHONY: fuzz
-fuzz: $(VENV_STAMP) ## Fuzz from_json, from_binary, text and the gateway (atheris, FUZZ_SECONDS each)
+fuzz: $(VENV_STAMP) ## Fuzz the codecs, the gateway and gRPC requests (atheris, FUZZ_SECONDS each)
 	PYTHONPATH=gen:. $(BIN)/python -m fuzz --seconds $(FUZZ_SECONDS)
 
 .PHONY: clean

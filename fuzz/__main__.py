@@ -15,9 +15,10 @@ import sys
 from pathlib import Path
 
 from fuzz.gateway import gateway_seeds
+from fuzz.grpc_calls import grpc_seeds
 from fuzz.oracles import golden_seeds
 
-TARGETS = ("json", "binary", "text", "gateway")
+TARGETS = ("json", "binary", "text", "gateway", "grpc")
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / ".fuzz"
 _RUNS = re.compile(r"Done (\d+) runs in (\d+) second")
@@ -26,7 +27,12 @@ _CORPUS = re.compile(r"#\d+\s+\w+\s+cov: (\d+) ft: (\d+) corp: (\d+)")
 
 def seed(target: str, corpus: Path) -> int:
     corpus.mkdir(parents=True, exist_ok=True)
-    seeds = gateway_seeds() if target == "gateway" else golden_seeds(target)
+    if target == "gateway":
+        seeds = gateway_seeds()
+    elif target == "grpc":
+        seeds = grpc_seeds()
+    else:
+        seeds = golden_seeds(target)
     count = 0
     for name, data in seeds:
         (corpus / f"seed-{name}").write_bytes(data)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import atheris
 
 with atheris.instrument_imports(include=["v1op_pb", "fuzz"]):
-    from fuzz import gateway, oracles
+    from fuzz import gateway, grpc_calls, oracles
 
 
 def _target(name: str) -> Callable[[bytes], None]:
@@ -21,7 +21,10 @@ def _target(name: str) -> Callable[[bytes], None]:
     if name == "gateway":
         served = gateway.Gateway()
         return lambda data: gateway.check_request(served, data)
-    raise SystemExit(f"unknown fuzz target {name!r}: json, binary, text or gateway")
+    if name == "grpc":
+        server = grpc_calls.GrpcServer()
+        return lambda data: grpc_calls.check_call(server, data)
+    raise SystemExit(f"unknown fuzz target {name!r}: json, binary, text, gateway or grpc")
 
 
 def main() -> None:
