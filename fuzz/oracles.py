@@ -7,10 +7,13 @@ promise; the fuzzers report that as a finding, the property tests as a failure.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from google.protobuf import any_pb2, struct_pb2
+from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import DecodeError, Message
 
 from v1op_pb import (
@@ -24,6 +27,8 @@ from v1op_pb import (
     to_text,
 )
 from v1op_pb._registry import UnknownTypeError, default_registry
+
+_FLOATING = (FieldDescriptor.CPPTYPE_DOUBLE, FieldDescriptor.CPPTYPE_FLOAT)
 
 __all__ = [
     "GOLDEN",
@@ -69,8 +74,8 @@ def _json_round_trip(operation: Operation) -> None:
 
 def canonical(message: Message) -> Message:
     """A copy with every Any of a known type packed deterministically (as from_json and
-    from_text pack them), and kind-less Values null: equal values give equal canonical
-    bytes."""
+    from_text pack them), kind-less Values null and NaNs Python's NaN: equal values give
+    equal canonical bytes."""
     copy = type(message)()
     copy.CopyFrom(message)
     _repack(copy)
@@ -92,6 +97,9 @@ def _repack(message: Message) -> None:
         message.value = inner.SerializeToString(deterministic=True)
         return
     for field, value in message.ListFields():
+        if field.cpp_type in _FLOATING:
+            _canonical_nans(message, field, value)
+            continue
         if field.message_type is None:
             continue
         if field.message_type.GetOptions().map_entry:
@@ -105,11 +113,20 @@ def _repack(message: Message) -> None:
             _repack(value)
 
 
+def _canonical_nans(message: Message, field: FieldDescriptor, value: Any) -> None:
+    """NaNs as Python's one NaN: no JSON or text keeps a NaN's payload bits."""
+    if field.is_repeated:
+        if any(math.isnan(item) for item in value):
+            items = [math.nan if math.isnan(item) else item for item in value]
+            del value[:]
+            value.extend(items)
+    elif math.isnan(value):
+        setattr(message, field.name, math.nan)
+
+
 def same_value(a: Message, b: Message) -> bool:
-    """Equal values: equal canonical bytes, or (NaN payload bits, which no text keeps)
-    equal canonical text."""
-    a, b = canonical(a), canonical(b)
-    return to_binary(a) == to_binary(b) or to_text(a) == to_text(b)
+    """Equal values: equal canonical bytes."""
+    return to_binary(canonical(a)) == to_binary(canonical(b))
 
 
 def _text_round_trip(operation: Operation) -> None:
