@@ -74,7 +74,8 @@ def call_raw(
     channel: grpc.Channel, method: str, raw: bytes, metadata: tuple[tuple[str, str], ...]
 ) -> tuple[grpc.StatusCode, str]:
     """(code, details) of calling ``method`` with ``raw`` as its request bytes."""
-    call = channel.unary_unary(method)  # bytes in, bytes out: no serializer of ours
+    # Bytes in, bytes out: no serializer of ours.
+    call: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(method)
     try:
         call(raw, metadata=metadata, timeout=TIMEOUT)
     except grpc.RpcError as e:
