@@ -99,6 +99,8 @@ def test_list_and_its_page_size(make_client, served, make_operation):
     assert [op.name for op in client.list().operations] == names
     page = client.list(page_size=2)
     assert ([op.name for op in page.operations], page.total_size) == (names[:2], 3)
+    rest = client.list(page_size=2, page_token=page.next_page_token)
+    assert ([op.name for op in rest.operations], rest.next_page_token) == (names[2:], "")
 
 
 def test_list_unseen_and_mark_seen(make_client, served, make_operation):

@@ -84,14 +84,21 @@ class OperationClient:
         request = pb.GetOperationRequest(name=name)
         return self._call(self._operations.GetOperation, request).operation
 
-    def list(self, page_size: int = 0) -> pb.ListOperationsResponse:
-        request = pb.ListOperationsRequest(page_size=page_size)
+    def list(self, page_size: int = 0, page_token: str = "") -> pb.ListOperationsResponse:
+        """One page (the server's default size for 0); pass its ``next_page_token`` back as
+        ``page_token`` for the next, until it is empty."""
+        request = pb.ListOperationsRequest(page_size=page_size, page_token=page_token)
         return self._call(self._operations.ListOperations, request)
 
     def list_unseen(
-        self, page_size: int = 0, view: pb.OperationView.ValueType = pb.OPERATION_VIEW_FULL
+        self,
+        page_size: int = 0,
+        view: pb.OperationView.ValueType = pb.OPERATION_VIEW_FULL,
+        page_token: str = "",
     ) -> pb.ListUnseenOperationsResponse:
-        request = pb.ListUnseenOperationsRequest(page_size=page_size, view=view)
+        request = pb.ListUnseenOperationsRequest(
+            page_size=page_size, view=view, page_token=page_token
+        )
         return self._call(self._operations.ListUnseenOperations, request)
 
     def mark_seen(self, name: str) -> Operation:
