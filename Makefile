@@ -10,7 +10,9 @@ MAKEFLAGS += --no-print-directory
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# The stamp is newer than pyproject.toml once the dev environment matches it.
+# The stamp is newer than pyproject.toml, setup.py and the native codec's C sources once the
+# dev environment matches them: editing a C file makes the next `make ...` re-run the
+# editable install, which rebuilds the extension.
 VENV_STAMP := $(VENV)/.installed
 # The generator's own environment: see requirements/gen.txt for why it is separate.
 GEN_VENV := .venv-gen
@@ -24,6 +26,11 @@ BUF_AGAINST ?= HEAD~1
 # The lowest supported version of every runtime dependency (requirements/lowest.txt).
 LOWEST_VENV := .venv-lowest
 LOWEST_STAMP := $(LOWEST_VENV)/.installed
+NATIVE_SOURCES := $(wildcard v1op_pb/_codec/native/*.c v1op_pb/_codec/native/*.h)
+# The tests that exercise the JSON codec: `make test` runs them a second time in
+# pure-Python mode, and `make sanitize` under AddressSanitizer and UBSan.
+CODEC_TESTS := tests/codec tests/test_json.py tests/test_stream.py
+PURE_PYTHON := V1OP_PB_PURE_PYTHON=1
 PROTO_FILES := $(shell find proto -name '*.proto' | sort)
 # protoc from the pinned grpcio-tools (no system protoc), seeing our protos, the well-known
 # types it ships and the googleapis protos that googleapis-common-protos ships.
@@ -38,7 +45,7 @@ SERVICE_PROTO_FILES := $(shell grep -l '^service ' $(PROTO_FILES))
 help: ## Describe useful make targets
 	@grep -E '^[a-zA-Z_-]+:.*?## .*$$' $(MAKEFILE_LIST) | sort | awk 'BEGIN {FS = ":.*?## "}; {printf "%-15s %s\n", $$1, $$2}'
 
-$(VENV_STAMP): pyproject.toml
+$(VENV_STAMP): pyproject.toml setup.py $(NATIVE_SOURCES)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
@@ -94,9 +101,33 @@ check-gen: $(VENV_STAMP) ## Fail when gen/ differs from what proto/ generates
 		{ echo "gen/ is stale: run 'make gen' and commit the result" >&2; exit 1; }
 
 .PHONY: test
-test: $(VENV_STAMP) ## Run the test suite
+test: $(VENV_STAMP) ## Run the test suite (the codec tests twice: native core, pure Python)
 	$(MAKE) check-gen
 	$(BIN)/python -m pytest
+	$(PURE_PYTHON) $(BIN)/python -m pytest -q $(CODEC_TESTS)
+
+.PHONY: sanitize
+sanitize: $(VENV_STAMP) ## Run the codec tests with the native core built with ASan and UBSan
+	# In a copy of the tree, so that the development build is left as it is. The
+	# interpreter is not built with ASan: libasan is preloaded, and its leak report (the
+	# interpreter's own allocations at exit) is off; reference leaks have a test of their own.
+	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+		git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t "$$tmp" && \
+		cd "$$tmp" && \
+		CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g" \
+		LDFLAGS="-fsanitize=address,undefined" \
+			$(abspath $(BIN))/python setup.py -q build_ext --inplace && \
+		export LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
+			ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+			V1OP_PB_EXPECT_NATIVE_UNDER="$$tmp" && \
+		$(abspath $(BIN))/python -m pytest -q -p no:cacheprovider $(CODEC_TESTS)
+
+FUZZ_SECONDS ?= 300
+.PHONY: fuzz-native
+fuzz-native: $(VENV_STAMP) ## Fuzz the native codec core against the Python codec (FUZZ_SECONDS, default 300; not in CI)
+	$(BIN)/python -m pip install --quiet atheris
+	$(BIN)/python tests/codec/fuzz_native.py -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 \
+		-artifact_prefix=$${TMPDIR:-/tmp}/v1op-fuzz-native-
 
 .PHONY: test-lowest
 test-lowest: $(LOWEST_STAMP) ## Run the test suite on the lowest supported dependencies

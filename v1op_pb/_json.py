@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from typing import Any, TypeVar, overload
 
 from google.protobuf.message import Message
@@ -14,8 +15,13 @@ __all__ = ["from_dict", "from_json", "to_dict", "to_json"]
 
 M = TypeVar("M", bound=Message)
 
-# Codecs hold only their options, so those of the default registry are made once.
+# Codecs hold only their registry and options, so each is made once: those of the default
+# registry here, those of other registries for as long as the registry lives (a stream
+# converts every line with the same one).
 _DEFAULT_CODECS: dict[tuple[bool, bool, bool], Codec] = {}
+_CODECS: weakref.WeakKeyDictionary[TypeRegistry, dict[tuple[bool, bool, bool], Codec]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _codec(
@@ -25,16 +31,21 @@ def _codec(
     omit_output_only: bool,
 ) -> Codec:
     key = (ignore_unknown_fields, emit_unpopulated, omit_output_only)
-    codec = _DEFAULT_CODECS.get(key) if registry is None else None
+    if registry is None:
+        codecs = _DEFAULT_CODECS
+    else:
+        try:
+            codecs = _CODECS[registry]
+        except KeyError:
+            codecs = _CODECS.setdefault(registry, {})
+    codec = codecs.get(key)
     if codec is None:
-        codec = Codec(
+        codec = codecs[key] = Codec(
             registry,
             ignore_unknown_fields=ignore_unknown_fields,
             emit_unpopulated=emit_unpopulated,
             omit_output_only=omit_output_only,
         )
-        if registry is None:
-            _DEFAULT_CODECS[key] = codec
     return codec
 
 
@@ -65,12 +76,7 @@ def from_json(
     Accepts camelCase and snake_case keys, ``null`` for "not set", and the every-field style
     of a gRPC-to-REST gateway. Raises ConversionError, with the JSON path of the problem.
     """
-    return from_dict(
-        loads(text),
-        message_type=message_type,
-        registry=registry,
-        ignore_unknown_fields=ignore_unknown_fields,
-    )
+    return _codec(registry, ignore_unknown_fields, False, False).decode(loads(text), message_type)
 
 
 @overload
@@ -130,10 +136,7 @@ def to_json(
     indent: int | None = None,
 ) -> str:
     """The JSON text of a message: compact unless ``indent`` is given; see ``to_dict``."""
-    value = to_dict(
-        message,
-        registry=registry,
-        emit_unpopulated=emit_unpopulated,
-        omit_output_only=omit_output_only,
-    )
-    return dumps(value, indent)
+    if not isinstance(message, Message):
+        raise TypeError(f"expected a protobuf message, got {type(message).__name__}")
+    codec = _codec(registry, False, emit_unpopulated, omit_output_only)
+    return dumps(codec.encode(message), indent)

@@ -2,7 +2,17 @@
 source it compiles per type (``compile``), the well-known-type units (``wkt``), scalar rules
 (``scalars``) and the JSON text layer over orjson (``jsontext``)."""
 
-from .codec import Codec, is_output_only
+from .codec import Codec, is_output_only, native_enabled, native_stats, set_native
 from .jsontext import MAX_DEPTH, dumps, loads, too_deep
 
-__all__ = ["MAX_DEPTH", "Codec", "dumps", "is_output_only", "loads", "too_deep"]
+__all__ = [
+    "MAX_DEPTH",
+    "Codec",
+    "dumps",
+    "is_output_only",
+    "loads",
+    "native_enabled",
+    "native_stats",
+    "set_native",
+    "too_deep",
+]

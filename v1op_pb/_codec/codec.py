@@ -7,18 +7,29 @@ descriptor. Well-known types with a JSON form of their own go through the units 
 
 Errors carry a JSON path: each level that catches a ConversionError prepends its key or
 index and re-raises, so the success path never builds a path.
+
+When the native core (``_native``, built from ``native/``) is present, it converts first:
+JSON value -> wire bytes -> one ``MergeFromString`` to read, ``SerializePartialToString`` ->
+wire bytes -> JSON value to write, driven by the tables of ``plan``. It accepts exactly what
+the Python codec accepts, with equal results; whatever it does not accept it declines, and
+the Python codec runs on the same input and gives the answer or the ConversionError with its
+path, so that there is one source of errors. Declines are counted (``native_stats``).
+``V1OP_PB_PURE_PYTHON=1`` in the environment turns the native core off.
 """
 
 from __future__ import annotations
 
+import threading
+from types import ModuleType
 from typing import Any, TypeVar
 
 from google.protobuf import unknown_fields
 from google.protobuf.descriptor import Descriptor
-from google.protobuf.message import DecodeError, Message
+from google.protobuf.message import DecodeError, EncodeError, Message
 
 from .._errors import ConversionError
 from .._registry import TypeRegistry, default_registry
+from . import jsontext
 from .compile import (
     CodecLike,
     MessageDecoder,
@@ -27,10 +38,68 @@ from .compile import (
     compile_encoder,
     is_output_only,
 )
-from .jsontext import MAX_DEPTH, too_deep
-from .wkt import WELL_KNOWN
+from .jsontext import MAX_DEPTH, PURE_PYTHON, PURE_PYTHON_VARIABLE, _native, too_deep
+from .plan import TABLES, TABLES_BY_CLASS, table_for
+from .wkt import WELL_KNOWN, resolve_type
 
-__all__ = ["Codec", "is_output_only"]
+__all__ = [
+    "PURE_PYTHON_VARIABLE",
+    "Codec",
+    "is_output_only",
+    "native_enabled",
+    "native_stats",
+    "set_native",
+]
+
+# The native core in use, or None (not built, or pure-Python mode).
+_core: ModuleType | None = None if PURE_PYTHON else _native
+
+# What the native core did not do, counted here (the core counts its own conversions and
+# declines): messages it was not given (they do not serialize), and wire bytes it wrote that
+# the protobuf runtime refused to read (which would be a bug in the core; the Python codec
+# then runs, and tests check that this stays 0).
+_STATS = {"emit_declined": 0, "wire_refused": 0}
+_STATS_LOCK = threading.Lock()
+
+
+def _count(what: str) -> None:
+    with _STATS_LOCK:
+        _STATS[what] += 1
+
+
+def native_enabled() -> bool:
+    """Whether conversions try the native core first."""
+    return _core is not None
+
+
+def set_native(enabled: bool) -> bool:
+    """Turn the native core on or off (for tests and benchmarks); returns the previous
+    state. Turning it on without the extension built raises RuntimeError."""
+    global _core
+    previous = _core is not None
+    if enabled and _native is None:
+        raise RuntimeError("the native codec core (v1op_pb._codec._native) is not built")
+    _core = _native if enabled else None
+    jsontext._fast = _core
+    return previous
+
+
+def native_stats(reset: bool = False) -> dict[str, int]:
+    """Counts of native conversions (parse, emit) and of declines (parse_declined,
+    emit_declined: the Python codec ran instead), and wire_refused (see _STATS)."""
+    with _STATS_LOCK:
+        stats = dict(_STATS)
+        if reset:
+            for key in _STATS:
+                _STATS[key] = 0
+    core: dict[str, int] = (
+        _native.stats(reset) if _native is not None else dict.fromkeys(("parse", "emit"), 0)
+    )
+    core.setdefault("parse_declined", 0)
+    core.setdefault("emit_declined", 0)
+    core["emit_declined"] += stats.pop("emit_declined")
+    core.update(stats)
+    return core
 
 M = TypeVar("M", bound=Message)
 
@@ -78,9 +147,41 @@ class Codec:
     # --- decoding --------------------------------------------------------------------------
 
     def decode(self, value: Any, message_class: type[M]) -> M:
+        core = _core
+        if core is not None and not self.check_unknown:
+            descriptor = message_class.DESCRIPTOR
+            table = TABLES.get(descriptor) or table_for(descriptor)
+            data = core.decode(
+                table,
+                value,
+                self.ignore_unknown_fields,
+                self._table_of_url,
+                self.registry.by_url,
+                TABLES_BY_CLASS,
+            )
+            if data is not NotImplemented:
+                message = message_class()
+                try:
+                    # Merge, not FromString: proto2 required fields may be missing here,
+                    # as the Python codec leaves them.
+                    message.MergeFromString(data)
+                except DecodeError:
+                    _count("wire_refused")
+                else:
+                    return message
         message = message_class()
         self.decode_message(message, value, 1)
         return message
+
+    def _table_of_url(self, type_url: str) -> Any:
+        """For the native core: the table of an Any's type, or None when the Python codec
+        would refuse the URL (it then declines, and the Python codec reports it)."""
+        try:
+            cls = resolve_type(self, type_url)
+        except ConversionError:
+            return None
+        table = TABLES_BY_CLASS[cls] = table_for(cls.DESCRIPTOR)
+        return table
 
     def decode_message(self, message: Message, value: Any, depth: int) -> None:
         if depth > MAX_DEPTH:
@@ -100,6 +201,27 @@ class Codec:
     # --- encoding --------------------------------------------------------------------------
 
     def encode(self, message: Message) -> Any:
+        core = _core
+        if core is not None and not self.check_unknown:
+            try:
+                data = message.SerializePartialToString()
+            except EncodeError:
+                data = None
+            if data is not None:
+                descriptor = message.DESCRIPTOR
+                value = core.encode(
+                    TABLES.get(descriptor) or table_for(descriptor),
+                    data,
+                    self.omit_output_only,
+                    self.emit_unpopulated,
+                    self._table_of_url,
+                    self.registry.by_url,
+                    TABLES_BY_CLASS,
+                )
+                if value is not NotImplemented:
+                    return value
+            else:
+                _count("emit_declined")
         if not self.check_unknown and _has_unknown_fields(message):
             return self._encode_checked(message)
         try:

@@ -10,12 +10,34 @@ exact reading, so they are the same whichever parser saw the text first.
 
 from __future__ import annotations
 
+import importlib
 import json
+import os
+from types import ModuleType
 from typing import Any
 
 import orjson
 
 from .._errors import ConversionError
+
+PURE_PYTHON_VARIABLE = "V1OP_PB_PURE_PYTHON"
+"""Set to 1 in the environment, the codec runs in pure Python: the native core is not used."""
+
+
+def _load_native() -> ModuleType | None:
+    try:
+        return importlib.import_module("v1op_pb._codec._native")
+    except ImportError:  # pragma: no cover - a build without the extension
+        return None
+
+
+_native = _load_native()
+"""The native core of the codec (built from native/), or None if it is not built."""
+PURE_PYTHON = os.environ.get(PURE_PYTHON_VARIABLE, "") not in ("", "0")
+
+# The native core's check of orjson's reading (same_reading), or None: pure-Python mode, set
+# by the environment or by codec.set_native.
+_fast: ModuleType | None = None if PURE_PYTHON else _native
 
 MAX_DEPTH = 100
 """How deeply messages may nest, as in json_format: deeper input is a ConversionError."""
@@ -58,6 +80,9 @@ def loads(data: str | bytes | bytearray | memoryview) -> Any:
         except orjson.JSONDecodeError:
             pass  # read again below, for the error json.loads gives (or what orjson refuses)
         else:
+            fast = _fast
+            if fast is not None and fast.same_reading(data, value):
+                return value  # what _may_differ finds, counted in C
             raw = data.encode("utf-8") if isinstance(data, str) else data
             if not _may_differ(raw, value):
                 return value

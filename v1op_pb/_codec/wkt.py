@@ -403,7 +403,7 @@ def _decode_any(codec: CodecLike, message: AnyMessage, value: Any, depth: int) -
         except ConversionError as e:
             e.prepend("@type")
             raise
-    cls = _resolve(codec, type_url)
+    cls = resolve_type(codec, type_url)
     inner = cls()
     if _is_well_known(cls):
         for key in obj:
@@ -444,7 +444,7 @@ def _encode_any(codec: CodecLike, message: AnyMessage, depth: int) -> dict[str, 
         if payload:
             raise ConversionError("Any has a value but no type URL")
         return {}
-    cls = _resolve(codec, type_url)
+    cls = resolve_type(codec, type_url)
     try:
         inner = cls.FromString(payload)
     except DecodeError as e:
@@ -474,7 +474,7 @@ def _is_well_known(cls: type[Message]) -> bool:
     return known
 
 
-def _resolve(codec: CodecLike, type_url: str) -> type[Message]:
+def resolve_type(codec: CodecLike, type_url: str) -> type[Message]:
     cls = codec.registry.by_url.get(type_url)
     if cls is not None:
         return cls

@@ -1,0 +1,121 @@
+"""Fuzz the native codec core against the Python codec (``make fuzz-native``; not in CI).
+
+Each input is converted by both paths, in one process, and the two answers must be equal:
+the same message (deterministic bytes) or JSON value, or the same ConversionError (text and
+path). Three targets, chosen by the first byte: from_json of the rest as text, to_json of
+the message from_binary reads from the rest, and to_json of an Any packing the rest as the
+payload of a type the registry knows (wire bytes no serializer writes). The message type is
+an Operation or the rich test schema's Rich; seeds are the golden files (tests/golden).
+
+    .venv/bin/python tests/codec/fuzz_native.py -max_total_time=300
+
+Prints how often the core converted or declined, at every power of two of inputs run.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import atheris
+
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parent), str(HERE.parents[1] / "gen"), str(HERE.parents[1])]
+
+with atheris.instrument_imports(include=["v1op_pb"]):
+    from v1op_pb import ConversionError, Operation, from_binary, from_json, to_json
+    from v1op_pb._codec import native_stats, set_native
+
+from test_codec_differential import REGISTRY, PoolAny, Rich  # noqa: E402
+
+TYPES: list[tuple[type[Any], Any]] = [(Operation, None), (Rich, REGISTRY)]
+PAYLOAD_URLS = [
+    "type.googleapis.com/richtest.v1.Payload",
+    "type.googleapis.com/richtest.v1.Rich",
+    "type.googleapis.com/google.protobuf.Struct",
+    "type.googleapis.com/google.protobuf.Value",
+    "type.googleapis.com/google.protobuf.Timestamp",
+    "type.googleapis.com/google.protobuf.Any",
+]
+SEEN: Counter[str] = Counter()
+
+
+def outcome(convert: Any) -> tuple[str, Any]:
+    try:
+        result = convert()
+    except ConversionError as e:
+        return ("error", (str(e), tuple(e.path)))
+    if isinstance(result, str):
+        return ("text", result)
+    return ("message", result.SerializePartialToString(deterministic=True))
+
+
+def compare(convert: Any, what: str) -> None:
+    native_stats(reset=True)
+    set_native(True)
+    ours = outcome(convert)
+    stats = native_stats(reset=True)
+    set_native(False)
+    theirs = outcome(convert)
+    set_native(True)
+    assert stats["wire_refused"] == 0, stats
+    declined = stats["parse_declined"] + stats["emit_declined"]
+    SEEN[f"{what}: {ours[0]}, {'declined' if declined else 'native'}"] += 1
+    if ours != theirs:
+        raise AssertionError(f"{what}: native {ours!r} != python {theirs!r}")
+
+
+def test_one_input(data: bytes) -> None:
+    if len(data) < 2:
+        return
+    SEEN["inputs"] += 1
+    if SEEN["inputs"] & (SEEN["inputs"] - 1) == 0 and SEEN["inputs"] >= 4096:
+        _report()  # libFuzzer ends the process without running atexit handlers
+    target, which, rest = data[0] % 3, data[1], data[2:]
+    cls, registry = TYPES[which % len(TYPES)]
+    if target == 0:
+        try:
+            text = rest.decode("utf-8")
+        except UnicodeDecodeError:
+            return
+        compare(lambda: from_json(text, message_type=cls, registry=registry), "from_json")
+    elif target == 1:
+        try:
+            message = from_binary(rest, message_type=cls)
+        except ConversionError:
+            return
+        compare(lambda: to_json(message, registry=registry), "from_binary+to_json")
+    else:
+        url = PAYLOAD_URLS[which % len(PAYLOAD_URLS)]
+        message = PoolAny(type_url=url, value=rest)
+        compare(lambda: to_json(message, registry=REGISTRY), "to_json of an Any")
+
+
+def _seeds() -> str:
+    golden = HERE.parent / "golden"
+    corpus = Path(tempfile.mkdtemp(prefix="v1op-fuzz-native-corpus-"))
+    count = 0
+    for path in sorted(golden.glob("*/*")):
+        data = path.read_bytes()
+        if path.suffix == ".json":
+            heads = [b"\x00\x00", b"\x00\x01"]
+        elif path.suffix == ".binpb":
+            heads = [b"\x01\x00", b"\x02\x00"]
+        else:
+            continue
+        for head in heads:
+            (corpus / f"{count:04d}").write_bytes(head + data)
+            count += 1
+    return str(corpus)
+
+
+def _report() -> None:
+    print("fuzz-native:", dict(sorted(SEEN.items())), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    atheris.Setup([*sys.argv, _seeds()], test_one_input)
+    atheris.Fuzz()

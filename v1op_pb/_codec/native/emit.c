@@ -1,0 +1,467 @@
+/* Binary wire form -> JSON value, driven by a Table.
+ *
+ * Reads what SerializeToString wrote and builds the same dicts, lists and scalars the Python
+ * encoder builds from the message (compile.py): fields in number order (declaration order
+ * with emit_unpopulated), map entries in the order a protobuf map iterates (the reverse of
+ * the order its serializer writes them). A field number the table does not know is an
+ * unknown field or an extension: the core declines and the Python codec reports it.
+ */
+#include "native.h"
+#include <math.h>
+#include <string.h>
+
+static PyObject *int64_text(int64_t v, int is_unsigned, uint64_t u) {
+    char digits[24];
+    int n = 0;
+    uint64_t x;
+    int negative = 0;
+    if (is_unsigned) {
+        x = u;
+    } else if (v < 0) {
+        negative = 1;
+        x = (uint64_t)0 - (uint64_t)v;
+    } else {
+        x = (uint64_t)v;
+    }
+    do {
+        digits[n++] = (char)('0' + x % 10);
+        x /= 10;
+    } while (x);
+    PyObject *out = PyUnicode_New(n + negative, 127);
+    if (out == NULL) return NULL;
+    char *o = (char *)PyUnicode_DATA(out);
+    if (negative) *o++ = '-';
+    while (n) *o++ = digits[--n];
+    return out;
+}
+
+static PyObject *double_json(double d) {
+    if (isnan(d)) return Py_NewRef(C.s_nan);
+    if (isinf(d)) return Py_NewRef(d > 0 ? C.s_inf : C.s_ninf);
+    return PyFloat_FromDouble(d);
+}
+
+/* The shortest decimal (6 to 9 digits) that reads back as the same 32-bit float, as
+ * scalars._encode_float finds it. */
+static PyObject *float_json(float f) {
+    double value = (double)f;
+    if (isnan(value) || isinf(value)) return double_json(value);
+    for (int precision = 6; precision < 10; precision++) {
+        char *text = PyOS_double_to_string(value, 'g', precision, 0, NULL);
+        if (text == NULL) return NULL;
+        double rounded = PyOS_string_to_double(text, NULL, NULL);
+        PyMem_Free(text);
+        if (rounded == -1.0 && PyErr_Occurred()) return NULL;
+        if ((double)(float)rounded == value) return PyFloat_FromDouble(rounded);
+    }
+    return PyFloat_FromDouble(value);
+}
+
+static int expected_wire_type(int type) {
+    switch (type) {
+    case T_DOUBLE: case T_FIXED64: case T_SFIXED64: return 1;
+    case T_FLOAT: case T_FIXED32: case T_SFIXED32: return 5;
+    case T_STRING: case T_BYTES: case T_MESSAGE: return 2;
+    default: return 0;
+    }
+}
+
+/* One scalar value read from r (wire_type already checked); *out a new reference.
+ * Returns OK (*is_default set), DECLINE or ERR. */
+static int read_scalar(const Field *f, Rd *r, PyObject **out, int *is_default) {
+    uint64_t v = 0;
+    switch (expected_wire_type(f->type)) {
+    case 0:
+        if (rd_varint(r, &v) != OK) return DECLINE;
+        break;
+    case 1:
+        if (r->end - r->p < 8) return DECLINE;
+        for (int i = 7; i >= 0; i--) v = (v << 8) | r->p[i];
+        r->p += 8;
+        break;
+    case 5:
+        if (r->end - r->p < 4) return DECLINE;
+        for (int i = 3; i >= 0; i--) v = (v << 8) | r->p[i];
+        r->p += 4;
+        break;
+    default: {
+        if (rd_varint(r, &v) != OK || v > (uint64_t)(r->end - r->p)) return DECLINE;
+        const uint8_t *p = r->p;
+        r->p += v;
+        *is_default = v == 0;
+        if (f->type == T_STRING) {
+            *out = PyUnicode_DecodeUTF8((const char *)p, (Py_ssize_t)v, NULL);
+            if (*out == NULL) {
+                if (!PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) return ERR;
+                PyErr_Clear();
+                return DECLINE; /* the Python codec reports text that is not UTF-8 */
+            }
+            return OK;
+        }
+        *out = base64_encode(p, (Py_ssize_t)v);
+        return *out ? OK : ERR;
+    }
+    }
+    *is_default = v == 0;
+    switch (f->type) {
+    case T_INT32: case T_SFIXED32:
+        *out = PyLong_FromLong((int32_t)(uint32_t)v);
+        *is_default = (uint32_t)v == 0;
+        break;
+    case T_SINT32: {
+        uint32_t z = (uint32_t)v;
+        *out = PyLong_FromLong((int32_t)((z >> 1) ^ (0u - (z & 1))));
+        *is_default = z == 0;
+        break;
+    }
+    case T_UINT32: case T_FIXED32:
+        *out = PyLong_FromUnsignedLong((uint32_t)v);
+        *is_default = (uint32_t)v == 0;
+        break;
+    case T_INT64: case T_SFIXED64:
+        *out = int64_text((int64_t)v, 0, 0);
+        break;
+    case T_SINT64:
+        *out = int64_text((int64_t)((v >> 1) ^ (0 - (v & 1))), 0, 0);
+        break;
+    case T_UINT64: case T_FIXED64:
+        *out = int64_text(0, 1, v);
+        break;
+    case T_BOOL:
+        *out = Py_NewRef(v ? Py_True : Py_False);
+        break;
+    case T_DOUBLE: {
+        double d;
+        memcpy(&d, &v, 8);
+        *out = double_json(d);
+        break;
+    }
+    case T_FLOAT: {
+        uint32_t b = (uint32_t)v;
+        float x;
+        memcpy(&x, &b, 4);
+        *out = float_json(x);
+        break;
+    }
+    case T_ENUM: {
+        int32_t number = (int32_t)(uint32_t)v;
+        *is_default = number == 0;
+        if (f->flags & F_NULL_ENUM) {
+            *out = Py_NewRef(Py_None);
+            break;
+        }
+        PyObject *key = PyLong_FromLong(number);
+        if (key == NULL) return ERR;
+        PyObject *name = PyDict_GetItemWithError(f->enum_names, key);
+        if (name != NULL) {
+            Py_DECREF(key);
+            *out = Py_NewRef(name);
+        } else if (PyErr_Occurred()) {
+            Py_DECREF(key);
+            return ERR;
+        } else if (f->flags & F_ENUM_CLOSED) {
+            Py_DECREF(key);
+            return DECLINE;
+        } else {
+            *out = key;
+        }
+        break;
+    }
+    default:
+        return DECLINE;
+    }
+    return *out ? OK : ERR;
+}
+
+int emit_scalar(const Field *f, int wire_type, Rd *r, PyObject **out) {
+    int is_default;
+    if (wire_type != expected_wire_type(f->type)) return DECLINE;
+    return read_scalar(f, r, out, &is_default);
+}
+
+static int find_field(const Table *t, uint32_t number) {
+    if (number < t->dense) return t->by_number[number];
+    int lo = 0, hi = t->nfields - 1;
+    while (lo <= hi) {
+        int mid = (lo + hi) / 2;
+        if (t->fields[mid].number == number) return mid;
+        if (t->fields[mid].number < number) lo = mid + 1;
+        else hi = mid - 1;
+    }
+    return -1;
+}
+
+/* Skip a length-delimited record, giving its bytes. */
+static int read_record(Rd *r, const uint8_t **p, Py_ssize_t *n) {
+    uint64_t len;
+    if (rd_varint(r, &len) != OK || len > (uint64_t)(r->end - r->p)) return DECLINE;
+    *p = r->p;
+    *n = (Py_ssize_t)len;
+    r->p += len;
+    return OK;
+}
+
+static int append_new(PyObject **slot, PyObject *item) {
+    if (*slot == NULL) {
+        *slot = PyList_New(0);
+        if (*slot == NULL) {
+            Py_DECREF(item);
+            return ERR;
+        }
+    }
+    int rc = PyList_Append(*slot, item);
+    Py_DECREF(item);
+    return rc < 0 ? ERR : OK;
+}
+
+/* A map entry: its key (as the JSON key text) and value. */
+static int read_entry(Ctx *ctx, const Field *f, const uint8_t *p, Py_ssize_t n, int depth,
+                      PyObject **pair) {
+    const Table *et = f->sub;
+    const Field *kf = &et->fields[0], *vf = &et->fields[1];
+    Rd r = {p, p + n};
+    PyObject *key = NULL, *value = NULL;
+    int rc = OK;
+    while (r.p < r.end && rc == OK) {
+        uint64_t tag;
+        if (rd_varint(&r, &tag) != OK) {
+            rc = DECLINE;
+            break;
+        }
+        uint32_t number = (uint32_t)(tag >> 3);
+        int wt = (int)(tag & 7);
+        if (tag >> 35) {
+            rc = DECLINE;
+        } else if (number == 1) {
+            PyObject *k = NULL;
+            rc = emit_scalar(kf, wt, &r, &k);
+            if (rc == OK) Py_XSETREF(key, k);
+        } else if (number == 2) {
+            PyObject *v = NULL;
+            if (vf->type == T_MESSAGE) {
+                const uint8_t *q;
+                Py_ssize_t m;
+                if (wt != 2 || value != NULL) {
+                    rc = DECLINE;
+                    break;
+                }
+                rc = read_record(&r, &q, &m);
+                if (rc == OK) rc = emit_message(ctx, vf->sub, q, m, depth + 2, &v, NULL);
+            } else {
+                rc = emit_scalar(vf, wt, &r, &v);
+            }
+            if (rc == OK) Py_XSETREF(value, v);
+        } else {
+            rc = DECLINE;
+        }
+    }
+    if (rc == OK && key == NULL) rc = DECLINE; /* a hand-made entry: leave it to Python */
+    if (rc == OK && value == NULL) {
+        if (vf->type == T_MESSAGE) {
+            rc = emit_message(ctx, vf->sub, (const uint8_t *)"", 0, depth + 2, &value, NULL);
+        } else {
+            rc = DECLINE;
+        }
+    }
+    if (rc == OK) {
+        /* The key as the Python encoder spells it: str(key), "true"/"false". */
+        if (kf->type == T_BOOL) {
+            PyObject *text = PyUnicode_FromString(key == Py_True ? "true" : "false");
+            Py_SETREF(key, text);
+        } else if (PyLong_Check(key)) {
+            PyObject *text = PyObject_Str(key);
+            Py_SETREF(key, text);
+        }
+        if (key == NULL) rc = ERR;
+    }
+    if (rc == OK) {
+        *pair = PyTuple_Pack(2, key, value);
+        if (*pair == NULL) rc = ERR;
+    }
+    Py_XDECREF(key);
+    Py_XDECREF(value);
+    return rc;
+}
+
+/* The dict of a map from its entries, in the order the map iterates: the reverse of the
+ * order it was serialized in. */
+static int map_from_entries(PyObject *entries, PyObject **out) {
+    Py_ssize_t n = PyList_GET_SIZE(entries);
+    PyObject *dict = PyDict_New();
+    if (dict == NULL) return ERR;
+    for (Py_ssize_t i = n - 1; i >= 0; i--) {
+        PyObject *pair = PyList_GET_ITEM(entries, i);
+        if (PyDict_SetItem(dict, PyTuple_GET_ITEM(pair, 0), PyTuple_GET_ITEM(pair, 1)) < 0) {
+            Py_DECREF(dict);
+            return ERR;
+        }
+    }
+    if (PyDict_GET_SIZE(dict) != n) { /* a key written twice: not what a serializer does */
+        Py_DECREF(dict);
+        return DECLINE;
+    }
+    *out = dict;
+    return OK;
+}
+
+static PyObject *fresh_unpopulated(PyObject *value) {
+    if (PyList_CheckExact(value)) return PyList_New(0);
+    if (PyDict_CheckExact(value)) return PyDict_New();
+    return Py_NewRef(value);
+}
+
+#define SMALL 32
+
+int emit_message(Ctx *ctx, Table *t, const uint8_t *p, Py_ssize_t n, int depth,
+                 PyObject **out, PyObject *into) {
+    if (depth > MAX_DEPTH || (t->flags & TF_UNSUPPORTED) || !t->ready) return DECLINE;
+    if (t->wkt != W_NONE && into == NULL) return emit_wkt(ctx, t, p, n, depth, out);
+    int nf = t->nfields;
+    PyObject *small[SMALL];
+    int small_oneof[SMALL];
+    PyObject **slots = small;
+    int *oneof_member = small_oneof;
+    if (nf > SMALL || t->noneofs > SMALL) {
+        slots = PyMem_Calloc((size_t)nf + 1, sizeof(PyObject *));
+        oneof_member = PyMem_Calloc((size_t)t->noneofs + 1, sizeof(int));
+        if (slots == NULL || oneof_member == NULL) {
+            PyMem_Free(slots);
+            PyMem_Free(oneof_member);
+            PyErr_NoMemory();
+            return ERR;
+        }
+    } else {
+        memset(small, 0, sizeof(small));
+    }
+    for (int i = 0; i < t->noneofs; i++) oneof_member[i] = -1;
+    Rd r = {p, p + n};
+    int rc = OK;
+    while (r.p < r.end && rc == OK) {
+        uint64_t tag;
+        if (rd_varint(&r, &tag) != OK || (tag >> 35)) {
+            rc = DECLINE;
+            break;
+        }
+        int wt = (int)(tag & 7);
+        int i = find_field(t, (uint32_t)(tag >> 3));
+        if (i < 0) {
+            rc = DECLINE; /* an unknown field or an extension */
+            break;
+        }
+        const Field *f = &t->fields[i];
+        if (f->oneof >= 0) {
+            int was = oneof_member[f->oneof];
+            if (was >= 0 && was != i) Py_CLEAR(slots[was]); /* the last member read wins */
+            oneof_member[f->oneof] = i;
+        }
+        if (f->flags & F_MAP) {
+            const uint8_t *q;
+            Py_ssize_t m;
+            PyObject *pair = NULL;
+            if (wt != 2 || read_record(&r, &q, &m) != OK) {
+                rc = DECLINE;
+                break;
+            }
+            rc = read_entry(ctx, f, q, m, depth, &pair);
+            if (rc == OK) rc = append_new(&slots[i], pair);
+        } else if (f->type == T_MESSAGE) {
+            const uint8_t *q;
+            Py_ssize_t m;
+            PyObject *item = NULL;
+            if (wt != 2 || read_record(&r, &q, &m) != OK) {
+                rc = DECLINE;
+                break;
+            }
+            if (!(f->flags & F_REPEATED) && slots[i] != NULL) {
+                rc = DECLINE; /* a message in two parts would merge: leave it to Python */
+                break;
+            }
+            rc = emit_message(ctx, f->sub, q, m, depth + 1, &item, NULL);
+            if (rc != OK) break;
+            if (f->flags & F_REPEATED) rc = append_new(&slots[i], item);
+            else slots[i] = item;
+        } else if (f->flags & F_REPEATED) {
+            if (wt == 2 && expected_wire_type(f->type) != 2) { /* packed */
+                const uint8_t *q;
+                Py_ssize_t m;
+                if (read_record(&r, &q, &m) != OK) {
+                    rc = DECLINE;
+                    break;
+                }
+                if (slots[i] == NULL && (slots[i] = PyList_New(0)) == NULL) {
+                    rc = ERR;
+                    break;
+                }
+                Rd packed = {q, q + m};
+                while (packed.p < packed.end && rc == OK) {
+                    PyObject *item = NULL;
+                    rc = emit_scalar(f, expected_wire_type(f->type), &packed, &item);
+                    if (rc == OK) rc = append_new(&slots[i], item);
+                }
+            } else {
+                PyObject *item = NULL;
+                rc = emit_scalar(f, wt, &r, &item);
+                if (rc == OK) rc = append_new(&slots[i], item);
+            }
+        } else {
+            PyObject *item = NULL;
+            int is_default = 0;
+            if (wt != expected_wire_type(f->type)) {
+                rc = DECLINE;
+                break;
+            }
+            rc = read_scalar(f, &r, &item, &is_default);
+            if (rc != OK) break;
+            if (is_default && !(f->flags & F_PRESENCE) && !ctx->emit_unpopulated) {
+                Py_DECREF(item); /* a default read last means the field is unset */
+                Py_CLEAR(slots[i]);
+            } else {
+                Py_XSETREF(slots[i], item);
+            }
+        }
+    }
+    PyObject *dict = NULL;
+    if (rc == OK) {
+        dict = into ? Py_NewRef(into) : PyDict_New();
+        if (dict == NULL) rc = ERR;
+    }
+    for (int k = 0; k < nf && rc == OK; k++) {
+        int i = ctx->emit_unpopulated ? t->decl[k] : k;
+        const Field *f = &t->fields[i];
+        if (ctx->omit_output_only && (f->flags & F_OUTPUT_ONLY)) continue;
+        PyObject *value = slots[i];
+        PyObject *made = NULL;
+        if (value == NULL) {
+            if (!ctx->emit_unpopulated || f->unpopulated == NULL) continue;
+            value = made = fresh_unpopulated(f->unpopulated);
+            if (made == NULL) {
+                rc = ERR;
+                break;
+            }
+        } else if (f->flags & F_MAP) {
+            rc = map_from_entries(value, &made);
+            if (rc != OK) break;
+            value = made;
+            if (PyDict_GET_SIZE(value) == 0 && !ctx->emit_unpopulated) {
+                Py_DECREF(made);
+                continue;
+            }
+        } else if ((f->flags & F_REPEATED) && PyList_GET_SIZE(value) == 0 &&
+                   !ctx->emit_unpopulated) {
+            continue;
+        }
+        if (PyDict_SetItem(dict, f->json_key, value) < 0) rc = ERR;
+        Py_XDECREF(made);
+    }
+    for (int i = 0; i < nf; i++) Py_XDECREF(slots[i]);
+    if (slots != small) {
+        PyMem_Free(slots);
+        PyMem_Free(oneof_member);
+    }
+    if (rc != OK) {
+        Py_XDECREF(dict);
+        return rc;
+    }
+    *out = dict;
+    return OK;
+}

@@ -1,0 +1,149 @@
+/* The native core of the JSON codec: shared declarations.
+ *
+ * The core reads only the tables that v1op_pb/_codec/plan.py builds (one Table per message
+ * type); it never looks at a descriptor. Every function returns one of three outcomes:
+ * OK, DECLINE (the input is something the core does not accept: the Python codec then runs
+ * on the same input and gives the answer or the error) or ERR (a Python exception is set,
+ * such as MemoryError). The core never words an error of its own.
+ */
+#ifndef V1OP_NATIVE_H
+#define V1OP_NATIVE_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+
+enum { OK = 0, DECLINE = 1, ERR = -1 };
+
+/* How deeply messages nest, as the Python codec counts it (MAX_DEPTH in jsontext.py). */
+#define MAX_DEPTH 100
+
+/* google.protobuf.FieldDescriptor.TYPE_* */
+enum {
+    T_DOUBLE = 1, T_FLOAT = 2, T_INT64 = 3, T_UINT64 = 4, T_INT32 = 5, T_FIXED64 = 6,
+    T_FIXED32 = 7, T_BOOL = 8, T_STRING = 9, T_GROUP = 10, T_MESSAGE = 11, T_BYTES = 12,
+    T_UINT32 = 13, T_ENUM = 14, T_SFIXED32 = 15, T_SFIXED64 = 16, T_SINT32 = 17,
+    T_SINT64 = 18
+};
+
+/* Field flags (plan.py spells the same bits). */
+enum {
+    F_REPEATED = 1, F_MAP = 2, F_PACKED = 4, F_PRESENCE = 8, F_OUTPUT_ONLY = 16,
+    F_ENUM_CLOSED = 32, F_NULL_ENUM = 64
+};
+
+/* Well-known types with a JSON form of their own. */
+enum {
+    W_NONE = 0, W_ANY = 1, W_DURATION = 2, W_FIELD_MASK = 3, W_LIST_VALUE = 4,
+    W_STRUCT = 5, W_TIMESTAMP = 6, W_VALUE = 7, W_WRAPPER = 8
+};
+
+/* Table flags. */
+enum { TF_UNSUPPORTED = 1, TF_HAS_MAPS = 2, TF_HAS_REQUIRED = 4 };
+
+struct Table;
+
+typedef struct {
+    uint32_t number;
+    int type;
+    int flags;
+    int oneof;               /* index of a oneof with other members, or -1 */
+    int decl_index;          /* position in declaration order */
+    PyObject *json_key;      /* str: the key this field is written under */
+    PyObject *enum_names;    /* dict int -> first name (emit), or NULL */
+    PyObject *enum_numbers;  /* dict name -> int (parse), or NULL */
+    struct Table *sub;       /* message type, or map entry type */
+    PyObject *unpopulated;   /* JSON value emit_unpopulated writes for it when unset */
+} Field;
+
+typedef struct Table {
+    PyObject_HEAD
+    int ready;
+    int wkt;
+    int flags;
+    int nfields;
+    int noneofs;
+    Field *fields;           /* sorted by number */
+    int *decl;               /* field indexes in declaration order */
+    PyObject *keys;          /* dict: JSON name and field name -> index into fields */
+    PyObject *cls;           /* the message class (for Any payloads with maps) */
+    PyObject *refs;          /* what the fields point to, kept alive */
+    PyObject *name;          /* full name, for repr */
+    int16_t *by_number;      /* dense lookup for numbers < dense */
+    uint32_t dense;
+} Table;
+
+extern PyTypeObject TableType;
+
+/* Interned strings and objects shared by the files (set once at module import). */
+typedef struct {
+    PyObject *s_type;        /* "@type" */
+    PyObject *s_value;       /* "value" */
+    PyObject *s_fromstring;  /* "FromString" */
+    PyObject *s_serialize;   /* "SerializeToString" */
+    PyObject *s_nan, *s_inf, *s_ninf;
+    PyObject *s_number_value; /* "numberValue" */
+} Consts;
+extern Consts C;
+
+/* A growable output buffer, one per conversion (no static state). */
+typedef struct {
+    char *data;
+    Py_ssize_t len, cap;
+} Buf;
+
+int buf_grow(Buf *b, Py_ssize_t extra);
+static inline int buf_reserve(Buf *b, Py_ssize_t extra) {
+    return (b->cap - b->len >= extra) ? OK : buf_grow(b, extra);
+}
+void buf_free(Buf *b);
+int buf_varint(Buf *b, uint64_t v);
+int buf_tag(Buf *b, uint32_t number, int wire_type);
+int buf_raw(Buf *b, const void *p, Py_ssize_t n);
+int buf_fixed32(Buf *b, uint32_t v);
+int buf_fixed64(Buf *b, uint64_t v);
+/* A length-delimited record: write its contents after buf_open, then buf_close puts the
+ * length (minimally encoded, as every protobuf writer does) in front of them. */
+static inline Py_ssize_t buf_open(Buf *b) { return b->len; }
+int buf_close(Buf *b, Py_ssize_t start);
+int varint_size(uint64_t v);
+
+/* Reading wire bytes. */
+typedef struct {
+    const uint8_t *p, *end;
+} Rd;
+int rd_varint(Rd *r, uint64_t *out); /* OK or DECLINE */
+
+/* base64 (standard, padded) text of bytes; NULL with an exception on failure. */
+PyObject *base64_encode(const uint8_t *p, Py_ssize_t n);
+/* Decode proto3 JSON base64 text (either alphabet, padding optional) into b. */
+int base64_decode_into(Buf *b, const char *s, Py_ssize_t n);
+
+/* A conversion's context: what the caller passed. */
+typedef struct {
+    PyObject *resolver;      /* url -> Table or None */
+    PyObject *by_url;        /* the registry's dict url -> class, or NULL */
+    PyObject *tables;        /* dict class -> Table of the classes resolved so far */
+    int ignore_unknown;
+    int omit_output_only;
+    int emit_unpopulated;
+} Ctx;
+
+Table *resolve_type(Ctx *ctx, PyObject *url, int *outcome);
+
+/* JSON value -> wire (parse.c). Writes the contents of a message of type t. */
+int parse_message(Ctx *ctx, Buf *b, Table *t, PyObject *value, int depth, int skip_type);
+int parse_scalar(Ctx *ctx, Buf *b, const Field *f, PyObject *v, int in_packed, int force);
+int map_order_str(const char *a, Py_ssize_t an, const char *b, Py_ssize_t bn);
+
+/* wire -> JSON value (emit.c). */
+int emit_message(Ctx *ctx, Table *t, const uint8_t *p, Py_ssize_t n, int depth,
+                 PyObject **out, PyObject *into);
+int emit_scalar(const Field *f, int wire_type, Rd *r, PyObject **out);
+
+/* Well-known types (wkt.c). */
+int parse_wkt(Ctx *ctx, Buf *b, Table *t, PyObject *value, int depth);
+int emit_wkt(Ctx *ctx, Table *t, const uint8_t *p, Py_ssize_t n, int depth, PyObject **out);
+/* Whether a value of this message type fills a field by itself (no SetInParent needed). */
+
+#endif

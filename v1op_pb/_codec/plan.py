@@ -1,0 +1,212 @@
+"""Compact tables of message types for the native core (``_native``), made once per type.
+
+The C core reads only these tables, never a descriptor (as upb's mini tables drive its wire
+and JSON coders). A table holds, per field in number order: number, type, flags (repeated,
+map, packed, presence, output-only, closed enum, NullValue), the index of its oneof when the
+oneof has other members, its position in declaration order, its JSON key, the enum's name
+tables, the table of its message type (or map entry type), and the JSON value
+``emit_unpopulated`` writes for it when unset; and per type a tag for the well-known types
+with a JSON form of their own, the JSON key -> field map (field names and JSON names, the
+JSON name winning as in the Python decoder), and flags for what the core leaves to the
+Python codec or must treat specially (groups; required fields, which packing into an Any
+checks; maps, whose order in a parsed Any payload only a parse of it knows).
+
+Tables of the types a type reaches are made with it and published together, under a lock,
+so that a table the core reads is always complete.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from google.protobuf import message_factory
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
+
+from .compile import is_output_only
+from .jsontext import _native
+from .scalars import SCALAR_ENCODERS, enum_encoder
+
+__all__ = ["TABLES", "TABLES_BY_CLASS", "WKT_TAGS", "table_for"]
+
+
+_T = FieldDescriptor
+
+# Field flags and table flags, as native.h spells them.
+F_REPEATED, F_MAP, F_PACKED, F_PRESENCE, F_OUTPUT_ONLY, F_ENUM_CLOSED, F_NULL_ENUM = (
+    1,
+    2,
+    4,
+    8,
+    16,
+    32,
+    64,
+)
+TF_HAS_MAPS, TF_HAS_REQUIRED = 2, 4
+
+_WRAPPERS = ("Double", "Float", "Int64", "UInt64", "Int32", "UInt32", "Bool", "String", "Bytes")
+WKT_TAGS: dict[str, int] = {
+    "google.protobuf.Any": 1,
+    "google.protobuf.Duration": 2,
+    "google.protobuf.FieldMask": 3,
+    "google.protobuf.ListValue": 4,
+    "google.protobuf.Struct": 5,
+    "google.protobuf.Timestamp": 6,
+    "google.protobuf.Value": 7,
+    **{f"google.protobuf.{kind}Value": 8 for kind in _WRAPPERS},
+}
+
+# The published tables, complete: read without the lock.
+TABLES: dict[Descriptor, Any] = {}
+_LOCK = threading.Lock()
+# The table of each message class an Any resolved to, for the core to find without calling
+# back into Python (classes are few: one per type the registries hand out).
+TABLES_BY_CLASS: dict[type, Any] = {}
+
+
+def table_for(descriptor: Descriptor) -> Any:
+    """The native table of a message type (made with those of every type it reaches)."""
+    table = TABLES.get(descriptor)
+    if table is not None:
+        return table
+    if _native is None:
+        raise RuntimeError("the native codec core (v1op_pb._codec._native) is not built")
+    with _LOCK:
+        table = TABLES.get(descriptor)
+        if table is None:
+            made = {d: _native.Table() for d in _reachable(descriptor) if d not in TABLES}
+            tables = {**TABLES, **made}
+            for d, t in made.items():
+                _fill(d, t, tables)
+            TABLES.update(made)
+            table = made[descriptor]
+    return table
+
+
+def _message_type(field: FieldDescriptor) -> Descriptor | None:
+    return field.message_type if field.type == _T.TYPE_MESSAGE else None
+
+
+def _reachable(descriptor: Descriptor) -> list[Descriptor]:
+    seen = {descriptor: None}
+    stack = [descriptor]
+    while stack:
+        for field in stack.pop().fields:
+            sub = _message_type(field)
+            if sub is not None and sub not in seen:
+                seen[sub] = None
+                stack.append(sub)
+    return list(seen)
+
+
+def _closure_flags(descriptor: Descriptor) -> int:
+    flags = 0
+    for d in _reachable(descriptor):
+        for field in d.fields:
+            if field.is_required:
+                flags |= TF_HAS_REQUIRED
+            if _is_map(field):
+                flags |= TF_HAS_MAPS
+    return flags
+
+
+def _is_map(field: FieldDescriptor) -> bool:
+    sub = _message_type(field)
+    return field.is_repeated and sub is not None and sub.GetOptions().map_entry
+
+
+def _real_oneof(field: FieldDescriptor) -> Any:
+    oneof = field.containing_oneof
+    if oneof is None or len(oneof.fields) == 1:
+        return None
+    return oneof
+
+
+def _encoder(field: FieldDescriptor) -> Any:
+    if field.type == _T.TYPE_ENUM:
+        return enum_encoder(field.enum_type)
+    return SCALAR_ENCODERS[field.type]
+
+
+def _unpopulated(field: FieldDescriptor) -> tuple[Any] | None:
+    """What compile.compile_encoder writes for the field, unset, with emit_unpopulated
+    (None: nothing, as for every member of a oneof)."""
+    if field.containing_oneof is not None:
+        return None
+    if _is_map(field):
+        return ({},)
+    if field.is_repeated:
+        return ([],)
+    if _message_type(field) is not None or field.type == _T.TYPE_GROUP:
+        return (None,)
+    return (_encoder(field)(field.default_value),)
+
+
+def _fill(descriptor: Descriptor, table: Any, tables: dict[Descriptor, Any]) -> None:
+    declared = list(descriptor.fields)
+    by_number = sorted(declared, key=lambda f: f.number)
+    real_oneofs = [o for o in descriptor.oneofs if any(_real_oneof(f) is o for f in o.fields)]
+    oneof_index = {o.name: i for i, o in enumerate(real_oneofs)}
+    specs = []
+    for field in by_number:
+        flags = 0
+        if field.is_repeated:
+            flags |= F_REPEATED
+        if _is_map(field):
+            flags |= F_MAP
+        if field.is_repeated and field.is_packed:
+            flags |= F_PACKED
+        if field.has_presence and not field.is_repeated:
+            flags |= F_PRESENCE
+        if is_output_only(field):
+            flags |= F_OUTPUT_ONLY
+        names: dict[int, str] | None = None
+        numbers: dict[str, int] | None = None
+        if field.enum_type is not None:
+            enum = field.enum_type
+            if enum.is_closed:
+                flags |= F_ENUM_CLOSED
+            if enum.full_name == "google.protobuf.NullValue":
+                flags |= F_NULL_ENUM
+            names = {}
+            for value in enum.values:  # the first name of an aliased number is written
+                names.setdefault(value.number, value.name)
+            numbers = {value.name: value.number for value in enum.values}
+        oneof = _real_oneof(field)
+        sub = _message_type(field)
+        specs.append(
+            (
+                field.number,
+                field.type,
+                flags,
+                -1 if oneof is None else oneof_index[oneof.name],
+                declared.index(field),
+                field.json_name,
+                names,
+                numbers,
+                None if sub is None else tables[sub],
+                _unpopulated(field),
+            )
+        )
+    keys: dict[str, int] = {}
+    for index, field in enumerate(by_number):
+        keys[field.name] = index
+    for index, field in enumerate(by_number):  # the JSON name wins, as in the decoder
+        keys[field.json_name] = index
+    cls = None if descriptor.GetOptions().map_entry else _message_class(descriptor)
+    table.init(
+        descriptor.full_name,
+        WKT_TAGS.get(descriptor.full_name, 0),
+        _closure_flags(descriptor),
+        tuple(specs),
+        keys,
+        len(real_oneofs),
+        cls,
+    )
+
+
+def _message_class(descriptor: Descriptor) -> Any:
+    try:
+        return message_factory.GetMessageClass(descriptor)
+    except Exception:  # only Any payloads with maps need it; without it they decline
+        return None
