@@ -101,6 +101,7 @@ def native_stats(reset: bool = False) -> dict[str, int]:
     core.update(stats)
     return core
 
+
 M = TypeVar("M", bound=Message)
 
 
@@ -149,7 +150,7 @@ class Codec:
     def decode(self, value: Any, message_class: type[M]) -> M:
         core = _core
         if core is not None and not self.check_unknown:
-            descriptor = message_class.DESCRIPTOR
+            descriptor: Descriptor = message_class.DESCRIPTOR  # type: ignore[assignment]
             table = TABLES.get(descriptor) or table_for(descriptor)
             data = core.decode(
                 table,
@@ -180,7 +181,8 @@ class Codec:
             cls = resolve_type(self, type_url)
         except ConversionError:
             return None
-        table = TABLES_BY_CLASS[cls] = table_for(cls.DESCRIPTOR)
+        descriptor: Descriptor = cls.DESCRIPTOR  # type: ignore[assignment]
+        table = TABLES_BY_CLASS[cls] = table_for(descriptor)
         return table
 
     def decode_message(self, message: Message, value: Any, depth: int) -> None:
@@ -208,7 +210,7 @@ class Codec:
             except EncodeError:
                 data = None
             if data is not None:
-                descriptor = message.DESCRIPTOR
+                descriptor: Descriptor = message.DESCRIPTOR  # type: ignore[assignment]
                 value = core.encode(
                     TABLES.get(descriptor) or table_for(descriptor),
                     data,

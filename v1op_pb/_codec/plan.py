@@ -123,7 +123,7 @@ def _real_oneof(field: FieldDescriptor) -> Any:
 
 
 def _encoder(field: FieldDescriptor) -> Any:
-    if field.type == _T.TYPE_ENUM:
+    if field.enum_type is not None:
         return enum_encoder(field.enum_type)
     return SCALAR_ENCODERS[field.type]
 
