@@ -39,8 +39,9 @@ from bench.corpus import make_corpus
 from v1op_pb import ConversionError, TypeRegistry, from_dict, from_json, pack, to_dict, to_json
 from v1op_pb._codec import native_enabled, native_stats, set_native
 from v1op_pb._codec.codec import PURE_PYTHON_VARIABLE
+from v1op_pb._codec.descriptors import is_repeated
 from v1op_pb._codec.jsontext import _may_differ
-from v1op_pb._codec.plan import _native
+from v1op_pb._codec.plan import _native, packed_by_runtime
 
 pytestmark = [
     pytest.mark.skipif(_native is None, reason="the native core is not built"),
@@ -428,3 +429,21 @@ def test_the_benchmark_corpus_converts_as_in_python(options: dict[str, bool]) ->
         text = ours[1]
         ours, theirs, _ = both(lambda text=text: from_json(text))
         assert ours == theirs
+
+
+def test_packedness_asked_of_the_runtime_is_the_descriptors() -> None:
+    # The runtimes below protobuf 7 have no FieldDescriptor.is_packed: plan asks the runtime
+    # (and there, the byte-for-byte comparisons of packed Anys above check it).
+    if not hasattr(Rich.DESCRIPTOR.fields[0], "is_packed"):
+        pytest.skip("this protobuf has no FieldDescriptor.is_packed to compare with")
+    fields = [
+        f
+        for f in Rich.DESCRIPTOR.fields
+        if getattr(f, "is_packed", None) is not None
+        and f.message_type is None
+        and f.type not in (f.TYPE_STRING, f.TYPE_BYTES)
+        and is_repeated(f)
+    ]
+    assert len(fields) == 15  # the 12 numeric kinds, bool, Shade and NullValue
+    for field in fields:
+        assert packed_by_runtime(field) == field.is_packed, field.name

@@ -24,6 +24,7 @@ from google.protobuf import message_factory
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
 from .compile import is_output_only
+from .descriptors import is_repeated, is_required
 from .jsontext import _native
 from .scalars import SCALAR_ENCODERS, enum_encoder
 
@@ -103,7 +104,7 @@ def _closure_flags(descriptor: Descriptor) -> int:
     flags = 0
     for d in _reachable(descriptor):
         for field in d.fields:
-            if field.is_required:
+            if is_required(field):
                 flags |= TF_HAS_REQUIRED
             if _is_map(field):
                 flags |= TF_HAS_MAPS
@@ -112,7 +113,7 @@ def _closure_flags(descriptor: Descriptor) -> int:
 
 def _is_map(field: FieldDescriptor) -> bool:
     sub = _message_type(field)
-    return field.is_repeated and sub is not None and sub.GetOptions().map_entry
+    return is_repeated(field) and sub is not None and sub.GetOptions().map_entry
 
 
 def _real_oneof(field: FieldDescriptor) -> Any:
@@ -120,6 +121,33 @@ def _real_oneof(field: FieldDescriptor) -> Any:
     if oneof is None or len(oneof.fields) == 1:
         return None
     return oneof
+
+
+_UNPACKABLE = (_T.TYPE_STRING, _T.TYPE_BYTES, _T.TYPE_MESSAGE, _T.TYPE_GROUP)
+
+
+def _is_packed(field: FieldDescriptor) -> bool:
+    """Whether the runtime writes the repeated field packed (so the core writes it so too,
+    and an Any packs the same bytes)."""
+    if not is_repeated(field) or field.type in _UNPACKABLE:
+        return False
+    packed = getattr(field, "is_packed", None)  # protobuf 7; not in the 5.x floor
+    if packed is not None:
+        return bool(packed)
+    return packed_by_runtime(field)
+
+
+def packed_by_runtime(field: FieldDescriptor) -> bool:
+    """Whether the runtime writes a repeated scalar field packed: one element written out,
+    and the wire type of its tag read back (for runtimes without ``is_packed``)."""
+    owner = field.containing_type
+    assert owner is not None, field.full_name  # a field, not an extension
+    message = message_factory.GetMessageClass(owner)()
+    element: object = False if field.type == _T.TYPE_BOOL else 0
+    if field.enum_type is not None:
+        element = field.enum_type.values[0].number
+    getattr(message, field.name).append(element)
+    return message.SerializeToString()[0] & 7 == 2
 
 
 def _encoder(field: FieldDescriptor) -> Any:
@@ -135,7 +163,7 @@ def _unpopulated(field: FieldDescriptor) -> tuple[Any] | None:
         return None
     if _is_map(field):
         return ({},)
-    if field.is_repeated:
+    if is_repeated(field):
         return ([],)
     if _message_type(field) is not None or field.type == _T.TYPE_GROUP:
         return (None,)
@@ -150,13 +178,13 @@ def _fill(descriptor: Descriptor, table: Any, tables: dict[Descriptor, Any]) -> 
     specs = []
     for field in by_number:
         flags = 0
-        if field.is_repeated:
+        if is_repeated(field):
             flags |= F_REPEATED
         if _is_map(field):
             flags |= F_MAP
-        if field.is_repeated and field.is_packed:
+        if _is_packed(field):
             flags |= F_PACKED
-        if field.has_presence and not field.is_repeated:
+        if field.has_presence and not is_repeated(field):
             flags |= F_PRESENCE
         if is_output_only(field):
             flags |= F_OUTPUT_ONLY
