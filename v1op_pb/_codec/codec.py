@@ -39,7 +39,7 @@ from .compile import (
     is_output_only,
 )
 from .jsontext import MAX_DEPTH, PURE_PYTHON, PURE_PYTHON_VARIABLE, _native, too_deep
-from .plan import TABLES, TABLES_BY_CLASS, table_for
+from .plan import TABLES, TABLES_BY_CLASS, map_order_matches, table_for
 from .wkt import WELL_KNOWN, resolve_type
 
 __all__ = [
@@ -65,6 +65,16 @@ _STATS_LOCK = threading.Lock()
 def _count(what: str) -> None:
     with _STATS_LOCK:
         _STATS[what] += 1
+
+
+_REPACK_MAPS: list[bool] = []
+
+
+def _repack_maps() -> bool:
+    """Whether the runtime must write Any payloads that hold maps (see map_order_matches)."""
+    if not _REPACK_MAPS:
+        _REPACK_MAPS.append(not map_order_matches())
+    return _REPACK_MAPS[0]
 
 
 def native_enabled() -> bool:
@@ -159,6 +169,7 @@ class Codec:
                 self._table_of_url,
                 self.registry.by_url,
                 TABLES_BY_CLASS,
+                _repack_maps(),
             )
             if data is not NotImplemented:
                 message = message_class()

@@ -20,7 +20,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from google.protobuf import message_factory
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
 from .compile import is_output_only
@@ -28,7 +28,7 @@ from .descriptors import is_repeated, is_required
 from .jsontext import _native
 from .scalars import SCALAR_ENCODERS, enum_encoder
 
-__all__ = ["TABLES", "TABLES_BY_CLASS", "WKT_TAGS", "table_for"]
+__all__ = ["TABLES", "TABLES_BY_CLASS", "WKT_TAGS", "map_order_matches", "table_for"]
 
 
 _T = FieldDescriptor
@@ -82,6 +82,76 @@ def table_for(descriptor: Descriptor) -> Any:
             TABLES.update(made)
             table = made[descriptor]
     return table
+
+
+_ORDER_PROBE: bool | None = None
+
+
+def map_order_matches() -> bool:
+    """Whether the core writes map entries in the order this protobuf runtime's deterministic
+    serializer writes them (found by experiment; upb changed it between releases). When it
+    does not, the core has the runtime re-serialize each Any payload that holds maps, so
+    that it packs the same bytes as the Python codec."""
+    global _ORDER_PROBE
+    if _ORDER_PROBE is None:
+        _ORDER_PROBE = _probe_map_order()
+    return _ORDER_PROBE
+
+
+_PROBE_KEYS = {
+    "string": ["", "a", "ab", "b", "ba", "\u00e9t\u00e9", "z"],
+    "int64": ["-1", "0", "5", "-5", "9223372036854775807", "-9223372036854775808"],
+    "uint64": ["0", "7", "18446744073709551615", "1"],
+    "sint32": ["-1", "0", "3", "-3"],
+    "bool": ["true", "false"],
+}
+
+
+def _probe_map_order() -> bool:
+    kinds = {
+        "string": _T.TYPE_STRING,
+        "int64": _T.TYPE_INT64,
+        "uint64": _T.TYPE_UINT64,
+        "sint32": _T.TYPE_SINT32,
+        "bool": _T.TYPE_BOOL,
+    }
+    file = descriptor_pb2.FileDescriptorProto(
+        name="v1op_pb_map_order_probe.proto", package="v1op_pb_probe", syntax="proto3"
+    )
+    probe = file.message_type.add(name="Probe")
+    for number, (kind, key_type) in enumerate(kinds.items(), start=1):
+        entry = probe.nested_type.add(name=f"{kind.capitalize()}Entry")
+        entry.options.map_entry = True
+        entry.field.add(name="key", number=1, type=key_type, label=1)
+        entry.field.add(name="value", number=2, type=_T.TYPE_INT32, label=1)
+        probe.field.add(
+            name=kind,
+            number=number,
+            type=_T.TYPE_MESSAGE,
+            label=3,
+            type_name=f".v1op_pb_probe.Probe.{entry.name}",
+        )
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(file)
+    cls = message_factory.GetMessageClass(pool.FindMessageTypeByName("v1op_pb_probe.Probe"))
+    message = cls()
+    value: dict[str, dict[str, int]] = {}
+    for kind, keys in _PROBE_KEYS.items():
+        texts = keys
+        value[kind] = dict.fromkeys(texts, 1)
+        container = getattr(message, kind)
+        for text in texts:
+            key: object = text
+            if kind == "bool":
+                key = text == "true"
+            elif kind != "string":
+                key = int(text)
+            container[key] = 1
+    expected = message.SerializeToString(deterministic=True)
+    assert _native is not None
+    descriptor: Descriptor = cls.DESCRIPTOR  # type: ignore[assignment]
+    ours = _native.decode(table_for(descriptor), value, False, None, {}, {}, False)
+    return bool(ours == expected)
 
 
 def _message_type(field: FieldDescriptor) -> Descriptor | None:

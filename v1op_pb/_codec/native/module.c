@@ -1,8 +1,8 @@
 /* The module v1op_pb._codec._native: the Table type (one compact table per message type,
  * filled from what plan.py computes) and the two conversions.
  *
- *   decode(table, value, ignore_unknown, resolver, by_url, tables) -> bytes, or
- *       NotImplemented (declined)
+ *   decode(table, value, ignore_unknown, resolver, by_url, tables, repack_maps) -> bytes,
+ *       or NotImplemented (declined)
  *   encode(table, data, omit_output_only, emit_unpopulated, resolver, by_url, tables) ->
  *       JSON value, or NotImplemented (declined)
  *
@@ -230,15 +230,16 @@ static int check_args(Py_ssize_t nargs, Py_ssize_t want, const char *name) {
 }
 
 static PyObject *native_decode(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (check_args(nargs, 6, "decode") < 0) return NULL;
+    if (check_args(nargs, 7, "decode") < 0) return NULL;
     if (!PyObject_TypeCheck(args[0], &TableType)) {
         PyErr_SetString(PyExc_TypeError, "decode() needs a Table");
         return NULL;
     }
     int ignore_unknown = PyObject_IsTrue(args[2]);
-    if (ignore_unknown < 0) return NULL;
+    int repack_maps = PyObject_IsTrue(args[6]);
+    if (ignore_unknown < 0 || repack_maps < 0) return NULL;
     PyObject *value = args[1];
-    Ctx ctx = {args[3], NULL, NULL, ignore_unknown, 0, 0};
+    Ctx ctx = {args[3], NULL, NULL, ignore_unknown, 0, 0, repack_maps};
     registry_cache(args[4], args[5], &ctx);
     Buf b = {0};
     Py_INCREF(value);
@@ -247,7 +248,8 @@ static PyObject *native_decode(PyObject *self, PyObject *const *args, Py_ssize_t
     PyObject *out = NULL;
     if (rc == OK) out = PyBytes_FromStringAndSize(b.data ? b.data : "", b.len);
     else if (rc == DECLINE) out = Py_NewRef(Py_NotImplemented);
-    if (rc != ERR) counts[rc == OK ? 0 : 1]++;
+    /* plan.py's probe of the runtime (no resolver) is not a conversion to count */
+    if (rc != ERR && args[3] != Py_None) counts[rc == OK ? 0 : 1]++;
     buf_free(&b);
     return out;
 }
@@ -261,7 +263,7 @@ static PyObject *native_encode(PyObject *self, PyObject *const *args, Py_ssize_t
     int omit_output_only = PyObject_IsTrue(args[2]);
     int emit_unpopulated = PyObject_IsTrue(args[3]);
     if (omit_output_only < 0 || emit_unpopulated < 0) return NULL;
-    Ctx ctx = {args[4], NULL, NULL, 0, omit_output_only, emit_unpopulated};
+    Ctx ctx = {args[4], NULL, NULL, 0, omit_output_only, emit_unpopulated, 0};
     registry_cache(args[5], args[6], &ctx);
     PyObject *data = Py_NewRef(args[1]);
     PyObject *out = NULL;
@@ -292,8 +294,8 @@ static PyMethodDef methods[] = {
     {"same_reading", native_same_reading, METH_VARARGS,
      "same_reading(text, value) -> bool: orjson's value surely equals json.loads's"},
     {"decode", (PyCFunction)(void (*)(void))native_decode, METH_FASTCALL,
-     "decode(table, value, ignore_unknown, resolver, by_url, tables) -> bytes or "
-     "NotImplemented"},
+     "decode(table, value, ignore_unknown, resolver, by_url, tables, repack_maps) -> bytes "
+     "or NotImplemented"},
     {"encode", (PyCFunction)(void (*)(void))native_encode, METH_FASTCALL,
      "encode(table, data, omit_output_only, emit_unpopulated, resolver, by_url, tables) -> "
      "value or NotImplemented"},
@@ -317,7 +319,8 @@ PyMODINIT_FUNC PyInit__native(void) {
         intern(&C.s_fromstring, "FromString") < 0 ||
         intern(&C.s_serialize, "SerializeToString") < 0 || intern(&C.s_nan, "NaN") < 0 ||
         intern(&C.s_inf, "Infinity") < 0 || intern(&C.s_ninf, "-Infinity") < 0 ||
-        intern(&C.s_number_value, "numberValue") < 0)
+        intern(&C.s_number_value, "numberValue") < 0 ||
+        intern(&C.s_deterministic, "deterministic") < 0)
         return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL) return NULL;

@@ -83,6 +83,7 @@ typedef struct {
     PyObject *s_serialize;   /* "SerializeToString" */
     PyObject *s_nan, *s_inf, *s_ninf;
     PyObject *s_number_value; /* "numberValue" */
+    PyObject *s_deterministic; /* "deterministic" */
 } Consts;
 extern Consts C;
 
@@ -127,6 +128,7 @@ typedef struct {
     int ignore_unknown;
     int omit_output_only;
     int emit_unpopulated;
+    int repack_maps;         /* have the runtime re-serialize Any payloads holding maps */
 } Ctx;
 
 Table *resolve_type(Ctx *ctx, PyObject *url, int *outcome);

@@ -440,6 +440,36 @@ Table *resolve_type(Ctx *ctx, PyObject *url, int *outcome) {
     return t;
 }
 
+/* cls.FromString(payload).SerializeToString(deterministic=True), as bytes in *out. */
+static int repack(Table *inner, Buf *payload, PyObject **out) {
+    if (inner->cls == NULL || inner->cls == Py_None) return DECLINE;
+    PyObject *data = PyBytes_FromStringAndSize(payload->data, payload->len);
+    if (data == NULL) return ERR;
+    PyObject *message = PyObject_CallMethodOneArg(inner->cls, C.s_fromstring, data);
+    Py_DECREF(data);
+    if (message == NULL) { /* e.g. required fields: the Python codec says what is wrong */
+        if (PyErr_ExceptionMatches(PyExc_MemoryError)) return ERR;
+        PyErr_Clear();
+        return DECLINE;
+    }
+    PyObject *serialize = PyObject_GetAttr(message, C.s_serialize);
+    Py_DECREF(message);
+    if (serialize == NULL) return ERR;
+    PyObject *kwargs = Py_BuildValue("{O:O}", C.s_deterministic, Py_True);
+    PyObject *no_args = PyTuple_New(0);
+    PyObject *result = kwargs && no_args ? PyObject_Call(serialize, no_args, kwargs) : NULL;
+    Py_XDECREF(kwargs);
+    Py_XDECREF(no_args);
+    Py_DECREF(serialize);
+    if (result == NULL) return ERR;
+    if (!PyBytes_Check(result)) {
+        Py_DECREF(result);
+        return DECLINE;
+    }
+    *out = result;
+    return OK;
+}
+
 static int parse_any(Ctx *ctx, Buf *b, PyObject *v, int depth) {
     if (!PyDict_CheckExact(v)) return DECLINE;
     if (PyDict_GET_SIZE(v) == 0) return OK; /* {}: the empty Any */
@@ -467,17 +497,26 @@ static int parse_any(Ctx *ctx, Buf *b, PyObject *v, int depth) {
         } else {
             rc = parse_message(ctx, &payload, inner, v, depth + 1, 1);
         }
-        Py_DECREF(inner);
     }
+    PyObject *repacked = NULL;
+    if (rc == OK && ctx->repack_maps && (inner->flags & TF_HAS_MAPS) && payload.len) {
+        /* This runtime orders map entries otherwise than the core does: have it write the
+         * payload, as the Python codec has it written (SerializeToString(deterministic)). */
+        rc = repack(inner, &payload, &repacked);
+    }
+    const char *packed = repacked ? PyBytes_AS_STRING(repacked) : payload.data;
+    Py_ssize_t packed_len = repacked ? PyBytes_GET_SIZE(repacked) : payload.len;
     if (rc == OK) {
         if (buf_tag(b, 1, 2) != OK || buf_varint(b, (uint64_t)n) != OK || buf_raw(b, s, n) != OK)
             rc = ERR;
     }
-    if (rc == OK && payload.len) {
-        if (buf_tag(b, 2, 2) != OK || buf_varint(b, (uint64_t)payload.len) != OK ||
-            buf_raw(b, payload.data, payload.len) != OK)
+    if (rc == OK && packed_len) {
+        if (buf_tag(b, 2, 2) != OK || buf_varint(b, (uint64_t)packed_len) != OK ||
+            buf_raw(b, packed, packed_len) != OK)
             rc = ERR;
     }
+    Py_XDECREF(repacked);
+    Py_XDECREF(inner);
     buf_free(&payload);
     Py_DECREF(url);
     Py_DECREF(v);
