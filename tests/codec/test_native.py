@@ -252,6 +252,17 @@ def test_odd_payload_bytes_get_the_python_codecs_answer(
     assert ours == theirs
 
 
+@pytest.mark.parametrize(
+    "payload",
+    [b"\x08\x00", b"\x08\x03", b"\x08\x03\x1a\x01a", b"\x1a\x01a\x08\x03", b"\x11" + b"\xff" * 8],
+    ids=["null", "null 3", "null 3 then text", "text then null 3", "NaN"],
+)
+def test_values_with_no_json_form_get_the_python_codecs_answer(payload: bytes) -> None:
+    any_message = PoolAny(type_url="type.googleapis.com/google.protobuf.Value", value=payload)
+    ours, theirs, _ = both(lambda: to_dict(any_message, registry=REGISTRY))
+    assert ours == theirs
+
+
 # --- Any through the registry in use -------------------------------------------------------
 
 

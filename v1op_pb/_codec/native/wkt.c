@@ -748,7 +748,7 @@ static int emit_value(const uint8_t *p, Py_ssize_t n, int depth, PyObject **out)
     if (depth > MAX_DEPTH) return DECLINE;
     Rd r = {p, p + n};
     PyObject *value = NULL;
-    int kind = 0, rc = OK;
+    int kind = 0, rc = OK, null_not_zero = 0;
     while (r.p < r.end && rc == OK) {
         uint64_t tag, v;
         if (rd_varint(&r, &tag) != OK) {
@@ -763,6 +763,8 @@ static int emit_value(const uint8_t *p, Py_ssize_t n, int depth, PyObject **out)
                 rc = DECLINE;
                 break;
             }
+            /* null_value other than NULL_VALUE (0) has no JSON form: the Python codec says so */
+            null_not_zero = number == 1 && (uint32_t)v != 0;
             item = Py_NewRef(number == 1 ? Py_None : (v ? Py_True : Py_False));
         } else if (number == 2 && wt == 1) {
             if (r.end - r.p < 8) {
@@ -809,6 +811,7 @@ static int emit_value(const uint8_t *p, Py_ssize_t n, int depth, PyObject **out)
         }
     }
     if (rc == OK && kind == 2 && !isfinite(PyFloat_AS_DOUBLE(value))) rc = DECLINE;
+    if (rc == OK && kind == 1 && null_not_zero) rc = DECLINE;
     if (rc != OK) {
         Py_XDECREF(value);
         return rc;
