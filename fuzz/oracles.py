@@ -26,6 +26,7 @@ from v1op_pb import (
     to_json,
     to_text,
 )
+from v1op_pb._codec.descriptors import is_repeated
 from v1op_pb._registry import UnknownTypeError, default_registry
 
 _FLOATING = (FieldDescriptor.CPPTYPE_DOUBLE, FieldDescriptor.CPPTYPE_FLOAT)
@@ -106,7 +107,7 @@ def _repack(message: Message) -> None:
             if field.message_type.fields_by_name["value"].message_type is not None:
                 for item in value.values():
                     _repack(item)
-        elif field.is_repeated:
+        elif is_repeated(field):
             for item in value:
                 _repack(item)
         else:
@@ -115,7 +116,7 @@ def _repack(message: Message) -> None:
 
 def _canonical_nans(message: Message, field: FieldDescriptor, value: Any) -> None:
     """NaNs as Python's one NaN: no JSON or text keeps a NaN's payload bits."""
-    if field.is_repeated:
+    if is_repeated(field):
         if any(math.isnan(item) for item in value):
             items = [math.nan if math.isnan(item) else item for item in value]
             del value[:]
