@@ -87,18 +87,20 @@ class Serving:
 
 def start(directory: Path, db: str, *extra: str, addr: str = "127.0.0.1:0") -> Serving:
     """``v1op serve`` on ``db``, once its ready line (with the port) has come."""
+    return launch(directory, serve_command(directory, db, addr, *extra))
+
+
+def launch(directory: Path, command: list[str]) -> Serving:
+    """Run ``command`` (a ``v1op serve``) and wait for its ready line (with the port)."""
     stderr_path = directory / f"serve-{time.monotonic_ns()}.err"
     with open(stderr_path, "w", encoding="utf-8") as stderr:
         process = subprocess.Popen(
-            serve_command(directory, db, addr, *extra),
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            text=True,
-            env=make_env(),
+            command, stdout=subprocess.PIPE, stderr=stderr, text=True, env=make_env()
         )
     lines: queue.Queue[str] = queue.Queue()
     assert process.stdout is not None
     stdout = process.stdout
+    # readline blocks; a reader thread lets the wait for the ready line have a deadline.
     threading.Thread(target=lambda: lines.put(stdout.readline()), daemon=True).start()
     try:
         line = lines.get(timeout=START_TIMEOUT)

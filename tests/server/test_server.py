@@ -4,15 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-import queue
-import re
 import signal
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
@@ -20,6 +15,7 @@ import pytest
 from google.longrunning import operations_pb2_grpc
 from google.longrunning import operations_proto_pb2 as lro
 from google.rpc import code_pb2
+from serving import Serving, launch
 from v1op.example.v1 import evaluation_pb2
 from v1op.v1 import operation_service_pb2 as pb
 from v1op.v1 import operation_service_pb2_grpc as pb_grpc
@@ -28,8 +24,6 @@ from v1op_pb import Operation, make_status, pack
 
 SCRIPT = Path(sys.executable).parent / "v1op"
 EXAMPLE_TYPES = ["--import", "v1op.example.v1.evaluation_pb2"]
-READY = re.compile(r"v1op: serving gRPC on 127\.0\.0\.1:(\d+)\n\Z")
-START_TIMEOUT = 20.0
 TOKENS = {"services/eval": "tok-eval", "users/ada": "tok-ada", "users/bob": "tok-bob"}
 UNKNOWN_NAME = "operations/00000000-0000-4000-8000-000000000000"
 
@@ -46,51 +40,9 @@ def make_tokens_file(directory: Path) -> Path:
     return path
 
 
-@dataclass
-class ServerProcess:
-    process: subprocess.Popen[str]
-    port: int
-    stderr_path: Path
-
-    @property
-    def addr(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def stderr(self) -> str:
-        return self.stderr_path.read_text(encoding="utf-8")
-
-    def terminate(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=30)
-
-
-def start_serve(directory: Path, *args: str) -> ServerProcess:
-    """Run ``v1op serve`` and wait for its ready line (which carries the port)."""
-    stderr_path = directory / f"serve-{time.monotonic_ns()}.err"
-    with open(stderr_path, "w", encoding="utf-8") as stderr:
-        process = subprocess.Popen(
-            [str(SCRIPT), "serve", "--grpc-addr", "127.0.0.1:0", *args],
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            text=True,
-            env=make_env(),
-        )
-    lines: queue.Queue[str] = queue.Queue()
-    # readline blocks; a reader thread lets the wait for the ready line have a deadline.
-    threading.Thread(target=lambda: lines.put(process.stdout.readline()), daemon=True).start()
-    try:
-        line = lines.get(timeout=START_TIMEOUT)
-    except queue.Empty:
-        process.kill()
-        process.wait()
-        raise AssertionError(f"no ready line; stderr: {stderr_path.read_text()}") from None
-    match = READY.match(line)
-    if match is None:
-        process.kill()
-        process.wait()
-        raise AssertionError(f"unexpected first line {line!r}; stderr: {stderr_path.read_text()}")
-    return ServerProcess(process, int(match.group(1)), stderr_path)
+def start_serve(directory: Path, *args: str) -> Serving:
+    """Run ``v1op serve`` with exactly ``args`` and wait for its ready line."""
+    return launch(directory, [str(SCRIPT), "serve", "--grpc-addr", "127.0.0.1:0", *args])
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -178,13 +130,13 @@ def test_sigterm_drains_in_flight_calls_and_a_restart_keeps_every_operation(tmp_
         assert first.process.wait(timeout=20) == 0
         assert "draining in-flight calls" in first.stderr()
     finally:
-        first.terminate()
+        first.stop()
 
     second = start_serve(tmp_path, *args)
     try:
         assert list_all(second.addr) == created
     finally:
-        assert second.terminate() == 0
+        assert second.stop() == 0
 
 
 def test_sigterm_right_after_the_ready_line_still_drains_and_exits_0(tmp_path):
@@ -204,17 +156,17 @@ def test_sigterm_right_after_the_ready_line_still_drains_and_exits_0(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def cli_server(tmp_path_factory) -> Iterator[ServerProcess]:
+def cli_server(tmp_path_factory) -> Iterator[Serving]:
     directory = tmp_path_factory.mktemp("serve")
     tokens = str(make_tokens_file(directory))
     server = start_serve(
         directory, "--db", str(directory / "ops.db"), "--tokens", tokens, *EXAMPLE_TYPES
     )
     yield server
-    assert server.terminate() == 0
+    assert server.stop() == 0
 
 
-def cli(server: ServerProcess, command: str, *args: str, token: str | None = "tok-ada"):
+def cli(server: Serving, command: str, *args: str, token: str | None = "tok-ada"):
     token_args = ["--token", token] if token else []
     return run_cli(command, "--addr", server.addr, *token_args, *EXAMPLE_TYPES, *args)
 
@@ -346,7 +298,7 @@ def test_dev_anonymous_alone_serves_token_less_calls(tmp_path):
         refused = run_cli("list", "--addr", server.addr, "--token", "tok-ada")
         assert refused.returncode == 2 and "UNAUTHENTICATED" in refused.stderr
     finally:
-        assert server.terminate() == 0
+        assert server.stop() == 0
 
 
 def test_dev_anonymous_calls_act_as_that_principal(tmp_path):
@@ -376,7 +328,7 @@ def test_dev_anonymous_calls_act_as_that_principal(tmp_path):
         )
         assert as_bob.returncode == 0, as_bob.stderr
     finally:
-        assert server.terminate() == 0
+        assert server.stop() == 0
 
 
 def test_the_public_modules_export_the_server_and_the_client():
