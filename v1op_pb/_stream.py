@@ -217,6 +217,7 @@ def encode_varint(value: int) -> bytes:
 
 Decode = Callable[[bytes], Message]
 Encode = Callable[[Message], bytes]
+Convert = Callable[[bytes], bytes]  # one record in, one out; raises ConversionError
 
 
 class _Format(NamedTuple):
@@ -280,6 +281,24 @@ def _encoder(
         return encode_varint(len(data)) + data
 
     return encode_record
+
+
+def _converter(
+    source_format: str,
+    target_format: str,
+    message_type: type[Message],
+    registry: TypeRegistry | None,
+    ignore_unknown_fields: bool,
+    emit_unpopulated: bool,
+    omit_output_only: bool,
+) -> Convert:
+    decode = _decoder(source_format, message_type, registry, ignore_unknown_fields)
+    encode = _encoder(target_format, registry, emit_unpopulated, omit_output_only)
+
+    def convert(data: bytes) -> bytes:
+        return encode(decode(data))
+
+    return convert
 
 
 # --- progress and errors ------------------------------------------------------------------
@@ -390,24 +409,40 @@ def convert_stream(
         if fmt not in _FORMATS:
             raise ValueError(f"not a streaming format: {fmt!r} (expected one of {STREAM_FORMATS})")
     read, locate = _FORMATS[source_format]
-    decode = _decoder(source_format, message_type, registry, ignore_unknown_fields)
-    encode = _encoder(target_format, registry, emit_unpopulated, omit_output_only)
+    convert = _converter(
+        source_format,
+        target_format,
+        message_type,
+        registry,
+        ignore_unknown_fields,
+        emit_unpopulated,
+        omit_output_only,
+    )
     reporter = reporter if reporter is not None else Reporter()
+    # Off a terminal the progress display draws nothing: skip its call per record.
+    tick = reporter.tick if reporter.live else None
     write = sink.write
     records = written = skipped = 0
     stopped = unknown_type = False
     try:
         for number, offset, item in read(source, limit):
             records += 1
-            reporter.tick(records, skipped)
-            output = item if isinstance(item, BadRecord) else _convert_one(item, decode, encode)
-            if not isinstance(output, ValueError):
-                write(output)
-                written += 1
-                continue
-            reporter.error(locate(name, number, offset), output)
-            unknown_type = unknown_type or isinstance(output.__cause__, UnknownTypeError)
-            if not skip_invalid or isinstance(output, BrokenStream):
+            if tick is not None:
+                tick(records, skipped)
+            error: ValueError
+            if item.__class__ is bytes:
+                try:
+                    write(convert(item))  # type: ignore[arg-type]
+                except ConversionError as e:
+                    error = e
+                else:
+                    written += 1
+                    continue
+            else:
+                error = item  # type: ignore[assignment]
+            reporter.error(locate(name, number, offset), error)
+            unknown_type = unknown_type or isinstance(error.__cause__, UnknownTypeError)
+            if not skip_invalid or isinstance(error, BrokenStream):
                 stopped = True
                 break
             skipped += 1
@@ -419,12 +454,3 @@ def convert_stream(
         finally:
             reporter.finish(records, skipped)
     return Summary(records, written, skipped, stopped, unknown_type)
-
-
-def _convert_one(data: bytes, decode: Decode, encode: Encode) -> bytes | ConversionError:
-    """The converted record, or the error; returned rather than raised so that the loop
-    treats a bad conversion and a bad frame alike."""
-    try:
-        return encode(decode(data))
-    except ConversionError as e:
-        return e
