@@ -432,7 +432,7 @@ def convert_stream(
             error: ValueError
             if item.__class__ is bytes:
                 try:
-                    write(convert(item))  # type: ignore[arg-type]
+                    write(convert(item))
                 except ConversionError as e:
                     error = e
                 else:
