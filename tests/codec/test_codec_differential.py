@@ -30,6 +30,7 @@ import grpc_tools
 import pytest
 from canonical import assert_same as assert_same_value
 from canonical import canonical as canonical_bytes
+from canonical import sorted_maps
 from google.protobuf import descriptor_pb2, descriptor_pool, json_format, message_factory
 from google.protobuf.message import DecodeError, Message
 from grpc_tools import protoc
@@ -139,7 +140,8 @@ def ours_parse(text: str | bytes, cls: type[Message]) -> Message:
 @PROPERTY
 @given(test_messages)
 def test_output_is_json_formats(message: Message) -> None:
-    expected = ordered(theirs_dict(message))
+    # json_format writes a map's entries in the map's own order, ours sorted by key.
+    expected = ordered(sorted_maps(theirs_dict(message), message.DESCRIPTOR, REGISTRY.resolve))
     assert ordered(json.loads(to_json(message, registry=REGISTRY))) == expected
     assert ordered(to_dict(message, registry=REGISTRY)) == expected
     assert ordered(to_dict(message, registry=CLASS_REGISTRY)) == expected
@@ -168,9 +170,9 @@ def test_own_output_reads_back(message: Message) -> None:
     assert_same(ours_parse(text.encode("utf-8"), cls), message)
     value = to_dict(message, registry=REGISTRY)
     assert_same(from_dict(value, message_type=cls, registry=REGISTRY), message)
-    # Written again, the text is the same up to the order of map entries.
+    # Written again, the text is the same (map keys are written sorted).
     again = to_json(ours_parse(text, cls), registry=REGISTRY)
-    assert json.loads(again) == json.loads(text)
+    assert again == text
 
 
 def _null_for_unset_values(message: Message) -> None:
@@ -1127,3 +1129,46 @@ def test_deeply_nested_json_is_a_conversion_error(levels: int) -> None:
         ours_parse(text, Rich)
     with pytest.raises(ConversionError):
         ours_parse(text.encode(), Rich)
+
+
+# --- map keys are written sorted ---------------------------------------------------------
+
+SORTED_KEYS = {
+    "mapStringString": ["", "A", "a", "ab", "b", "é", "\uffff", "\U0001f600"],
+    "mapInt32String": ["-2147483648", "-10", "-2", "0", "3", "10", "2147483647"],
+    "mapInt64String": ["-9223372036854775808", "-1", "0", "9", "10", "9223372036854775807"],
+    "mapUint64String": ["0", "1", "2", "10", "9223372036854775808", "18446744073709551615"],
+    "mapSint32String": ["-5", "-1", "0", "1", "5"],
+    "mapSfixed64String": ["-300", "-3", "3", "300"],
+    "mapFixed32String": ["0", "7", "70", "4294967295"],
+    "mapBoolString": ["false", "true"],
+}
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_map_keys_are_written_sorted_at_every_level(reverse: bool) -> None:
+    # Whatever order the maps were filled in (their own iteration order is upb's, seeded
+    # per process), the text lists every map's and Struct's keys sorted: strings by code
+    # point, integers numerically, false before true; in an Any payload too.
+    order = reversed if reverse else list
+    value: dict[str, Any] = {
+        field: {key: key for key in order(keys)} for field, keys in SORTED_KEYS.items()
+    }
+    value["wktStruct"] = {k: {"z": 1, "a": [{"y": 2, "b": 3}]} for k in order(["b", "a", "c"])}
+    value["wktAny"] = {
+        "@type": "type.googleapis.com/richtest.v1.Payload",
+        "tags": {k: k for k in order(["q", "c", "m"])},
+    }
+    message = from_dict(value, message_type=Rich, registry=REGISTRY)
+    expected = {field: {key: key for key in keys} for field, keys in SORTED_KEYS.items()}
+    expected["wktStruct"] = {k: {"a": [{"b": 3.0, "y": 2.0}], "z": 1.0} for k in ["a", "b", "c"]}
+    expected["wktAny"] = {
+        "@type": "type.googleapis.com/richtest.v1.Payload",
+        "tags": {k: k for k in ["c", "m", "q"]},
+    }
+    text = to_json(message, registry=REGISTRY)
+    assert json.loads(text) == expected
+    fields = list(json.loads(text))
+    assert text == json.dumps(
+        {k: expected[k] for k in fields}, ensure_ascii=False, separators=(",", ":")
+    )

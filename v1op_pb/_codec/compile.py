@@ -797,7 +797,9 @@ def _encode_map(
     codec: CodecLike, values: Any, encode: Any, value_is_message: bool, depth: int
 ) -> dict[str, Any]:
     out = {}
-    for key in values:  # items() of a protobuf map is the slow generic Mapping one
+    # Keys sorted (str by code point, integers numerically, False first), as the native
+    # core writes them: text the same in every process, unlike the map's own (hash) order.
+    for key in sorted(values):  # items() of a protobuf map is the slow generic Mapping one
         item = values[key]
         json_key = key if type(key) is str else encode_map_key(key)
         try:

@@ -251,7 +251,8 @@ def _encode_struct(codec: CodecLike, message: Struct, depth: int) -> dict[str, A
         codec.unknown_fields_in(message)
     fields = message.fields
     out: dict[str, Any] = {}
-    for key in fields:  # items() of a protobuf map is the slow generic Mapping one
+    # Keys sorted, as every map is written (compile._encode_map says why).
+    for key in sorted(fields):  # items() of a protobuf map is the slow generic Mapping one
         item = fields[key]
         # Strings and numbers inline: most values are one or the other.
         kind = item.WhichOneof("kind")

@@ -2,9 +2,9 @@
  *
  * Reads what SerializeToString wrote and builds the same dicts, lists and scalars the Python
  * encoder builds from the message (compile.py): fields in number order (declaration order
- * with emit_unpopulated), map entries in the order a protobuf map iterates (the reverse of
- * the order its serializer writes them). A field number the table does not know is an
- * unknown field or an extension: the core declines and the Python codec reports it.
+ * with emit_unpopulated), map entries sorted by key (maps.c). A field number the table does
+ * not know is an unknown field or an extension: the core declines and the Python codec
+ * reports it.
  */
 #include "native.h"
 #include <math.h>
@@ -57,7 +57,7 @@ static PyObject *float_json(float f) {
     return PyFloat_FromDouble(value);
 }
 
-static int expected_wire_type(int type) {
+int field_wire_type(int type) {
     switch (type) {
     case T_DOUBLE: case T_FIXED64: case T_SFIXED64: return 1;
     case T_FLOAT: case T_FIXED32: case T_SFIXED32: return 5;
@@ -70,7 +70,7 @@ static int expected_wire_type(int type) {
  * Returns OK (*is_default set), DECLINE or ERR. */
 static int read_scalar(const Field *f, Rd *r, PyObject **out, int *is_default) {
     uint64_t v = 0;
-    switch (expected_wire_type(f->type)) {
+    switch (field_wire_type(f->type)) {
     case 0:
         if (rd_varint(r, &v) != OK) return DECLINE;
         break;
@@ -175,7 +175,7 @@ static int read_scalar(const Field *f, Rd *r, PyObject **out, int *is_default) {
 
 int emit_scalar(const Field *f, int wire_type, Rd *r, PyObject **out) {
     int is_default;
-    if (wire_type != expected_wire_type(f->type)) return DECLINE;
+    if (wire_type != field_wire_type(f->type)) return DECLINE;
     return read_scalar(f, r, out, &is_default);
 }
 
@@ -214,91 +214,56 @@ static int append_new(PyObject **slot, PyObject *item) {
     return rc < 0 ? ERR : OK;
 }
 
-/* A map entry: its key (as the JSON key text) and value. */
-static int read_entry(Ctx *ctx, const Field *f, const uint8_t *p, Py_ssize_t n, int depth,
-                      PyObject **pair) {
+/* The dict of a map from its entries (maps.c), in key order. */
+static int map_from_entries(Ctx *ctx, const Field *f, MapList *m, int depth, PyObject **out) {
     const Table *et = f->sub;
     const Field *kf = &et->fields[0], *vf = &et->fields[1];
-    Rd r = {p, p + n};
-    PyObject *key = NULL, *value = NULL;
-    int rc = OK;
-    while (r.p < r.end && rc == OK) {
-        uint64_t tag;
-        if (rd_varint(&r, &tag) != OK) {
-            rc = DECLINE;
-            break;
-        }
-        uint32_t number = (uint32_t)(tag >> 3);
-        int wt = (int)(tag & 7);
-        if (tag >> 35) {
-            rc = DECLINE;
-        } else if (number == 1) {
-            PyObject *k = NULL;
-            rc = emit_scalar(kf, wt, &r, &k);
-            if (rc == OK) Py_XSETREF(key, k);
-        } else if (number == 2) {
-            PyObject *v = NULL;
-            if (vf->type == T_MESSAGE) {
-                const uint8_t *q;
-                Py_ssize_t m;
-                if (wt != 2 || value != NULL) {
-                    rc = DECLINE;
-                    break;
-                }
-                rc = read_record(&r, &q, &m);
-                if (rc == OK) rc = emit_message(ctx, vf->sub, q, m, depth + 2, &v, NULL);
-            } else {
-                rc = emit_scalar(vf, wt, &r, &v);
-            }
-            if (rc == OK) Py_XSETREF(value, v);
-        } else {
-            rc = DECLINE;
-        }
-    }
-    if (rc == OK && key == NULL) rc = DECLINE; /* a hand-made entry: leave it to Python */
-    if (rc == OK && value == NULL) {
-        if (vf->type == T_MESSAGE) {
-            rc = emit_message(ctx, vf->sub, (const uint8_t *)"", 0, depth + 2, &value, NULL);
-        } else {
-            rc = DECLINE;
-        }
-    }
-    if (rc == OK) {
-        /* The key as the Python encoder spells it: str(key), "true"/"false". */
-        if (kf->type == T_BOOL) {
-            PyObject *text = PyUnicode_FromString(key == Py_True ? "true" : "false");
-            Py_SETREF(key, text);
-        } else if (PyLong_Check(key)) {
-            PyObject *text = PyObject_Str(key);
-            Py_SETREF(key, text);
-        }
-        if (key == NULL) rc = ERR;
-    }
-    if (rc == OK) {
-        *pair = PyTuple_Pack(2, key, value);
-        if (*pair == NULL) rc = ERR;
-    }
-    Py_XDECREF(key);
-    Py_XDECREF(value);
-    return rc;
-}
-
-/* The dict of a map from its entries, in the order the map iterates: the reverse of the
- * order it was serialized in. */
-static int map_from_entries(PyObject *entries, PyObject **out) {
-    Py_ssize_t n = PyList_GET_SIZE(entries);
+    int rc = map_list_sort(m, kf->type);
+    if (rc != OK) return rc;
     PyObject *dict = PyDict_New();
     if (dict == NULL) return ERR;
-    for (Py_ssize_t i = n - 1; i >= 0; i--) {
-        PyObject *pair = PyList_GET_ITEM(entries, i);
-        if (PyDict_SetItem(dict, PyTuple_GET_ITEM(pair, 0), PyTuple_GET_ITEM(pair, 1)) < 0) {
-            Py_DECREF(dict);
-            return ERR;
+    for (Py_ssize_t i = 0; i < m->n && rc == OK; i++) {
+        const MapEntry *e = &m->items[i];
+        PyObject *key, *value = NULL;
+        if (kf->type == T_STRING) {
+            key = PyUnicode_DecodeUTF8((const char *)e->key, e->key_n, NULL);
+            if (key == NULL) {
+                if (!PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) {
+                    rc = ERR;
+                    break;
+                }
+                PyErr_Clear();
+                rc = DECLINE; /* the Python codec reports text that is not UTF-8 */
+                break;
+            }
+        } else {
+            char text[24];
+            int len = map_key_digits(e, kf->type, text);
+            key = PyUnicode_FromStringAndSize(text, len);
+            if (key == NULL) {
+                rc = ERR;
+                break;
+            }
         }
+        if (vf->type == T_MESSAGE) {
+            const uint8_t *q = (const uint8_t *)"";
+            Py_ssize_t len = 0;
+            if (e->has_value) {
+                Rd r = {e->value, e->value_end};
+                rc = read_record(&r, &q, &len);
+            }
+            if (rc == OK) rc = emit_message(ctx, vf->sub, q, len, depth + 2, &value, NULL);
+        } else {
+            Rd r = {e->value, e->value_end};
+            rc = emit_scalar(vf, field_wire_type(vf->type), &r, &value);
+        }
+        if (rc == OK && PyDict_SetItem(dict, key, value) < 0) rc = ERR;
+        Py_DECREF(key);
+        Py_XDECREF(value);
     }
-    if (PyDict_GET_SIZE(dict) != n) { /* a key written twice: not what a serializer does */
+    if (rc != OK) {
         Py_DECREF(dict);
-        return DECLINE;
+        return rc;
     }
     *out = dict;
     return OK;
@@ -334,6 +299,7 @@ int emit_message(Ctx *ctx, Table *t, const uint8_t *p, Py_ssize_t n, int depth,
         memset(small, 0, sizeof(small));
     }
     for (int i = 0; i < t->noneofs; i++) oneof_member[i] = -1;
+    MapList *maps = NULL; /* per field, made when the first map entry is read */
     Rd r = {p, p + n};
     int rc = OK;
     while (r.p < r.end && rc == OK) {
@@ -357,13 +323,16 @@ int emit_message(Ctx *ctx, Table *t, const uint8_t *p, Py_ssize_t n, int depth,
         if (f->flags & F_MAP) {
             const uint8_t *q;
             Py_ssize_t m;
-            PyObject *pair = NULL;
             if (wt != 2 || read_record(&r, &q, &m) != OK) {
                 rc = DECLINE;
                 break;
             }
-            rc = read_entry(ctx, f, q, m, depth, &pair);
-            if (rc == OK) rc = append_new(&slots[i], pair);
+            if (maps == NULL && (maps = PyMem_Calloc((size_t)nf, sizeof(MapList))) == NULL) {
+                PyErr_NoMemory();
+                rc = ERR;
+                break;
+            }
+            rc = map_list_add(&maps[i], f->sub, q, m);
         } else if (f->type == T_MESSAGE) {
             const uint8_t *q;
             Py_ssize_t m;
@@ -381,7 +350,7 @@ int emit_message(Ctx *ctx, Table *t, const uint8_t *p, Py_ssize_t n, int depth,
             if (f->flags & F_REPEATED) rc = append_new(&slots[i], item);
             else slots[i] = item;
         } else if (f->flags & F_REPEATED) {
-            if (wt == 2 && expected_wire_type(f->type) != 2) { /* packed */
+            if (wt == 2 && field_wire_type(f->type) != 2) { /* packed */
                 const uint8_t *q;
                 Py_ssize_t m;
                 if (read_record(&r, &q, &m) != OK) {
@@ -395,7 +364,7 @@ int emit_message(Ctx *ctx, Table *t, const uint8_t *p, Py_ssize_t n, int depth,
                 Rd packed = {q, q + m};
                 while (packed.p < packed.end && rc == OK) {
                     PyObject *item = NULL;
-                    rc = emit_scalar(f, expected_wire_type(f->type), &packed, &item);
+                    rc = emit_scalar(f, field_wire_type(f->type), &packed, &item);
                     if (rc == OK) rc = append_new(&slots[i], item);
                 }
             } else {
@@ -406,7 +375,7 @@ int emit_message(Ctx *ctx, Table *t, const uint8_t *p, Py_ssize_t n, int depth,
         } else {
             PyObject *item = NULL;
             int is_default = 0;
-            if (wt != expected_wire_type(f->type)) {
+            if (wt != field_wire_type(f->type)) {
                 rc = DECLINE;
                 break;
             }
@@ -428,9 +397,18 @@ int emit_message(Ctx *ctx, Table *t, const uint8_t *p, Py_ssize_t n, int depth,
     for (int k = 0; k < nf && rc == OK; k++) {
         int i = ctx->emit_unpopulated ? t->decl[k] : k;
         const Field *f = &t->fields[i];
-        if (ctx->omit_output_only && (f->flags & F_OUTPUT_ONLY)) continue;
         PyObject *value = slots[i];
         PyObject *made = NULL;
+        if (maps != NULL && maps[i].n) {
+            /* built even when omitted: what is not valid must decline, as it does elsewhere */
+            rc = map_from_entries(ctx, f, &maps[i], depth, &made);
+            if (rc != OK) break;
+            value = made;
+        }
+        if (ctx->omit_output_only && (f->flags & F_OUTPUT_ONLY)) {
+            Py_XDECREF(made);
+            continue;
+        }
         if (value == NULL) {
             if (!ctx->emit_unpopulated || f->unpopulated == NULL) continue;
             value = made = fresh_unpopulated(f->unpopulated);
@@ -438,22 +416,18 @@ int emit_message(Ctx *ctx, Table *t, const uint8_t *p, Py_ssize_t n, int depth,
                 rc = ERR;
                 break;
             }
-        } else if (f->flags & F_MAP) {
-            rc = map_from_entries(value, &made);
-            if (rc != OK) break;
-            value = made;
-            if (PyDict_GET_SIZE(value) == 0 && !ctx->emit_unpopulated) {
-                Py_DECREF(made);
-                continue;
-            }
-        } else if ((f->flags & F_REPEATED) && PyList_GET_SIZE(value) == 0 &&
-                   !ctx->emit_unpopulated) {
+        } else if (PyList_CheckExact(value) && PyList_GET_SIZE(value) == 0 &&
+                   (f->flags & F_REPEATED) && !ctx->emit_unpopulated) {
             continue;
         }
         if (PyDict_SetItem(dict, f->json_key, value) < 0) rc = ERR;
         Py_XDECREF(made);
     }
     for (int i = 0; i < nf; i++) Py_XDECREF(slots[i]);
+    if (maps != NULL) {
+        for (int i = 0; i < nf; i++) map_list_free(&maps[i]);
+        PyMem_Free(maps);
+    }
     if (slots != small) {
         PyMem_Free(slots);
         PyMem_Free(oneof_member);

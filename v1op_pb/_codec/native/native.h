@@ -142,6 +142,30 @@ int map_order_str(const char *a, Py_ssize_t an, const char *b, Py_ssize_t bn);
 int emit_message(Ctx *ctx, Table *t, const uint8_t *p, Py_ssize_t n, int depth,
                  PyObject **out, PyObject *into);
 int emit_scalar(const Field *f, int wire_type, Rd *r, PyObject **out);
+int field_wire_type(int type); /* the wire type a field of this type is written with */
+
+/* Map entries in JSON order (maps.c): keys sorted, see there. */
+typedef struct {
+    const uint8_t *key;      /* a string key's bytes */
+    Py_ssize_t key_n;
+    uint64_t order;          /* other keys: unsigned comparison orders them */
+    int is_signed;           /* order holds a signed value biased by 2^63 */
+    int has_value;
+    const uint8_t *value, *value_end; /* the value's wire form, after its tag */
+} MapEntry;
+typedef struct {
+    MapEntry *items;
+    Py_ssize_t n, cap;
+} MapList;
+void map_list_free(MapList *m);
+int map_entry_read(const Table *et, const uint8_t *p, Py_ssize_t n, MapEntry *e);
+int map_list_add(MapList *m, const Table *et, const uint8_t *p, Py_ssize_t n);
+/* Sorts; DECLINE when a key is there twice. */
+int map_list_sort(MapList *m, int key_type);
+/* A Struct's entries (key, Value bytes), sorted. */
+int struct_entries(const uint8_t *p, Py_ssize_t n, MapList *m);
+/* The JSON key text of an integer or bool key into out (24 bytes); returns its length. */
+int map_key_digits(const MapEntry *e, int key_type, char *out);
 
 /* Well-known types (wkt.c). */
 int parse_wkt(Ctx *ctx, Buf *b, Table *t, PyObject *value, int depth);

@@ -641,69 +641,36 @@ static PyObject *only_value(PyObject *dict) {
 
 static int emit_value(const uint8_t *p, Py_ssize_t n, int depth, PyObject **out);
 
-/* A Struct from its entries (key 1, Value 2), in the order its map iterates: the reverse
- * of the order they were serialized in (wkt._encode_struct iterates the map). */
+/* A Struct from its entries (key 1, Value 2), sorted by key (maps.c). */
 static int emit_struct(const uint8_t *p, Py_ssize_t n, int depth, PyObject **out) {
     if (depth > MAX_DEPTH) return DECLINE;
-    PyObject *pairs = PyList_New(0); /* key, value, key, value, ... */
-    if (pairs == NULL) return ERR;
-    Rd r = {p, p + n};
-    int rc = OK;
-    while (r.p < r.end && rc == OK) {
-        uint64_t tag, len;
-        if (rd_varint(&r, &tag) != OK || tag != ((1 << 3) | 2) || rd_varint(&r, &len) != OK ||
-            len > (uint64_t)(r.end - r.p)) {
-            rc = DECLINE;
+    MapList m = {0};
+    int rc = struct_entries(p, n, &m);
+    PyObject *dict = NULL;
+    if (rc == OK && (dict = PyDict_New()) == NULL) rc = ERR;
+    for (Py_ssize_t i = 0; i < m.n && rc == OK; i++) {
+        const MapEntry *e = &m.items[i];
+        PyObject *key = PyUnicode_DecodeUTF8((const char *)e->key, e->key_n, NULL), *value;
+        if (key == NULL) {
+            if (PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) {
+                PyErr_Clear();
+                rc = DECLINE;
+            } else {
+                rc = ERR;
+            }
             break;
         }
-        Rd e = {r.p, r.p + len};
-        r.p += len;
-        PyObject *key = NULL, *value = NULL;
-        while (e.p < e.end && rc == OK) {
-            uint64_t etag, elen;
-            if (rd_varint(&e, &etag) != OK || (etag & 7) != 2 || rd_varint(&e, &elen) != OK ||
-                elen > (uint64_t)(e.end - e.p)) {
-                rc = DECLINE;
-                break;
-            }
-            const uint8_t *q = e.p;
-            e.p += elen;
-            if (etag >> 3 == 1) {
-                PyObject *k = PyUnicode_DecodeUTF8((const char *)q, (Py_ssize_t)elen, NULL);
-                if (k == NULL) {
-                    if (PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) {
-                        PyErr_Clear();
-                        rc = DECLINE;
-                    } else {
-                        rc = ERR;
-                    }
-                    break;
-                }
-                Py_XSETREF(key, k);
-            } else if (etag >> 3 == 2 && value == NULL) {
-                rc = emit_value(q, (Py_ssize_t)elen, depth + 2, &value);
-            } else {
-                rc = DECLINE; /* a value in two parts would merge; another field */
-            }
+        if (e->has_value)
+            rc = emit_value(e->value, e->value_end - e->value, depth + 2, &value);
+        else
+            rc = emit_value(p, 0, depth + 2, &value);
+        if (rc == OK) {
+            if (PyDict_SetItem(dict, key, value) < 0) rc = ERR;
+            Py_DECREF(value);
         }
-        if (rc == OK && key == NULL) rc = DECLINE;
-        if (rc == OK && value == NULL) rc = emit_value(p, 0, depth + 2, &value);
-        if (rc == OK && (PyList_Append(pairs, key) < 0 || PyList_Append(pairs, value) < 0))
-            rc = ERR;
-        Py_XDECREF(key);
-        Py_XDECREF(value);
+        Py_DECREF(key);
     }
-    PyObject *dict = NULL;
-    if (rc == OK) {
-        dict = PyDict_New();
-        if (dict == NULL) rc = ERR;
-        for (Py_ssize_t i = PyList_GET_SIZE(pairs) - 2; i >= 0 && rc == OK; i -= 2) {
-            if (PyDict_SetItem(dict, PyList_GET_ITEM(pairs, i), PyList_GET_ITEM(pairs, i + 1)) < 0)
-                rc = ERR;
-        }
-        if (rc == OK && PyDict_GET_SIZE(dict) * 2 != PyList_GET_SIZE(pairs)) rc = DECLINE;
-    }
-    Py_DECREF(pairs);
+    map_list_free(&m);
     if (rc != OK) {
         Py_XDECREF(dict);
         return rc;
@@ -857,28 +824,6 @@ static int emit_any(Ctx *ctx, const uint8_t *p, Py_ssize_t n, int depth, PyObjec
         Py_DECREF(type_url);
         return rc;
     }
-    PyObject *reserialized = NULL;
-    if (inner->flags & TF_HAS_MAPS) {
-        /* Maps come out in the order the parsed payload's maps iterate, which only a parse
-         * of it knows: the Python codec parses the payload, so does this. */
-        PyObject *data = PyBytes_FromStringAndSize((const char *)value, value_n);
-        PyObject *message = data ? PyObject_CallMethodOneArg(inner->cls, C.s_fromstring, data)
-                                 : NULL;
-        Py_XDECREF(data);
-        if (message != NULL) {
-            reserialized = PyObject_CallMethodNoArgs(message, C.s_serialize);
-            Py_DECREF(message);
-        }
-        if (reserialized == NULL) {
-            rc = PyErr_ExceptionMatches(PyExc_MemoryError) ? ERR : DECLINE;
-            if (rc == DECLINE) PyErr_Clear();
-        } else if (!PyBytes_Check(reserialized)) {
-            rc = DECLINE;
-        } else {
-            value = (const uint8_t *)PyBytes_AS_STRING(reserialized);
-            value_n = PyBytes_GET_SIZE(reserialized);
-        }
-    }
     PyObject *dict = NULL;
     if (rc == OK) {
         dict = PyDict_New();
@@ -900,7 +845,6 @@ static int emit_any(Ctx *ctx, const uint8_t *p, Py_ssize_t n, int depth, PyObjec
             Py_XDECREF(ignored);
         }
     }
-    Py_XDECREF(reserialized);
     Py_DECREF(inner);
     Py_DECREF(type_url);
     if (rc != OK) {
