@@ -478,9 +478,15 @@ def codec_checks(timings: Sequence[Timing], stats: dict[str, int]) -> list[str]:
             f"(target >= {VS_DOCUMENTED:g}x): {_verdict(vs_documented >= VS_DOCUMENTED)}; "
             f"pure Python takes {vs_pure:.2f}x ours"
         )
-    declined = stats["parse_declined"] + stats["emit_declined"] + stats["wire_refused"]
+    declined = (
+        stats["parse_declined"]
+        + stats["emit_declined"]
+        + stats.get("emit_text_declined", 0)
+        + stats["wire_refused"]
+    )
     lines.append(
-        f"native core: {stats['parse']:,} parses and {stats['emit']:,} emits, "
+        f"native core: {stats['parse']:,} parses, {stats['emit']:,} emits (JSON values) and "
+        f"{stats.get('emit_text', 0):,} emits straight to text (to_json), "
         f"{declined} declined (target 0): {_verdict(native_enabled() and declined == 0)}"
     )
     return lines

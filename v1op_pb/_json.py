@@ -139,4 +139,6 @@ def to_json(
     if not isinstance(message, Message):
         raise TypeError(f"expected a protobuf message, got {type(message).__name__}")
     codec = _codec(registry, False, emit_unpopulated, omit_output_only)
+    if indent is None:
+        return codec.encode_text(message).decode()
     return dumps(codec.encode(message), indent)

@@ -2,10 +2,12 @@
 
 Each input is converted by both paths, in one process, and the two answers must be equal:
 the same message (deterministic bytes) or JSON value, or the same ConversionError (text and
-path). Three targets, chosen by the first byte: from_json of the rest as text, to_json of
-the message from_binary reads from the rest, and to_json of an Any packing the rest as the
-payload of a type the registry knows (wire bytes no serializer writes). The message type is
-an Operation or the rich test schema's Rich; seeds are the golden files (tests/golden).
+path). Four targets, chosen by the first byte: from_json of the rest as text, to_json of
+the message from_binary reads from the rest, to_json of an Any packing the rest as the
+payload of a type the registry knows (wire bytes no serializer writes), and encode_text's
+contract on the rest as wire bytes of the type (or of an Any packing them): where it writes
+text, encode converts and orjson.dumps of its value is that text. The message type is an
+Operation or the rich test schema's Rich; seeds are the golden files (tests/golden).
 
     .venv/bin/python tests/codec/fuzz_native.py -max_total_time=300
 
@@ -26,8 +28,13 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent), str(HERE.parents[1] / "gen"), str(HERE.parents[1])]
 
 with atheris.instrument_imports(include=["v1op_pb"]):
+    import orjson
+
     from v1op_pb import ConversionError, Operation, from_binary, from_json, to_json
     from v1op_pb._codec import native_stats, set_native
+    from v1op_pb._codec.codec import Codec
+    from v1op_pb._codec.plan import TABLES_BY_CLASS, _native, table_for
+    from v1op_pb._registry import default_registry
 
 from test_codec_differential import REGISTRY, PoolAny, Rich  # noqa: E402
 
@@ -74,7 +81,7 @@ def test_one_input(data: bytes) -> None:
     SEEN["inputs"] += 1
     if SEEN["inputs"] & (SEEN["inputs"] - 1) == 0 and SEEN["inputs"] >= 4096:
         _report()  # libFuzzer ends the process without running atexit handlers
-    target, which, rest = data[0] % 3, data[1], data[2:]
+    target, which, rest = data[0] % 4, data[1], data[2:]
     cls, registry = TYPES[which % len(TYPES)]
     if target == 0:
         try:
@@ -88,10 +95,34 @@ def test_one_input(data: bytes) -> None:
         except ConversionError:
             return
         compare(lambda: to_json(message, registry=registry), "from_binary+to_json")
-    else:
+    elif target == 2:
         url = PAYLOAD_URLS[which % len(PAYLOAD_URLS)]
         message = PoolAny(type_url=url, value=rest)
         compare(lambda: to_json(message, registry=REGISTRY), "to_json of an Any")
+    else:
+        if which & 4:
+            url = PAYLOAD_URLS[which % len(PAYLOAD_URLS)]
+            cls, registry = PoolAny, REGISTRY
+            rest = PoolAny(type_url=url, value=rest).SerializeToString()
+        encode_text_contract(cls, rest, registry or default_registry, which)
+
+
+def encode_text_contract(cls: type[Any], data: bytes, registry: Any, which: int) -> None:
+    codec = Codec(registry, emit_unpopulated=bool(which & 8), omit_output_only=bool(which & 16))
+    args = (
+        table_for(cls.DESCRIPTOR),
+        data,
+        codec.omit_output_only,
+        codec.emit_unpopulated,
+        codec._table_of_url,
+        registry.by_url,
+        TABLES_BY_CLASS,
+    )
+    text = _native.encode_text(*args)
+    value = _native.encode(*args)
+    SEEN[f"encode_text: {'declined' if text is NotImplemented else 'text'}"] += 1
+    if text is not NotImplemented and (value is NotImplemented or orjson.dumps(value) != text):
+        raise AssertionError(f"encode_text wrote {text!r}, encode gave {value!r}")
 
 
 def _seeds() -> str:
@@ -103,7 +134,7 @@ def _seeds() -> str:
         if path.suffix == ".json":
             heads = [b"\x00\x00", b"\x00\x01"]
         elif path.suffix == ".binpb":
-            heads = [b"\x01\x00", b"\x02\x00"]
+            heads = [b"\x01\x00", b"\x02\x00", b"\x03\x00", b"\x03\x18"]
         else:
             continue
         for head in heads:

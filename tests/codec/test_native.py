@@ -13,6 +13,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import sys
 import threading
 import tracemalloc
 from collections.abc import Callable, Iterator
@@ -41,7 +42,7 @@ from v1op_pb._codec import native_enabled, native_stats, set_native
 from v1op_pb._codec.codec import PURE_PYTHON_VARIABLE
 from v1op_pb._codec.descriptors import is_repeated
 from v1op_pb._codec.jsontext import _may_differ
-from v1op_pb._codec.plan import _native, packed_by_runtime
+from v1op_pb._codec.plan import TABLES, TABLES_BY_CLASS, _native, packed_by_runtime
 
 pytestmark = [
     pytest.mark.skipif(_native is None, reason="the native core is not built"),
@@ -350,6 +351,8 @@ def test_conversions_in_several_threads_at_once() -> None:
     stats = native_stats()
     assert stats["parse_declined"] == stats["emit_declined"] == 0
     assert stats["parse"] == 4 * 20 * 30
+    # to_json's text is written by encode_text (emit_text.c), in every thread
+    assert stats["emit_text"] == 4 * 20 * 30 and stats["emit_text_declined"] == 0
 
 
 def test_many_conversions_leave_nothing_behind() -> None:
@@ -372,6 +375,8 @@ def test_many_conversions_leave_nothing_behind() -> None:
                 from_json(text, message_type=Rich, registry=REGISTRY)
         with pytest.raises(ConversionError):
             to_dict(bad_payload, registry=REGISTRY)
+        with pytest.raises(ConversionError):  # encode_text declines, then the value path
+            to_json(bad_payload, registry=REGISTRY)
 
     for _ in range(20):  # warm the caches (tables, compiled Python, type URLs)
         run()
@@ -379,17 +384,23 @@ def test_many_conversions_leave_nothing_behind() -> None:
     tracemalloc.start()
     try:
         objects = len(gc.get_objects())
+        # references to objects that live anyway (the tables, the classes) leak unseen by
+        # the counts above: their reference counts must not grow either
+        held = [*TABLES.values(), *TABLES_BY_CLASS.keys(), *TABLES_BY_CLASS.values()]
+        counts = [sys.getrefcount(x) for x in held]
         before, _ = tracemalloc.get_traced_memory()
         for _ in range(300):
             run()
         gc.collect()
         after, _ = tracemalloc.get_traced_memory()
         grown = len(gc.get_objects()) - objects
+        counts_after = [sys.getrefcount(x) for x in held]
     finally:
         tracemalloc.stop()
-    # 300 rounds of 30 messages both ways and 6 refusals: a leaked reference per conversion
-    # would keep ~10,000 objects (and far more bytes) alive.
+    # 300 rounds of 30 messages both ways (to_json through encode_text) and 7 refusals: a
+    # leaked reference per conversion would keep ~10,000 objects (and far more bytes) alive.
     assert grown < 200, grown
+    assert counts_after == counts
     assert after - before < 64 * 1024, after - before
 
 
@@ -425,9 +436,12 @@ def test_no_declines_on_the_benchmark_corpus() -> None:
         assert from_json(to_json(op)) == op
         from_dict(to_dict(op, emit_unpopulated=True))
         to_dict(op, omit_output_only=True)
+        to_json(op, emit_unpopulated=True, omit_output_only=True)
     stats = native_stats()
-    assert stats["parse"] == 2 * len(ops) and stats["emit"] == 3 * len(ops), stats
+    assert stats["parse"] == 2 * len(ops) and stats["emit"] == 2 * len(ops), stats
+    assert stats["emit_text"] == 2 * len(ops), stats  # to_json writes its text in C
     assert stats["parse_declined"] == stats["emit_declined"] == stats["wire_refused"] == 0
+    assert stats["emit_text_declined"] == 0
 
 
 @pytest.mark.parametrize("options", OPTIONS, ids=str)

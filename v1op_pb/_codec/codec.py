@@ -14,6 +14,8 @@ wire bytes -> JSON value to write, driven by the tables of ``plan``. It accepts 
 the Python codec accepts, with equal results; whatever it does not accept it declines, and
 the Python codec runs on the same input and gives the answer or the ConversionError with its
 path, so that there is one source of errors. Declines are counted (``native_stats``).
+``encode_text`` has the core write compact JSON text straight from the wire bytes: the bytes
+``orjson.dumps`` writes for ``encode``'s value.
 ``V1OP_PB_PURE_PYTHON=1`` in the environment turns the native core off.
 """
 
@@ -23,6 +25,7 @@ import threading
 from types import ModuleType
 from typing import Any, TypeVar
 
+import orjson
 from google.protobuf import unknown_fields
 from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import DecodeError, EncodeError, Message
@@ -241,6 +244,30 @@ class Codec:
             return self.encode_message(message, 1)
         except UnknownFieldsSeen:
             return self._encode_checked(message)
+
+    def encode_text(self, message: Message) -> bytes:
+        """Compact JSON text (UTF-8) of ``message``: ``orjson.dumps(self.encode(message))``,
+        which the native core writes straight from the wire form when it can."""
+        core = _core
+        if core is not None and not self.check_unknown:
+            try:
+                data = message.SerializePartialToString()
+            except EncodeError:
+                data = None
+            if data is not None:
+                descriptor: Descriptor = message.DESCRIPTOR  # type: ignore[assignment]
+                text = core.encode_text(
+                    TABLES.get(descriptor) or table_for(descriptor),
+                    data,
+                    self.omit_output_only,
+                    self.emit_unpopulated,
+                    self._table_of_url,
+                    self.registry.by_url,
+                    TABLES_BY_CLASS,
+                )
+                if text is not NotImplemented:
+                    return text  # type: ignore[no-any-return]
+        return orjson.dumps(self.encode(message))
 
     def encode_message(self, message: Message, depth: int) -> Any:
         descriptor: Descriptor = message.DESCRIPTOR  # type: ignore[assignment]

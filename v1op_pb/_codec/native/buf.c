@@ -100,12 +100,7 @@ int rd_varint(Rd *r, uint64_t *out) {
 
 static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-PyObject *base64_encode(const uint8_t *p, Py_ssize_t n) {
-    if (n > (PY_SSIZE_T_MAX / 4) * 3 - 3) return PyErr_NoMemory();
-    Py_ssize_t size = (n + 2) / 3 * 4;
-    PyObject *out = PyUnicode_New(size, 127);
-    if (out == NULL) return NULL;
-    char *o = (char *)PyUnicode_DATA(out);
+void base64_write(char *o, const uint8_t *p, Py_ssize_t n) {
     Py_ssize_t i = 0, j = 0;
     for (; i + 2 < n; i += 3) {
         uint32_t v = ((uint32_t)p[i] << 16) | ((uint32_t)p[i + 1] << 8) | p[i + 2];
@@ -122,6 +117,13 @@ PyObject *base64_encode(const uint8_t *p, Py_ssize_t n) {
         o[j++] = (i + 1 < n) ? B64[(v >> 6) & 63] : '=';
         o[j++] = '=';
     }
+}
+
+PyObject *base64_encode(const uint8_t *p, Py_ssize_t n) {
+    if (n > (PY_SSIZE_T_MAX / 4) * 3 - 3) return PyErr_NoMemory();
+    PyObject *out = PyUnicode_New(base64_size(n), 127);
+    if (out == NULL) return NULL;
+    base64_write((char *)PyUnicode_DATA(out), p, n);
     return out;
 }
 

@@ -11,27 +11,10 @@
 #include <string.h>
 
 static PyObject *int64_text(int64_t v, int is_unsigned, uint64_t u) {
-    char digits[24];
-    int n = 0;
-    uint64_t x;
-    int negative = 0;
-    if (is_unsigned) {
-        x = u;
-    } else if (v < 0) {
-        negative = 1;
-        x = (uint64_t)0 - (uint64_t)v;
-    } else {
-        x = (uint64_t)v;
-    }
-    do {
-        digits[n++] = (char)('0' + x % 10);
-        x /= 10;
-    } while (x);
-    PyObject *out = PyUnicode_New(n + negative, 127);
-    if (out == NULL) return NULL;
-    char *o = (char *)PyUnicode_DATA(out);
-    if (negative) *o++ = '-';
-    while (n) *o++ = digits[--n];
+    char text[24];
+    int n = is_unsigned ? fmt_digits(text, u, 0) : fmt_signed(text, v);
+    PyObject *out = PyUnicode_New(n, 127);
+    if (out != NULL) memcpy(PyUnicode_DATA(out), text, (size_t)n);
     return out;
 }
 
@@ -41,19 +24,10 @@ static PyObject *double_json(double d) {
     return PyFloat_FromDouble(d);
 }
 
-/* The shortest decimal (6 to 9 digits) that reads back as the same 32-bit float, as
- * scalars._encode_float finds it. */
 static PyObject *float_json(float f) {
     double value = (double)f;
     if (isnan(value) || isinf(value)) return double_json(value);
-    for (int precision = 6; precision < 10; precision++) {
-        char *text = PyOS_double_to_string(value, 'g', precision, 0, NULL);
-        if (text == NULL) return NULL;
-        double rounded = PyOS_string_to_double(text, NULL, NULL);
-        PyMem_Free(text);
-        if (rounded == -1.0 && PyErr_Occurred()) return NULL;
-        if ((double)(float)rounded == value) return PyFloat_FromDouble(rounded);
-    }
+    if (float_shortest(f, &value) != OK) return NULL;
     return PyFloat_FromDouble(value);
 }
 

@@ -32,7 +32,7 @@ static int map_list_push(MapList *m, const MapEntry *e) {
 }
 
 /* Skip one value of wire type wt (what a map entry's value field may be). */
-static int skip_value(Rd *r, int wt) {
+int wire_skip(Rd *r, int wt) {
     uint64_t v;
     switch (wt) {
     case 0: return rd_varint(r, &v);
@@ -123,7 +123,7 @@ int map_entry_read(const Table *et, const uint8_t *p, Py_ssize_t n, MapEntry *e)
             has_key = 1;
         } else if (number == 2 && !e->has_value && wt == field_wire_type(vf->type)) {
             e->value = r.p;
-            if (skip_value(&r, wt) != OK) return DECLINE;
+            if (wire_skip(&r, wt) != OK) return DECLINE;
             e->value_end = r.p;
             e->has_value = 1;
         } else {
@@ -206,23 +206,6 @@ int map_key_digits(const MapEntry *e, int key_type, char *out) {
         memcpy(out, e->order ? "true" : "false", e->order ? 4 : 5);
         return e->order ? 4 : 5;
     }
-    uint64_t x = e->order;
-    int len = 0;
-    if (e->is_signed) {
-        int64_t s = (int64_t)(x ^ ((uint64_t)1 << 63));
-        if (s < 0) {
-            out[len++] = '-';
-            x = (uint64_t)0 - (uint64_t)s;
-        } else {
-            x = (uint64_t)s;
-        }
-    }
-    char digits[24];
-    int n = 0;
-    do {
-        digits[n++] = (char)('0' + x % 10);
-        x /= 10;
-    } while (x);
-    while (n) out[len++] = digits[--n];
-    return len;
+    if (!e->is_signed) return fmt_digits(out, e->order, 0);
+    return fmt_signed(out, (int64_t)(e->order ^ ((uint64_t)1 << 63)));
 }

@@ -5,6 +5,8 @@
  *       or NotImplemented (declined)
  *   encode(table, data, omit_output_only, emit_unpopulated, resolver, by_url, tables) ->
  *       JSON value, or NotImplemented (declined)
+ *   encode_text(same arguments) -> bytes: orjson.dumps of what encode returns, written
+ *       straight from the wire (emit_text.c), or NotImplemented (declined)
  *
  * resolver(type_url) -> Table or None resolves an Any's type through the codec's registry;
  * by_url (the registry's URL -> class cache) and tables (class -> Table) answer first, so
@@ -18,7 +20,8 @@
 Consts C;
 
 /* Conversions done and declined, for native_stats: updated with the GIL held. */
-static Py_ssize_t counts[4]; /* parse, parse_declined, emit, emit_declined */
+static Py_ssize_t counts[6]; /* parse, parse_declined, emit, emit_declined, emit_text,
+                               emit_text_declined */
 
 static void table_clear_fields(Table *t) {
     if (t->fields) {
@@ -277,13 +280,42 @@ static PyObject *native_encode(PyObject *self, PyObject *const *args, Py_ssize_t
     return NULL;
 }
 
+static PyObject *native_encode_text(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (check_args(nargs, 7, "encode_text") < 0) return NULL;
+    if (!PyObject_TypeCheck(args[0], &TableType) || !PyBytes_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "encode_text() needs a Table and bytes");
+        return NULL;
+    }
+    int omit_output_only = PyObject_IsTrue(args[2]);
+    int emit_unpopulated = PyObject_IsTrue(args[3]);
+    if (omit_output_only < 0 || emit_unpopulated < 0) return NULL;
+    Ctx ctx = {args[4], NULL, NULL, 0, omit_output_only, emit_unpopulated, 0};
+    registry_cache(args[5], args[6], &ctx);
+    PyObject *data = Py_NewRef(args[1]);
+    Buf b = {0};
+    /* JSON text is rarely much longer than the wire form: one allocation, mostly */
+    int rc = buf_reserve(&b, PyBytes_GET_SIZE(data) * 2 + 64);
+    if (rc == OK)
+        rc = text_message(&ctx, &b, (Table *)args[0], (const uint8_t *)PyBytes_AS_STRING(data),
+                          PyBytes_GET_SIZE(data), 1, NULL);
+    Py_DECREF(data);
+    PyObject *out = NULL;
+    if (rc == OK) out = PyBytes_FromStringAndSize(b.data, b.len);
+    else if (rc == DECLINE) out = Py_NewRef(Py_NotImplemented);
+    if (rc != ERR) counts[rc == OK ? 4 : 5]++;
+    buf_free(&b);
+    return out;
+}
+
 PyObject *native_same_reading(PyObject *self, PyObject *args);
 
 static PyObject *native_stats(PyObject *self, PyObject *args) {
     int reset = 0;
     if (!PyArg_ParseTuple(args, "|p", &reset)) return NULL;
-    PyObject *out = Py_BuildValue("{s:n,s:n,s:n,s:n}", "parse", counts[0], "parse_declined",
-                                  counts[1], "emit", counts[2], "emit_declined", counts[3]);
+    PyObject *out = Py_BuildValue("{s:n,s:n,s:n,s:n,s:n,s:n}", "parse", counts[0],
+                                  "parse_declined", counts[1], "emit", counts[2],
+                                  "emit_declined", counts[3], "emit_text", counts[4],
+                                  "emit_text_declined", counts[5]);
     if (out != NULL && reset) memset(counts, 0, sizeof(counts));
     return out;
 }
@@ -299,6 +331,9 @@ static PyMethodDef methods[] = {
     {"encode", (PyCFunction)(void (*)(void))native_encode, METH_FASTCALL,
      "encode(table, data, omit_output_only, emit_unpopulated, resolver, by_url, tables) -> "
      "value or NotImplemented"},
+    {"encode_text", (PyCFunction)(void (*)(void))native_encode_text, METH_FASTCALL,
+     "encode_text(table, data, omit_output_only, emit_unpopulated, resolver, by_url, tables) "
+     "-> compact JSON text (bytes, orjson.dumps of encode's value) or NotImplemented"},
     {NULL, NULL, 0, NULL},
 };
 

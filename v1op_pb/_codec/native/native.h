@@ -117,6 +117,9 @@ int rd_varint(Rd *r, uint64_t *out); /* OK or DECLINE */
 
 /* base64 (standard, padded) text of bytes; NULL with an exception on failure. */
 PyObject *base64_encode(const uint8_t *p, Py_ssize_t n);
+/* The same text into o, which has room for base64_size(n) characters. */
+void base64_write(char *o, const uint8_t *p, Py_ssize_t n);
+static inline Py_ssize_t base64_size(Py_ssize_t n) { return (n + 2) / 3 * 4; }
 /* Decode proto3 JSON base64 text (either alphabet, padding optional) into b. */
 int base64_decode_into(Buf *b, const char *s, Py_ssize_t n);
 
@@ -166,10 +169,37 @@ int map_list_sort(MapList *m, int key_type);
 int struct_entries(const uint8_t *p, Py_ssize_t n, MapList *m);
 /* The JSON key text of an integer or bool key into out (24 bytes); returns its length. */
 int map_key_digits(const MapEntry *e, int key_type, char *out);
+/* Skip one value of wire type wt. */
+int wire_skip(Rd *r, int wt);
+
+/* JSON text as orjson.dumps writes it (jsonfmt.c), appended to a Buf. */
+int fmt_digits(char *out, uint64_t x, int negative); /* into 24 bytes; returns the length */
+int fmt_signed(char *out, int64_t v);
+int utf8_valid(const uint8_t *p, Py_ssize_t n);
+int json_string(Buf *b, const uint8_t *p, Py_ssize_t n);      /* p is valid UTF-8 */
+int json_string_utf8(Buf *b, const uint8_t *p, Py_ssize_t n); /* DECLINE when not UTF-8 */
+int json_str_object(Buf *b, PyObject *s);
+int json_double(Buf *b, double d); /* NaN and the infinities as the strings encode gives */
+int json_pyvalue(Buf *b, PyObject *v, int depth); /* what encode's values hold */
+int float_shortest(float f, double *out);
+
+/* wire -> JSON text (emit_text.c, emit_text_wkt.c). first == NULL: the message's own JSON
+ * value; else its fields go into an object already open (an Any's), *first saying whether
+ * nothing was written in it yet. */
+int text_message(Ctx *ctx, Buf *b, Table *t, const uint8_t *p, Py_ssize_t n, int depth,
+                 int *first);
+int text_scalar(Buf *b, const Field *f, int wire_type, Rd *r, int *is_default);
+int text_wkt(Ctx *ctx, Buf *b, Table *t, const uint8_t *p, Py_ssize_t n, int depth);
 
 /* Well-known types (wkt.c). */
 int parse_wkt(Ctx *ctx, Buf *b, Table *t, PyObject *value, int depth);
 int emit_wkt(Ctx *ctx, Table *t, const uint8_t *p, Py_ssize_t n, int depth, PyObject **out);
-/* Whether a value of this message type fills a field by itself (no SetInParent needed). */
+/* The JSON text (unquoted) of a Timestamp's or Duration's wire form into text (room for
+ * WKT_TEXT_MAX); its length, or -1 when the core declines it. */
+#define WKT_TEXT_MAX 40
+int timestamp_text(const uint8_t *p, Py_ssize_t n, char *text);
+int duration_text(const uint8_t *p, Py_ssize_t n, char *text);
+/* A FieldMask's JSON text (unquoted), appended to out: OK, DECLINE or ERR. */
+int field_mask_text(const uint8_t *p, Py_ssize_t n, Buf *out);
 
 #endif

@@ -145,18 +145,17 @@ static int put_fraction(char *o, int32_t nanos) {
     return count + 1;
 }
 
-static int emit_timestamp(const uint8_t *p, Py_ssize_t n, PyObject **out) {
+int timestamp_text(const uint8_t *p, Py_ssize_t n, char *text) {
     int64_t seconds;
     int32_t nanos;
-    if (read_seconds_nanos(p, n, &seconds, &nanos) != OK) return DECLINE;
+    if (read_seconds_nanos(p, n, &seconds, &nanos) != OK) return -1;
     if (seconds < MIN_SECONDS || seconds > MAX_SECONDS || nanos < 0 || nanos > 999999999)
-        return DECLINE;
+        return -1;
     int64_t days = seconds >= 0 ? seconds / 86400 : -((-seconds + 86399) / 86400);
     int64_t rest = seconds - days * 86400;
     int64_t y;
     unsigned m, d;
     civil_from_days(days, &y, &m, &d);
-    char text[40];
     text[0] = (char)('0' + y / 1000);
     text[1] = (char)('0' + y / 100 % 10);
     text[2] = (char)('0' + y / 10 % 10);
@@ -173,6 +172,13 @@ static int emit_timestamp(const uint8_t *p, Py_ssize_t n, PyObject **out) {
     put2(text + 17, (int)(rest % 60));
     int len = 19 + put_fraction(text + 19, nanos);
     text[len++] = 'Z';
+    return len;
+}
+
+static int emit_timestamp(const uint8_t *p, Py_ssize_t n, PyObject **out) {
+    char text[WKT_TEXT_MAX];
+    int len = timestamp_text(p, n, text);
+    if (len < 0) return DECLINE;
     *out = PyUnicode_FromStringAndSize(text, len);
     return *out ? OK : ERR;
 }
@@ -213,24 +219,30 @@ static int parse_duration(Buf *b, PyObject *v) {
     return OK;
 }
 
-static int emit_duration(const uint8_t *p, Py_ssize_t n, PyObject **out) {
+int duration_text(const uint8_t *p, Py_ssize_t n, char *text) {
     int64_t seconds;
     int32_t nanos;
-    if (read_seconds_nanos(p, n, &seconds, &nanos) != OK) return DECLINE;
+    if (read_seconds_nanos(p, n, &seconds, &nanos) != OK) return -1;
     if (seconds < -MAX_DURATION_SECONDS || seconds > MAX_DURATION_SECONDS ||
         nanos < -999999999 || nanos > 999999999 || (seconds > 0 && nanos < 0) ||
         (seconds < 0 && nanos > 0))
-        return DECLINE;
-    char text[40];
+        return -1;
     int len = 0;
     if (seconds < 0 || nanos < 0) {
         text[len++] = '-';
         seconds = -seconds;
         nanos = -nanos;
     }
-    len += snprintf(text + len, sizeof(text) - (size_t)len, "%lld", (long long)seconds);
+    len += snprintf(text + len, (size_t)(WKT_TEXT_MAX - len), "%lld", (long long)seconds);
     len += put_fraction(text + len, nanos);
     text[len++] = 's';
+    return len;
+}
+
+static int emit_duration(const uint8_t *p, Py_ssize_t n, PyObject **out) {
+    char text[WKT_TEXT_MAX];
+    int len = duration_text(p, n, text);
+    if (len < 0) return DECLINE;
     *out = PyUnicode_FromStringAndSize(text, len);
     return *out ? OK : ERR;
 }
@@ -264,9 +276,9 @@ static int parse_field_mask(Buf *b, PyObject *v) {
     return OK;
 }
 
-static int emit_field_mask(const uint8_t *p, Py_ssize_t n, PyObject **out) {
+int field_mask_text(const uint8_t *p, Py_ssize_t n, Buf *out) {
     Rd r = {p, p + n};
-    Buf text = {0};
+    Buf text = *out;
     int rc = OK, first = 1;
     while (r.p < r.end && rc == OK) {
         uint64_t tag, len;
@@ -303,6 +315,13 @@ static int emit_field_mask(const uint8_t *p, Py_ssize_t n, PyObject **out) {
         }
         if (rc == OK && after_underscore) rc = DECLINE;
     }
+    *out = text;
+    return rc;
+}
+
+static int emit_field_mask(const uint8_t *p, Py_ssize_t n, PyObject **out) {
+    Buf text = {0};
+    int rc = field_mask_text(p, n, &text);
     if (rc == OK) {
         *out = PyUnicode_DecodeASCII(text.data ? text.data : "", text.len, NULL);
         if (*out == NULL) rc = ERR;
