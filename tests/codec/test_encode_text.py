@@ -116,6 +116,10 @@ DOUBLES = st.one_of(
     st.integers(-(2**60), 2**60).map(float),
     st.integers(-20, 20).map(lambda e: 10.0**e),
     st.integers(-20, 20).map(lambda e: -1.5 * 10.0**e),
+    # a few decimals (written without dtoa: jsonfmt.c's few_decimals), at its limits too
+    st.builds(lambda m, k: m / 10**k, st.integers(-(2**51), 2**51), st.integers(0, 10)),
+    st.floats(min_value=1e-4, max_value=1e9),
+    st.sampled_from([1e-4, 0.00010000000000000002, 999999999.9, 1e9, 0.1 + 0.2, 2.675]),
 )
 FLOATS = st.one_of(
     st.floats(width=32, allow_nan=True),

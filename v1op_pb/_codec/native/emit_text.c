@@ -12,11 +12,16 @@
 #include <math.h>
 #include <string.h>
 
-static int put(Buf *b, const char *s, Py_ssize_t n) { return buf_raw(b, s, n); }
+static inline int put(Buf *b, const char *s, Py_ssize_t n) {
+    if (buf_reserve(b, n) != OK) return ERR;
+    memcpy(b->data + b->len, s, (size_t)n);
+    b->len += n;
+    return OK;
+}
 
 static int read_len(Rd *r, const uint8_t **p, Py_ssize_t *n) {
     uint64_t len;
-    if (rd_varint(r, &len) != OK || len > (uint64_t)(r->end - r->p)) return DECLINE;
+    if (rd_varint1(r, &len) != OK || len > (uint64_t)(r->end - r->p)) return DECLINE;
     *p = r->p;
     *n = (Py_ssize_t)len;
     r->p += len;
@@ -54,7 +59,7 @@ int text_scalar(Buf *b, const Field *f, int wire_type, Rd *r, int *is_default) {
     if (wire_type != field_wire_type(f->type)) return DECLINE;
     switch (wire_type) {
     case 0:
-        if (rd_varint(r, &v) != OK) return DECLINE;
+        if (rd_varint1(r, &v) != OK) return DECLINE;
         break;
     case 1: case 5: {
         int size = wire_type == 1 ? 8 : 4;
@@ -67,7 +72,7 @@ int text_scalar(Buf *b, const Field *f, int wire_type, Rd *r, int *is_default) {
         Py_ssize_t n;
         if (read_len(r, &p, &n) != OK) return DECLINE;
         *is_default = n == 0;
-        if (f->type == T_STRING) return json_string_utf8(b, p, n);
+        if (f->type == T_STRING) return json_string(b, p, n);
         if (buf_reserve(b, base64_size(n) + 2) != OK) return ERR;
         b->data[b->len++] = '"';
         base64_write(b->data + b->len, p, n);
@@ -143,7 +148,7 @@ static int text_map(Ctx *ctx, Buf *b, const Field *f, const uint8_t *p, const ui
         uint64_t tag;
         const uint8_t *q;
         Py_ssize_t n;
-        rc = rd_varint(&r, &tag);
+        rc = rd_varint1(&r, &tag);
         if (rc == OK) rc = read_len(&r, &q, &n);
         if (rc == OK) rc = map_list_add(&m, et, q, n);
     }
@@ -156,7 +161,7 @@ static int text_map(Ctx *ctx, Buf *b, const Field *f, const uint8_t *p, const ui
             break;
         }
         if (kf->type == T_STRING) {
-            rc = json_string_utf8(b, e->key, e->key_n);
+            rc = json_string(b, e->key, e->key_n);
         } else {
             char text[26];
             text[0] = '"';
@@ -192,7 +197,7 @@ static int text_field(Ctx *ctx, Buf *b, const Field *f, const uint8_t *p, const 
     if (repeated && put(b, "[", 1) != OK) return ERR;
     while (r.p < r.end && rc == OK) {
         uint64_t tag;
-        if (rd_varint(&r, &tag) != OK) return DECLINE;
+        if (rd_varint1(&r, &tag) != OK) return DECLINE;
         int wt = (int)(tag & 7);
         if (f->type == T_MESSAGE) {
             const uint8_t *q;
@@ -240,7 +245,7 @@ int text_message(Ctx *ctx, Buf *b, Table *t, const uint8_t *p, Py_ssize_t n, int
             return ERR;
         }
     } else {
-        memset(small, 0, sizeof(small));
+        memset(small, 0, sizeof(*span) * 2 * (size_t)nf);
     }
     uint64_t oneofs_seen = 0; /* tables have at most 64 oneofs (module.c) */
     Rd r = {p, p + n};
@@ -248,7 +253,7 @@ int text_message(Ctx *ctx, Buf *b, Table *t, const uint8_t *p, Py_ssize_t n, int
     while (r.p < r.end && rc == OK) {
         const uint8_t *at = r.p;
         uint64_t tag;
-        if (rd_varint(&r, &tag) != OK || (tag >> 35)) {
+        if (rd_varint1(&r, &tag) != OK || (tag >> 35)) {
             rc = DECLINE;
             break;
         }

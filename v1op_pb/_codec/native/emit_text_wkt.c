@@ -6,7 +6,12 @@
 #include <math.h>
 #include <string.h>
 
-static int put(Buf *b, const char *s, Py_ssize_t n) { return buf_raw(b, s, n); }
+static inline int put(Buf *b, const char *s, Py_ssize_t n) {
+    if (buf_reserve(b, n) != OK) return ERR;
+    memcpy(b->data + b->len, s, (size_t)n);
+    b->len += n;
+    return OK;
+}
 
 static int text_value(Buf *b, const uint8_t *p, Py_ssize_t n, int depth);
 
@@ -22,7 +27,7 @@ static int text_struct(Buf *b, const uint8_t *p, Py_ssize_t n, int depth) {
             rc = ERR;
             break;
         }
-        rc = json_string_utf8(b, e->key, e->key_n);
+        rc = json_string(b, e->key, e->key_n);
         if (rc == OK) rc = put(b, ":", 1);
         if (rc == OK)
             rc = e->has_value ? text_value(b, e->value, e->value_end - e->value, depth + 2)
@@ -38,7 +43,7 @@ static int text_list_value(Buf *b, const uint8_t *p, Py_ssize_t n, int depth) {
     int rc = put(b, "[", 1);
     for (int count = 0; r.p < r.end && rc == OK; count++) {
         uint64_t tag, len;
-        if (rd_varint(&r, &tag) != OK || tag != ((1 << 3) | 2) || rd_varint(&r, &len) != OK ||
+        if (rd_varint1(&r, &tag) != OK || tag != ((1 << 3) | 2) || rd_varint1(&r, &len) != OK ||
             len > (uint64_t)(r.end - r.p))
             return DECLINE;
         if (count && put(b, ",", 1) != OK) return ERR;
@@ -55,13 +60,13 @@ static int text_value(Buf *b, const uint8_t *p, Py_ssize_t n, int depth) {
     Rd r = {p, p + n};
     if (r.p == r.end) return put(b, "null", 4); /* no kind: null, as json_format writes it */
     uint64_t tag, v;
-    if (rd_varint(&r, &tag) != OK) return DECLINE;
+    if (rd_varint1(&r, &tag) != OK) return DECLINE;
     uint64_t number = tag >> 3;
     int wt = (int)(tag & 7);
     const uint8_t *q = NULL;
     double d = 0;
     if ((number == 1 || number == 4) && wt == 0) {
-        if (rd_varint(&r, &v) != OK) return DECLINE;
+        if (rd_varint1(&r, &v) != OK) return DECLINE;
         if (number == 1 && (uint32_t)v != 0) return DECLINE; /* null_value other than 0 */
     } else if (number == 2 && wt == 1) {
         if (r.end - r.p < 8) return DECLINE;
@@ -71,7 +76,7 @@ static int text_value(Buf *b, const uint8_t *p, Py_ssize_t n, int depth) {
         memcpy(&d, &bits, 8);
         if (!isfinite(d)) return DECLINE;
     } else if (number >= 3 && number <= 6 && number != 4 && wt == 2) {
-        if (rd_varint(&r, &v) != OK || v > (uint64_t)(r.end - r.p)) return DECLINE;
+        if (rd_varint1(&r, &v) != OK || v > (uint64_t)(r.end - r.p)) return DECLINE;
         q = r.p;
         r.p += v;
     } else {
@@ -81,7 +86,7 @@ static int text_value(Buf *b, const uint8_t *p, Py_ssize_t n, int depth) {
     switch (number) {
     case 1: return put(b, "null", 4);
     case 2: return json_double(b, d);
-    case 3: return json_string_utf8(b, q, (Py_ssize_t)v);
+    case 3: return json_string(b, q, (Py_ssize_t)v);
     case 4: return v ? put(b, "true", 4) : put(b, "false", 5);
     case 5: return text_struct(b, q, (Py_ssize_t)v, depth + 1);
     default: return text_list_value(b, q, (Py_ssize_t)v, depth + 1);
@@ -97,7 +102,7 @@ static int text_wrapper(Buf *b, Table *t, const uint8_t *p, Py_ssize_t n) {
     int wt = 0;
     while (r.p < r.end) {
         uint64_t tag;
-        if (rd_varint(&r, &tag) != OK || (tag >> 3) != f->number || value.p != NULL)
+        if (rd_varint1(&r, &tag) != OK || (tag >> 3) != f->number || value.p != NULL)
             return DECLINE;
         wt = (int)(tag & 7);
         value.p = r.p;
@@ -115,7 +120,7 @@ static int text_any(Ctx *ctx, Buf *b, const uint8_t *p, Py_ssize_t n, int depth)
     Py_ssize_t url_n = 0, value_n = 0;
     while (r.p < r.end) {
         uint64_t tag, len;
-        if (rd_varint(&r, &tag) != OK || (tag & 7) != 2 || rd_varint(&r, &len) != OK ||
+        if (rd_varint1(&r, &tag) != OK || (tag & 7) != 2 || rd_varint1(&r, &len) != OK ||
             len > (uint64_t)(r.end - r.p))
             return DECLINE;
         if (tag >> 3 == 1) {
@@ -142,7 +147,7 @@ static int text_any(Ctx *ctx, Buf *b, const uint8_t *p, Py_ssize_t n, int depth)
     if (rc != OK) return rc;
     const uint8_t *payload = value ? value : (const uint8_t *)"";
     rc = put(b, "{\"@type\":", 9);
-    if (rc == OK) rc = json_string(b, url, url_n); /* UTF-8: decoded above */
+    if (rc == OK) rc = json_string(b, url, url_n);
     if (rc == OK) {
         if (inner->wkt != W_NONE) {
             rc = put(b, ",\"value\":", 9);

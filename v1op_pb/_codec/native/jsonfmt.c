@@ -23,36 +23,37 @@ int fmt_signed(char *out, int64_t v) {
     return v < 0 ? fmt_digits(out, (uint64_t)0 - (uint64_t)v, 1) : fmt_digits(out, (uint64_t)v, 0);
 }
 
-/* Whether p[0:n] is UTF-8 as Python's strict decoder takes it (no surrogates, no overlong
- * forms, nothing past U+10FFFF): text it would refuse is left to the Python codec. */
-int utf8_valid(const uint8_t *p, Py_ssize_t n) {
-    Py_ssize_t i = 0;
-    while (i < n) {
-        uint8_t c = p[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        int more;
-        uint8_t lo = 0x80, hi = 0xBF;
-        if (c >= 0xC2 && c <= 0xDF) more = 1;
-        else if (c == 0xE0) more = 2, lo = 0xA0;
-        else if (c == 0xED) more = 2, hi = 0x9F;
-        else if (c >= 0xE1 && c <= 0xEF) more = 2;
-        else if (c == 0xF0) more = 3, lo = 0x90;
-        else if (c == 0xF4) more = 3, hi = 0x8F;
-        else if (c >= 0xF1 && c <= 0xF3) more = 3;
-        else return 0;
-        if (n - i <= more) return 0;
-        if (p[i + 1] < lo || p[i + 1] > hi) return 0;
-        for (int k = 2; k <= more; k++)
-            if ((p[i + k] & 0xC0) != 0x80) return 0;
-        i += more + 1;
-    }
-    return 1;
+/* The length of the UTF-8 sequence at p (n bytes left, p[0] >= 0x80) as Python's strict
+ * decoder takes it (no surrogates, no overlong forms, nothing past U+10FFFF), or 0: text it
+ * would refuse is left to the Python codec. */
+static int utf8_sequence(const uint8_t *p, Py_ssize_t n) {
+    uint8_t c = p[0], lo = 0x80, hi = 0xBF;
+    int more;
+    if (c >= 0xC2 && c <= 0xDF) more = 1;
+    else if (c == 0xE0) more = 2, lo = 0xA0;
+    else if (c == 0xED) more = 2, hi = 0x9F;
+    else if (c >= 0xE1 && c <= 0xEF) more = 2;
+    else if (c == 0xF0) more = 3, lo = 0x90;
+    else if (c == 0xF4) more = 3, hi = 0x8F;
+    else if (c >= 0xF1 && c <= 0xF3) more = 3;
+    else return 0;
+    if (n <= more || p[1] < lo || p[1] > hi) return 0;
+    for (int k = 2; k <= more; k++)
+        if ((p[k] & 0xC0) != 0x80) return 0;
+    return more + 1;
 }
 
 static const char HEX[] = "0123456789abcdef";
+
+/* Bytes orjson writes escaped: the control characters, '"' and '\\'. */
+static const uint8_t ESCAPED[128] = {
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
+};
 
 int json_string(Buf *b, const uint8_t *p, Py_ssize_t n) {
     /* at most 6 bytes per input byte (\u00XX), and the quotes */
@@ -63,12 +64,20 @@ int json_string(Buf *b, const uint8_t *p, Py_ssize_t n) {
     if (buf_reserve(b, n * 6 + 2) != OK) return ERR;
     char *o = b->data + b->len;
     *o++ = '"';
-    for (Py_ssize_t i = 0; i < n; i++) {
+    Py_ssize_t i = 0;
+    while (i < n) {
+        while (i < n && p[i] < 0x80 && !ESCAPED[p[i]]) *o++ = (char)p[i++];
+        if (i == n) break;
         uint8_t c = p[i];
-        if (c >= 0x20 && c != '"' && c != '\\') {
-            *o++ = (char)c;
+        if (c >= 0x80) { /* non-ASCII is written raw, once it is known to be UTF-8 */
+            int len = utf8_sequence(p + i, n - i);
+            if (len == 0) return DECLINE;
+            memcpy(o, p + i, (size_t)len);
+            o += len;
+            i += len;
             continue;
         }
+        i++;
         *o++ = '\\';
         switch (c) {
         case '"': *o++ = '"'; break;
@@ -88,11 +97,6 @@ int json_string(Buf *b, const uint8_t *p, Py_ssize_t n) {
     *o++ = '"';
     b->len = o - b->data;
     return OK;
-}
-
-int json_string_utf8(Buf *b, const uint8_t *p, Py_ssize_t n) {
-    if (!utf8_valid(p, n)) return DECLINE;
-    return json_string(b, p, n);
 }
 
 int json_str_object(Buf *b, PyObject *s) {
@@ -125,6 +129,31 @@ int float_shortest(float f, double *out) {
     return OK;
 }
 
+/* Shortest digits without dtoa for the common doubles with a few decimals (0.87, 12.5):
+ * the smallest k for which an integer m reads back as d = m / 10^k. With m below 2^50 the
+ * doubles near d are less than 1/4 apart in units of 10^-k, so m is the only candidate at
+ * that k and d * 10^k rounds to it; m / 10^k, both exact, divides correctly rounded, which
+ * is how the text m e-k reads. No fewer digits can read back as d (a smaller k would have),
+ * and no other string of as many digits does: these are repr's digits. */
+static int few_decimals(double d, char *digits, int *nd, int *point) {
+    static const double POW10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8};
+    double a = fabs(d);
+    if (!(a >= 1e-4 && a < 1e9)) return 0;
+    for (int k = 0; k <= 8; k++) {
+        double scaled = a * POW10[k];
+        if (scaled >= 1125899906842624.0) return 0; /* 2^50 */
+        double m = nearbyint(scaled);
+        if (m / POW10[k] != a) continue;
+        char text[24];
+        int len = fmt_digits(text, (uint64_t)m, 0);
+        memcpy(digits, text, (size_t)len);
+        *nd = len;
+        *point = len - k; /* may be <= 0: leading zeros follow the point */
+        return 1;
+    }
+    return 0;
+}
+
 /* A finite double as orjson writes it: the shortest round-trip digits (Python's repr has
  * the same), laid out as 1234.5, 0.00012345 (down to 10^-5), or 1.2345e+16 / 1e-7 from
  * 10^16 up and below 10^-5; integral values keep ".0". */
@@ -143,12 +172,16 @@ static int json_finite(Buf *b, double d) {
         b->len += len + 2;
         return OK;
     }
+    char digits[32];
+    int nd = 0, point = -1, kk, negative = 0;
+    if (few_decimals(d, digits, &nd, &point)) {
+        negative = d < 0;
+        goto layout;
+    }
     char *repr = PyOS_double_to_string(d, 'r', 0, 0, NULL);
     if (repr == NULL) return ERR;
     /* repr's digits (D) and where the decimal point falls in them (kk: the value is
      * 0.D x 10^kk) */
-    char digits[32];
-    int nd = 0, point = -1, kk, negative = 0;
     const char *s = repr;
     long exponent = 0;
     if (*s == '-') {
@@ -162,12 +195,14 @@ static int json_finite(Buf *b, double d) {
     if (*s == 'e') exponent = strtol(s + 1, NULL, 10);
     PyMem_Free(repr);
     if (point < 0) point = nd;
+    point += (int)exponent;
+layout:;
     int lead = 0;
     while (lead < nd && digits[lead] == '0') lead++;
     while (nd > lead && digits[nd - 1] == '0') nd--;
     const char *D = digits + lead;
     int n = nd - lead;
-    kk = point - lead + (int)exponent;
+    kk = point - lead;
     int len = 0;
     if (negative) o[len++] = '-';
     if (kk > 0 && kk <= 16) {

@@ -35,7 +35,7 @@ static int map_list_push(MapList *m, const MapEntry *e) {
 int wire_skip(Rd *r, int wt) {
     uint64_t v;
     switch (wt) {
-    case 0: return rd_varint(r, &v);
+    case 0: return rd_varint1(r, &v);
     case 1:
         if (r->end - r->p < 8) return DECLINE;
         r->p += 8;
@@ -45,7 +45,7 @@ int wire_skip(Rd *r, int wt) {
         r->p += 4;
         return OK;
     case 2:
-        if (rd_varint(r, &v) != OK || v > (uint64_t)(r->end - r->p)) return DECLINE;
+        if (rd_varint1(r, &v) != OK || v > (uint64_t)(r->end - r->p)) return DECLINE;
         r->p += v;
         return OK;
     default: return DECLINE;
@@ -64,14 +64,14 @@ static int read_key(int type, Rd *r, MapEntry *e) {
     uint64_t v = 0;
     int wt = field_wire_type(type);
     if (wt == 2) {
-        if (rd_varint(r, &v) != OK || v > (uint64_t)(r->end - r->p)) return DECLINE;
+        if (rd_varint1(r, &v) != OK || v > (uint64_t)(r->end - r->p)) return DECLINE;
         e->key = r->p;
         e->key_n = (Py_ssize_t)v;
         r->p += v;
         return OK;
     }
     if (wt == 0) {
-        if (rd_varint(r, &v) != OK) return DECLINE;
+        if (rd_varint1(r, &v) != OK) return DECLINE;
     } else if (r->end - r->p < (wt == 1 ? 8 : 4)) {
         return DECLINE;
     } else {
@@ -114,7 +114,7 @@ int map_entry_read(const Table *et, const uint8_t *p, Py_ssize_t n, MapEntry *e)
     memset(e, 0, sizeof(*e));
     while (r.p < r.end) {
         uint64_t tag;
-        if (rd_varint(&r, &tag) != OK || (tag >> 35)) return DECLINE;
+        if (rd_varint1(&r, &tag) != OK || (tag >> 35)) return DECLINE;
         uint32_t number = (uint32_t)(tag >> 3);
         int wt = (int)(tag & 7);
         /* a key or value given twice is not what a serializer writes: leave it to Python */
@@ -145,7 +145,7 @@ int struct_entries(const uint8_t *p, Py_ssize_t n, MapList *m) {
     Rd r = {p, p + n};
     while (r.p < r.end) {
         uint64_t tag, len;
-        if (rd_varint(&r, &tag) != OK || tag != ((1 << 3) | 2) || rd_varint(&r, &len) != OK ||
+        if (rd_varint1(&r, &tag) != OK || tag != ((1 << 3) | 2) || rd_varint1(&r, &len) != OK ||
             len > (uint64_t)(r.end - r.p))
             return DECLINE;
         Rd er = {r.p, r.p + len};
@@ -155,7 +155,7 @@ int struct_entries(const uint8_t *p, Py_ssize_t n, MapList *m) {
         int has_key = 0;
         while (er.p < er.end) {
             uint64_t etag, elen;
-            if (rd_varint(&er, &etag) != OK || (etag & 7) != 2 || rd_varint(&er, &elen) != OK ||
+            if (rd_varint1(&er, &etag) != OK || (etag & 7) != 2 || rd_varint1(&er, &elen) != OK ||
                 elen > (uint64_t)(er.end - er.p))
                 return DECLINE;
             if (etag >> 3 == 1 && !has_key) {

@@ -114,6 +114,14 @@ typedef struct {
     const uint8_t *p, *end;
 } Rd;
 int rd_varint(Rd *r, uint64_t *out); /* OK or DECLINE */
+/* The same, with the one-byte case (most tags and lengths) inline. */
+static inline int rd_varint1(Rd *r, uint64_t *out) {
+    if (r->p < r->end && *r->p < 0x80) {
+        *out = *r->p++;
+        return OK;
+    }
+    return rd_varint(r, out);
+}
 
 /* base64 (standard, padded) text of bytes; NULL with an exception on failure. */
 PyObject *base64_encode(const uint8_t *p, Py_ssize_t n);
@@ -175,9 +183,7 @@ int wire_skip(Rd *r, int wt);
 /* JSON text as orjson.dumps writes it (jsonfmt.c), appended to a Buf. */
 int fmt_digits(char *out, uint64_t x, int negative); /* into 24 bytes; returns the length */
 int fmt_signed(char *out, int64_t v);
-int utf8_valid(const uint8_t *p, Py_ssize_t n);
-int json_string(Buf *b, const uint8_t *p, Py_ssize_t n);      /* p is valid UTF-8 */
-int json_string_utf8(Buf *b, const uint8_t *p, Py_ssize_t n); /* DECLINE when not UTF-8 */
+int json_string(Buf *b, const uint8_t *p, Py_ssize_t n); /* DECLINE when not UTF-8 */
 int json_str_object(Buf *b, PyObject *s);
 int json_double(Buf *b, double d); /* NaN and the infinities as the strings encode gives */
 int json_pyvalue(Buf *b, PyObject *v, int depth); /* what encode's values hold */
