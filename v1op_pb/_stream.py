@@ -23,7 +23,7 @@ from google.protobuf.message import Message
 
 from ._errors import ConversionError
 from ._formats import from_binary, to_binary
-from ._json import from_json, to_json
+from ._json import _codec, from_json
 from ._operation import Operation
 from ._registry import TypeRegistry, UnknownTypeError
 
@@ -262,17 +262,13 @@ def _encoder(
     omit_output_only: bool,
 ) -> Encode:
     if target_format == "ndjson":
+        # to_json's text as UTF-8 bytes, without the round trip through str
+        encode_text = _codec(registry, False, emit_unpopulated, omit_output_only).encode_text
 
         def encode_line(message: Message) -> bytes:
             # Compact JSON has no raw newline (json escapes control characters in
             # strings), so the line stays one line.
-            text = to_json(
-                message,
-                registry=registry,
-                emit_unpopulated=emit_unpopulated,
-                omit_output_only=omit_output_only,
-            )
-            return text.encode("utf-8") + b"\n"
+            return encode_text(message) + b"\n"
 
         return encode_line
 
