@@ -4,6 +4,7 @@
  * every one against orjson).
  */
 #include "native.h"
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -136,6 +137,12 @@ int float_shortest(float f, double *out) {
  * is how the text m e-k reads. No fewer digits can read back as d (a smaller k would have),
  * and no other string of as many digits does: these are repr's digits. */
 static int few_decimals(double d, char *digits, int *nd, int *point) {
+#if !defined(FLT_EVAL_METHOD) || FLT_EVAL_METHOD != 0
+    /* The argument needs each operation rounded to double; with wider intermediates (x87)
+     * it does not hold, so such a build always asks dtoa. */
+    (void)d, (void)digits, (void)nd, (void)point;
+    return 0;
+#else
     static const double POW10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8};
     double a = fabs(d);
     if (!(a >= 1e-4 && a < 1e9)) return 0;
@@ -152,6 +159,7 @@ static int few_decimals(double d, char *digits, int *nd, int *point) {
         return 1;
     }
     return 0;
+#endif
 }
 
 /* A finite double as orjson writes it: the shortest round-trip digits (Python's repr has
