@@ -7,7 +7,7 @@ from typing import Any, TypeVar, overload
 
 from google.protobuf.message import Message
 
-from ._codec import Codec, dumps, loads
+from ._codec import Codec, dumps
 from ._operation import Operation
 from ._registry import TypeRegistry
 
@@ -76,7 +76,7 @@ def from_json(
     Accepts camelCase and snake_case keys, ``null`` for "not set", and the every-field style
     of a gRPC-to-REST gateway. Raises ConversionError, with the JSON path of the problem.
     """
-    return _codec(registry, ignore_unknown_fields, False, False).decode(loads(text), message_type)
+    return _codec(registry, ignore_unknown_fields, False, False).decode_text(text, message_type)
 
 
 @overload

@@ -99,7 +99,9 @@ def set_native(enabled: bool) -> bool:
 
 def native_stats(reset: bool = False) -> dict[str, int]:
     """Counts of native conversions (parse, emit) and of declines (parse_declined,
-    emit_declined: the Python codec ran instead), and wire_refused (see _STATS)."""
+    emit_declined: the Python codec ran instead), and wire_refused (see _STATS);
+    parse_text: the parses read straight from JSON text (counted in parse too), and
+    parse_text_declined: texts the core declined to read (they were then parsed as values)."""
     with _STATS_LOCK:
         stats = dict(_STATS)
         if reset:
@@ -109,6 +111,8 @@ def native_stats(reset: bool = False) -> dict[str, int]:
         _native.stats(reset) if _native is not None else dict.fromkeys(("parse", "emit"), 0)
     )
     core.setdefault("parse_declined", 0)
+    core.setdefault("parse_text", 0)
+    core.setdefault("parse_text_declined", 0)
     core.setdefault("emit_declined", 0)
     core["emit_declined"] += stats.pop("emit_declined")
     core.update(stats)
@@ -187,6 +191,33 @@ class Codec:
         message = message_class()
         self.decode_message(message, value, 1)
         return message
+
+    def decode_text(self, data: str | bytes, message_class: type[M]) -> M:
+        """``decode(jsontext.loads(data), message_class)``, read by the native core straight
+        from the text when it can (no Python value in between); the same answer either way,
+        and on anything the core declines, that very path gives it (or the error)."""
+        core = _core
+        if core is not None and not self.check_unknown:
+            descriptor: Descriptor = message_class.DESCRIPTOR  # type: ignore[assignment]
+            table = TABLES.get(descriptor) or table_for(descriptor)
+            wire = core.decode_text(
+                table,
+                data,
+                self.ignore_unknown_fields,
+                self._table_of_url,
+                self.registry.by_url,
+                TABLES_BY_CLASS,
+                _repack_maps(),
+            )
+            if wire is not NotImplemented:
+                message = message_class()
+                try:
+                    message.MergeFromString(wire)
+                except DecodeError:
+                    _count("wire_refused")
+                else:
+                    return message
+        return self.decode(jsontext.loads(data), message_class)
 
     def _table_of_url(self, type_url: str) -> Any:
         """For the native core: the table of an Any's type, or None when the Python codec

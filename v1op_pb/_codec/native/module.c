@@ -20,8 +20,9 @@
 Consts C;
 
 /* Conversions done and declined, for native_stats: updated with the GIL held. */
-static Py_ssize_t counts[6]; /* parse, parse_declined, emit, emit_declined, emit_text,
-                               emit_text_declined */
+static Py_ssize_t counts[8]; /* parse, parse_declined, emit, emit_declined, emit_text,
+                                emit_text_declined, parse_text, parse_text_declined (a text
+                                decode counts in parse too) */
 
 static void table_clear_fields(Table *t) {
     if (t->fields) {
@@ -257,6 +258,50 @@ static PyObject *native_decode(PyObject *self, PyObject *const *args, Py_ssize_t
     return out;
 }
 
+static PyObject *native_decode_text(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (check_args(nargs, 7, "decode_text") < 0) return NULL;
+    if (!PyObject_TypeCheck(args[0], &TableType)) {
+        PyErr_SetString(PyExc_TypeError, "decode_text() needs a Table");
+        return NULL;
+    }
+    int ignore_unknown = PyObject_IsTrue(args[2]);
+    int repack_maps = PyObject_IsTrue(args[6]);
+    if (ignore_unknown < 0 || repack_maps < 0) return NULL;
+    PyObject *data = args[1];
+    const char *s = NULL;
+    Py_ssize_t n = 0;
+    if (PyUnicode_CheckExact(data)) {
+        s = PyUnicode_AsUTF8AndSize(data, &n);
+        if (s == NULL) { /* lone surrogates: jsontext says what is wrong */
+            if (!PyErr_ExceptionMatches(PyExc_UnicodeEncodeError)) return NULL;
+            PyErr_Clear();
+        }
+    } else if (PyBytes_CheckExact(data)) {
+        s = PyBytes_AS_STRING(data);
+        n = PyBytes_GET_SIZE(data);
+    }
+    int rc = DECLINE;
+    Buf b = {0};
+    if (s != NULL) {
+        Ctx ctx = {args[3], NULL, NULL, ignore_unknown, 0, 0, repack_maps};
+        registry_cache(args[4], args[5], &ctx);
+        Py_INCREF(data); /* its bytes are read while the registry's Python code may run */
+        rc = parse_text(&ctx, &b, (Table *)args[0], s, n);
+        Py_DECREF(data);
+    }
+    PyObject *out = NULL;
+    if (rc == OK) out = PyBytes_FromStringAndSize(b.data ? b.data : "", b.len);
+    else if (rc == DECLINE) out = Py_NewRef(Py_NotImplemented);
+    if (rc == OK) {
+        counts[0]++;
+        counts[6]++;
+    } else if (rc == DECLINE) {
+        counts[7]++;
+    }
+    buf_free(&b);
+    return out;
+}
+
 static PyObject *native_encode(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     if (check_args(nargs, 7, "encode") < 0) return NULL;
     if (!PyObject_TypeCheck(args[0], &TableType) || !PyBytes_Check(args[1])) {
@@ -312,10 +357,11 @@ PyObject *native_same_reading(PyObject *self, PyObject *args);
 static PyObject *native_stats(PyObject *self, PyObject *args) {
     int reset = 0;
     if (!PyArg_ParseTuple(args, "|p", &reset)) return NULL;
-    PyObject *out = Py_BuildValue("{s:n,s:n,s:n,s:n,s:n,s:n}", "parse", counts[0],
+    PyObject *out = Py_BuildValue("{s:n,s:n,s:n,s:n,s:n,s:n,s:n,s:n}", "parse", counts[0],
                                   "parse_declined", counts[1], "emit", counts[2],
                                   "emit_declined", counts[3], "emit_text", counts[4],
-                                  "emit_text_declined", counts[5]);
+                                  "emit_text_declined", counts[5], "parse_text", counts[6],
+                                  "parse_text_declined", counts[7]);
     if (out != NULL && reset) memset(counts, 0, sizeof(counts));
     return out;
 }
@@ -328,6 +374,9 @@ static PyMethodDef methods[] = {
     {"decode", (PyCFunction)(void (*)(void))native_decode, METH_FASTCALL,
      "decode(table, value, ignore_unknown, resolver, by_url, tables, repack_maps) -> bytes "
      "or NotImplemented"},
+    {"decode_text", (PyCFunction)(void (*)(void))native_decode_text, METH_FASTCALL,
+     "decode_text(table, data, ignore_unknown, resolver, by_url, tables, repack_maps) -> "
+     "bytes or NotImplemented: decode of jsontext.loads(data), from the text in one pass"},
     {"encode", (PyCFunction)(void (*)(void))native_encode, METH_FASTCALL,
      "encode(table, data, omit_output_only, emit_unpopulated, resolver, by_url, tables) -> "
      "value or NotImplemented"},

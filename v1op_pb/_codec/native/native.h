@@ -148,6 +148,19 @@ Table *resolve_type(Ctx *ctx, PyObject *url, int *outcome);
 int parse_message(Ctx *ctx, Buf *b, Table *t, PyObject *value, int depth, int skip_type);
 int parse_scalar(Ctx *ctx, Buf *b, const Field *f, PyObject *v, int in_packed, int force);
 int map_order_str(const char *a, Py_ssize_t an, const char *b, Py_ssize_t bn);
+/* A map entry's key as read (s, n: its UTF-8; u: its value as written, for integer keys). */
+typedef struct {
+    PyObject *key, *item;
+    const char *s;
+    Py_ssize_t n;
+    int64_t i;
+    uint64_t u;
+} Entry;
+int map_key(const Field *kf, PyObject *key, Entry *e);
+int write_map_key(Buf *b, const Field *kf, const Entry *e);
+/* A field given as JSON null; whether null sets it (a Value, a NullValue enum). */
+int parse_null(Ctx *ctx, Buf *b, const Field *f);
+int sets_on_null(const Field *f);
 
 /* wire -> JSON value (emit.c). */
 int emit_message(Ctx *ctx, Table *t, const uint8_t *p, Py_ssize_t n, int depth,
@@ -207,5 +220,14 @@ int timestamp_text(const uint8_t *p, Py_ssize_t n, char *text);
 int duration_text(const uint8_t *p, Py_ssize_t n, char *text);
 /* A FieldMask's JSON text (unquoted), appended to out: OK, DECLINE or ERR. */
 int field_mask_text(const uint8_t *p, Py_ssize_t n, Buf *out);
+/* The string forms, from ASCII text (n bytes at s). */
+int parse_timestamp_text(Buf *b, const char *s, Py_ssize_t n);
+int parse_duration_text(Buf *b, const char *s, Py_ssize_t n);
+int parse_field_mask_text(Buf *b, const char *s, Py_ssize_t n);
+int write_any(Ctx *ctx, Buf *b, Table *inner, const char *url, Py_ssize_t n, Buf *payload);
+
+/* JSON text (n bytes of UTF-8 at s) -> wire in one pass (parse_text.c, reading with lex.c):
+ * the bytes parse_message writes for the value jsontext.loads reads from it, or DECLINE. */
+int parse_text(Ctx *ctx, Buf *b, Table *t, const char *s, Py_ssize_t n);
 
 #endif

@@ -381,13 +381,6 @@ static int parse_repeated(Ctx *ctx, Buf *b, const Field *f, PyObject *v, int dep
     return rc;
 }
 
-typedef struct {
-    PyObject *key, *item;
-    const char *s;
-    Py_ssize_t n;
-    int64_t i;
-    uint64_t u;
-} Entry;
 
 /* The order protobuf's deterministic serializer (upb) writes map entries in, which the
  * Python codec's packed Any bytes have: strings by their bytes, a string before its own
@@ -411,7 +404,7 @@ static int cmp_int(const void *a, const void *b) {
 /* A map key, read from its JSON string as scalars.decode_map_key reads it; only the
  * canonical spelling of a number is taken ("7", not "07" or "-0"), so that two keys never
  * name one entry. */
-static int map_key(const Field *kf, PyObject *key, Entry *e) {
+int map_key(const Field *kf, PyObject *key, Entry *e) {
     if (!PyUnicode_CheckExact(key)) return DECLINE;
     Py_ssize_t n;
     const char *s = PyUnicode_AsUTF8AndSize(key, &n);
@@ -445,7 +438,7 @@ static int map_key(const Field *kf, PyObject *key, Entry *e) {
     }
 }
 
-static int write_map_key(Buf *b, const Field *kf, const Entry *e) {
+int write_map_key(Buf *b, const Field *kf, const Entry *e) {
     if (buf_tag(b, 1, wire_type_of(kf->type)) != OK) return ERR;
     Scalar s = {0};
     s.bits = kf->type == T_STRING ? (uint64_t)e->n : e->u;
@@ -518,7 +511,7 @@ static int parse_map(Ctx *ctx, Buf *b, const Field *f, PyObject *v, int depth) {
 
 /* A field given as JSON null: most fields stay unset; a Value holds null_value and a
  * NullValue enum field holds 0 (compile._null_statement). */
-static int parse_null(Ctx *ctx, Buf *b, const Field *f) {
+int parse_null(Ctx *ctx, Buf *b, const Field *f) {
     if (f->flags & F_REPEATED) return OK;
     if (f->type == T_MESSAGE && f->sub->wkt == W_VALUE) {
         if (buf_tag(b, f->number, 2) != OK || buf_varint(b, 2) != OK ||
@@ -532,7 +525,7 @@ static int parse_null(Ctx *ctx, Buf *b, const Field *f) {
     return OK;
 }
 
-static int sets_on_null(const Field *f) {
+int sets_on_null(const Field *f) {
     if (f->flags & F_REPEATED) return 0;
     return (f->type == T_MESSAGE && f->sub->wkt == W_VALUE) ||
            (f->type == T_ENUM && (f->flags & F_NULL_ENUM));

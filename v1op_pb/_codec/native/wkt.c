@@ -59,7 +59,13 @@ static int write_int_field(Buf *b, uint32_t number, int64_t v) {
 static int parse_timestamp(Buf *b, PyObject *v) {
     Py_ssize_t n;
     const char *s = ascii_text(v, &n);
-    if (s == NULL || n < 20) return DECLINE;
+    if (s == NULL) return DECLINE;
+    return parse_timestamp_text(b, s, n);
+}
+
+/* s: ASCII text (JSON's value or the text reader's string). */
+int parse_timestamp_text(Buf *b, const char *s, Py_ssize_t n) {
+    if (n < 20) return DECLINE;
     int year, month, day, hour, minute, second;
     if (!digits(s, 4, &year) || s[4] != '-' || !digits(s + 5, 2, &month) || s[7] != '-' ||
         !digits(s + 8, 2, &day) || s[10] != 'T' || !digits(s + 11, 2, &hour) ||
@@ -189,6 +195,10 @@ static int parse_duration(Buf *b, PyObject *v) {
     Py_ssize_t n;
     const char *s = ascii_text(v, &n);
     if (s == NULL) return DECLINE;
+    return parse_duration_text(b, s, n);
+}
+
+int parse_duration_text(Buf *b, const char *s, Py_ssize_t n) {
     Py_ssize_t i = 0;
     int negative = 0;
     if (i < n && s[i] == '-') {
@@ -253,6 +263,10 @@ static int parse_field_mask(Buf *b, PyObject *v) {
     Py_ssize_t n;
     const char *s = ascii_text(v, &n);
     if (s == NULL) return DECLINE;
+    return parse_field_mask_text(b, s, n);
+}
+
+int parse_field_mask_text(Buf *b, const char *s, Py_ssize_t n) {
     if (n == 0) return OK;
     Py_ssize_t start = 0;
     for (Py_ssize_t i = 0; i <= n; i++) {
@@ -489,6 +503,32 @@ static int repack(Table *inner, Buf *payload, PyObject **out) {
     return OK;
 }
 
+/* The Any's fields: its URL (n bytes at url) and the payload of type inner written in
+ * payload, packed as the Python codec packs it. */
+int write_any(Ctx *ctx, Buf *b, Table *inner, const char *url, Py_ssize_t n, Buf *payload) {
+    PyObject *repacked = NULL;
+    int rc = OK;
+    if (ctx->repack_maps && (inner->flags & TF_HAS_MAPS) && payload->len) {
+        /* This runtime orders map entries otherwise than the core does: have it write the
+         * payload, as the Python codec has it written (SerializeToString(deterministic)). */
+        rc = repack(inner, payload, &repacked);
+    }
+    const char *packed = repacked ? PyBytes_AS_STRING(repacked) : payload->data;
+    Py_ssize_t packed_len = repacked ? PyBytes_GET_SIZE(repacked) : payload->len;
+    if (rc == OK) {
+        if (buf_tag(b, 1, 2) != OK || buf_varint(b, (uint64_t)n) != OK ||
+            buf_raw(b, url, n) != OK)
+            rc = ERR;
+    }
+    if (rc == OK && packed_len) {
+        if (buf_tag(b, 2, 2) != OK || buf_varint(b, (uint64_t)packed_len) != OK ||
+            buf_raw(b, packed, packed_len) != OK)
+            rc = ERR;
+    }
+    Py_XDECREF(repacked);
+    return rc;
+}
+
 static int parse_any(Ctx *ctx, Buf *b, PyObject *v, int depth) {
     if (!PyDict_CheckExact(v)) return DECLINE;
     if (PyDict_GET_SIZE(v) == 0) return OK; /* {}: the empty Any */
@@ -517,24 +557,7 @@ static int parse_any(Ctx *ctx, Buf *b, PyObject *v, int depth) {
             rc = parse_message(ctx, &payload, inner, v, depth + 1, 1);
         }
     }
-    PyObject *repacked = NULL;
-    if (rc == OK && ctx->repack_maps && (inner->flags & TF_HAS_MAPS) && payload.len) {
-        /* This runtime orders map entries otherwise than the core does: have it write the
-         * payload, as the Python codec has it written (SerializeToString(deterministic)). */
-        rc = repack(inner, &payload, &repacked);
-    }
-    const char *packed = repacked ? PyBytes_AS_STRING(repacked) : payload.data;
-    Py_ssize_t packed_len = repacked ? PyBytes_GET_SIZE(repacked) : payload.len;
-    if (rc == OK) {
-        if (buf_tag(b, 1, 2) != OK || buf_varint(b, (uint64_t)n) != OK || buf_raw(b, s, n) != OK)
-            rc = ERR;
-    }
-    if (rc == OK && packed_len) {
-        if (buf_tag(b, 2, 2) != OK || buf_varint(b, (uint64_t)packed_len) != OK ||
-            buf_raw(b, packed, packed_len) != OK)
-            rc = ERR;
-    }
-    Py_XDECREF(repacked);
+    if (rc == OK) rc = write_any(ctx, b, inner, s, n, &payload);
     Py_XDECREF(inner);
     buf_free(&payload);
     Py_DECREF(url);
