@@ -2,12 +2,14 @@
 
 Each input is converted by both paths, in one process, and the two answers must be equal:
 the same message (deterministic bytes) or JSON value, or the same ConversionError (text and
-path). Four targets, chosen by the first byte: from_json of the rest as text, to_json of
+path). Five targets, chosen by the first byte: from_json of the rest as text, to_json of
 the message from_binary reads from the rest, to_json of an Any packing the rest as the
-payload of a type the registry knows (wire bytes no serializer writes), and encode_text's
+payload of a type the registry knows (wire bytes no serializer writes), encode_text's
 contract on the rest as wire bytes of the type (or of an Any packing them): where it writes
-text, encode converts and orjson.dumps of its value is that text. The message type is an
-Operation or the rich test schema's Rich; seeds are the golden files (tests/golden).
+text, encode converts and orjson.dumps of its value is that text; and from_json of the rest
+as bytes, with decode_text's contract checked: where it writes wire bytes, decode of
+jsontext.loads(rest) writes the same. The message type is an Operation or the rich test
+schema's Rich; seeds are the golden files (tests/golden).
 
     .venv/bin/python tests/codec/fuzz_native.py -max_total_time=300
 
@@ -37,6 +39,7 @@ with atheris.instrument_imports(include=["v1op_pb"]):
     from v1op_pb._registry import default_registry
 
 from test_codec_differential import REGISTRY, PoolAny, Rich  # noqa: E402
+from test_parse_text import oracle  # noqa: E402
 
 TYPES: list[tuple[type[Any], Any]] = [(Operation, None), (Rich, REGISTRY)]
 PAYLOAD_URLS = [
@@ -81,7 +84,7 @@ def test_one_input(data: bytes) -> None:
     SEEN["inputs"] += 1
     if SEEN["inputs"] & (SEEN["inputs"] - 1) == 0 and SEEN["inputs"] >= 4096:
         _report()  # libFuzzer ends the process without running atexit handlers
-    target, which, rest = data[0] % 4, data[1], data[2:]
+    target, which, rest = data[0] % 5, data[1], data[2:]
     cls, registry = TYPES[which % len(TYPES)]
     if target == 0:
         try:
@@ -99,6 +102,11 @@ def test_one_input(data: bytes) -> None:
         url = PAYLOAD_URLS[which % len(PAYLOAD_URLS)]
         message = PoolAny(type_url=url, value=rest)
         compare(lambda: to_json(message, registry=REGISTRY), "to_json of an Any")
+    elif target == 4:
+        # decode_text on raw bytes (UTF-8 or not): its answer is decode's of jsontext.loads
+        # (or it declines), and from_json's answer is the Python codec's
+        SEEN[f"decode_text: {oracle(cls, rest, registry=registry or default_registry)}"] += 1
+        compare(lambda: from_json(rest, message_type=cls, registry=registry), "from_json bytes")
     else:
         if which & 4:
             url = PAYLOAD_URLS[which % len(PAYLOAD_URLS)]
@@ -132,7 +140,7 @@ def _seeds() -> str:
     for path in sorted(golden.glob("*/*")):
         data = path.read_bytes()
         if path.suffix == ".json":
-            heads = [b"\x00\x00", b"\x00\x01"]
+            heads = [b"\x00\x00", b"\x00\x01", b"\x04\x00", b"\x04\x01"]
         elif path.suffix == ".binpb":
             heads = [b"\x01\x00", b"\x02\x00", b"\x03\x00", b"\x03\x18"]
         else:

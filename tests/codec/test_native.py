@@ -353,6 +353,8 @@ def test_conversions_in_several_threads_at_once() -> None:
     assert stats["parse"] == 4 * 20 * 30
     # to_json's text is written by encode_text (emit_text.c), in every thread
     assert stats["emit_text"] == 4 * 20 * 30 and stats["emit_text_declined"] == 0
+    # from_json read them straight from the text (decode_text)
+    assert stats["parse_text"] == 4 * 20 * 30 and stats["parse_text_declined"] == 0
 
 
 def test_many_conversions_leave_nothing_behind() -> None:
@@ -364,7 +366,17 @@ def test_many_conversions_leave_nothing_behind() -> None:
         '{"wktTimestamp": "2024-13-01T00:00:00Z"}',
         '{"mapStringString": {"a": 1}}',
         '{"wktStruct": {"a": [1, {"b": "\\ud800"}]}}',
+        # declined by decode_text part-way (a map, a Struct, an Any payload under way)
+        '{"mapStringString": {"b": "1", "a": "2", "a": "3"}}',
+        '{"wktStruct": {"b": [1, {"c": {}}], "b": 2}}',
+        '{"wktAny": {"@type": "type.googleapis.com/richtest.v1.Payload", "tags": {"b": 1}}}',
+        b'{"singleInt64": "1", "singleString": "\xff"}',
     ]
+    # read by decode_text with fields, map entries and Struct fields put in order
+    texts += [
+        b'{"wktStruct": {"b": 1, "a": [true]}, "mapStringString": {"z": "1", "a": "2"}, '
+        b'"singleString": "\\u00e9", "repeatedDouble": [1.5, -0]}'
+    ] * 5
     bad_payload = PoolAny(type_url="type.googleapis.com/richtest.v1.Payload", value=b"\xf8\x07")
 
     def run() -> None:
