@@ -527,3 +527,19 @@ def test_payload_registered_at_run_time_is_found() -> None:
     assert oracle(Rich, text, registry=registry) == "declined"
     registry.register(Payload.DESCRIPTOR)
     assert oracle(Rich, text, registry=registry) == "converted"
+
+
+def test_a_json_name_that_is_another_fields_key_is_asked_of_the_key_table() -> None:
+    # protoc refuses clashing JSON names; a table built by hand has them: field 1's JSON
+    # name "a" is field 2's key, and the text path must read it as the key table says.
+    assert _native is not None
+    table = _native.Table()
+    fields = (
+        (1, 5, 0, -1, 0, "a", None, None, None, None),
+        (2, 5, 0, -1, 1, "a", None, None, None, None),
+    )
+    table.init("t.Clash", 0, 0, fields, {"a": 1, "b": 0}, 0, None)
+    args = (False, lambda url: None, {}, {}, False)
+    for text, value in (('{"a": 7}', {"a": 7}), ('{"b": 7, "a": 1}', {"b": 7, "a": 1})):
+        assert _native.decode_text(table, text, *args) == _native.decode(table, value, *args)
+    assert _native.decode_text(table, '{"a": 7}', *args) == b"\x10\x07"

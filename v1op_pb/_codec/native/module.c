@@ -179,6 +179,12 @@ static PyObject *table_init(Table *t, PyObject *args) {
     t->noneofs = noneofs;
     t->keys = PyDict_Copy(keys);
     if (t->keys == NULL) goto fail;
+    /* whether a field's JSON name names another field (the text path then asks keys) */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *index = PyDict_GetItemWithError(t->keys, t->fields[i].json_key);
+        if (index == NULL && PyErr_Occurred()) goto fail;
+        if (index == NULL || PyLong_AsSsize_t(index) != i) t->flags |= TF_KEY_CLASH;
+    }
     t->cls = Py_NewRef(cls);
     t->refs = refs;
     t->ready = 1;

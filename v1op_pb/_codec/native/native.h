@@ -40,6 +40,8 @@ enum {
 
 /* Table flags. */
 enum { TF_UNSUPPORTED = 1, TF_HAS_MAPS = 2, TF_HAS_REQUIRED = 4 };
+/* Set by Table.init itself: some field's JSON name (json_key) is not its key in keys. */
+enum { TF_KEY_CLASH = 1 << 16 };
 
 struct Table;
 

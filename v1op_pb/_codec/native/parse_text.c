@@ -277,24 +277,23 @@ static int tx_field(Ctx *ctx, Lx *x, Buf *b, const Field *f, int depth) {
 }
 
 /* Whether the str k is the n bytes at s (for ASCII str: no UTF-8 made). */
-static int same_key(PyObject *k, const char *s, Py_ssize_t n) {
-    return PyUnicode_IS_COMPACT_ASCII(k) && PyUnicode_GET_LENGTH(k) == n &&
-           memcmp(PyUnicode_DATA(k), s, (size_t)n) == 0;
+static inline int same_key(PyObject *k, const char *s, Py_ssize_t n) {
+    if (!PyUnicode_IS_COMPACT_ASCII(k) || PyUnicode_GET_LENGTH(k) != n) return 0;
+    const char *d = PyUnicode_DATA(k);
+    return n == 0 || (d[0] == s[0] && memcmp(d, s, (size_t)n) == 0);
 }
 
 /* The field a key names (DECLINE: none). Writers put keys in number order under their JSON
- * names, mostly: the fields from *cursor on are tried first, without making a str. */
+ * names, mostly: the fields from *cursor on are tried first, without making a str, unless
+ * a JSON name is some other field's key (TF_KEY_CLASH: the key table has the last word). */
 static int field_index(Table *t, const Tok *key, int *cursor, int *index) {
-    for (int j = *cursor; j < t->nfields; j++) {
-        if (same_key(t->fields[j].json_key, key->s, key->n)) {
-            /* the key table has the last word (two fields' JSON names could clash): the
-             * json_key str has its hash cached, so this asks it cheaply */
-            PyObject *found = PyDict_GetItemWithError(t->keys, t->fields[j].json_key);
-            if (found == NULL) return PyErr_Occurred() ? ERR : DECLINE;
-            if (PyLong_AsSsize_t(found) != j) break;
-            *index = j;
-            *cursor = j + 1;
-            return OK;
+    if (!(t->flags & TF_KEY_CLASH)) {
+        for (int j = *cursor; j < t->nfields; j++) {
+            if (same_key(t->fields[j].json_key, key->s, key->n)) {
+                *index = j;
+                *cursor = j + 1;
+                return OK;
+            }
         }
     }
     PyObject *k = PyUnicode_DecodeUTF8(key->s, key->n, NULL);
