@@ -72,7 +72,7 @@ def compare(convert: Any, what: str) -> None:
     theirs = outcome(convert)
     set_native(True)
     assert stats["wire_refused"] == 0, stats
-    declined = stats["parse_declined"] + stats["emit_declined"]
+    declined = stats["parse_declined"] + stats["emit_declined"] + stats["parse_text_declined"]
     SEEN[f"{what}: {ours[0]}, {'declined' if declined else 'native'}"] += 1
     if ours != theirs:
         raise AssertionError(f"{what}: native {ours!r} != python {theirs!r}")

@@ -487,6 +487,23 @@ static int key_is(const Tok *key, const char *word) {
     return key->n == (Py_ssize_t)n && memcmp(key->s, word, n) == 0;
 }
 
+/* The payload of an Any of type inner: the rest of its object after "@type". */
+static int tx_payload(Ctx *ctx, Lx *x, Buf *b, Table *inner, int depth) {
+    Tok key;
+    int more, rc;
+    if (inner->wkt == W_NONE) {
+        if (depth + 1 > MAX_DEPTH || (inner->flags & TF_UNSUPPORTED) || !inner->ready)
+            return DECLINE;
+        return tx_fields(ctx, x, b, inner, depth + 1, 0);
+    }
+    rc = lx_member(x, 0, &key, &more);
+    if (rc == OK && (!more || !key_is(&key, "value") || depth + 1 > MAX_DEPTH)) rc = DECLINE;
+    if (rc == OK) rc = tx_message(ctx, x, b, inner, depth + 1);
+    if (rc == OK) rc = lx_member(x, 0, &key, &more);
+    if (rc == OK && more) rc = DECLINE; /* a key besides "@type" and "value" */
+    return rc;
+}
+
 static int tx_any(Ctx *ctx, Lx *x, Buf *b, int depth) {
     if (lx_expect(x, '{') != OK) return DECLINE;
     Tok key, tok;
@@ -500,28 +517,17 @@ static int tx_any(Ctx *ctx, Lx *x, Buf *b, int depth) {
     PyObject *url = PyUnicode_DecodeUTF8(tok.s, tok.n, NULL);
     if (url == NULL) return ERR;
     Table *inner = resolve_type(ctx, url, &rc);
-    Buf payload = {0};
-    if (rc == OK) {
-        if (inner->wkt != W_NONE) {
-            rc = lx_member(x, 0, &key, &more);
-            if (rc == OK && (!more || !key_is(&key, "value") || depth + 1 > MAX_DEPTH))
-                rc = DECLINE;
-            if (rc == OK) rc = tx_message(ctx, x, &payload, inner, depth + 1);
-            if (rc == OK) rc = lx_member(x, 0, &key, &more);
-            if (rc == OK && more) rc = DECLINE;
-        } else if (depth + 1 > MAX_DEPTH || (inner->flags & TF_UNSUPPORTED) || !inner->ready) {
-            rc = DECLINE;
-        } else {
-            rc = tx_fields(ctx, x, &payload, inner, depth + 1, 0);
-        }
-    }
     Py_ssize_t n = 0;
     const char *s = rc == OK ? PyUnicode_AsUTF8AndSize(url, &n) : NULL;
     if (rc == OK && s == NULL) rc = ERR;
-    if (rc == OK) rc = write_any(ctx, b, inner, s, n, &payload);
+    if (rc == OK) {
+        Buf payload = {0};
+        rc = tx_payload(ctx, x, &payload, inner, depth);
+        if (rc == OK) rc = write_any(ctx, b, inner, s, n, &payload);
+        buf_free(&payload);
+    }
     Py_XDECREF(inner);
     Py_DECREF(url);
-    buf_free(&payload);
     return rc;
 }
 
