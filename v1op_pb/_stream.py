@@ -23,7 +23,7 @@ from google.protobuf.message import Message
 
 from ._errors import ConversionError
 from ._formats import from_binary, to_binary
-from ._json import _codec, from_json
+from ._json import _codec
 from ._operation import Operation
 from ._registry import TypeRegistry, UnknownTypeError
 
@@ -246,12 +246,9 @@ def _decoder(
     ignore_unknown_fields: bool,
 ) -> Decode:
     if source_format == "ndjson":
-        return partial(
-            from_json,
-            message_type=message_type,
-            registry=registry,
-            ignore_unknown_fields=ignore_unknown_fields,
-        )
+        # from_json's own codec, found once rather than per line
+        decode_text = _codec(registry, ignore_unknown_fields, False, False).decode_text
+        return partial(decode_text, message_class=message_type)
     return partial(from_binary, message_type=message_type)
 
 
@@ -288,6 +285,16 @@ def _converter(
     emit_unpopulated: bool,
     omit_output_only: bool,
 ) -> Convert:
+    if source_format == target_format == "ndjson":
+        # Text to text: the codec skips the message in between when its native core can.
+        transcode = _codec(
+            registry, ignore_unknown_fields, emit_unpopulated, omit_output_only
+        ).transcode_text
+
+        def convert_line(data: bytes) -> bytes:
+            return transcode(data, message_type) + b"\n"
+
+        return convert_line
     decode = _decoder(source_format, message_type, registry, ignore_unknown_fields)
     encode = _encoder(target_format, registry, emit_unpopulated, omit_output_only)
 

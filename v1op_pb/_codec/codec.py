@@ -219,6 +219,41 @@ class Codec:
                     return message
         return self.decode(jsontext.loads(data), message_class)
 
+    def transcode_text(self, data: str | bytes, message_class: type[Message]) -> bytes:
+        """``encode_text(decode_text(data, message_class))``: JSON text in, compact JSON text
+        out, this codec's decoding and encoding options both applied.
+
+        The native core goes text -> wire -> text without making the message: the wire
+        bytes it writes are ones the runtime reads as they are, and JSON written from them is
+        what JSON written from the message read from them is (maps come out sorted either
+        way; tests check the two paths agree)."""
+        core = _core
+        if core is not None and not self.check_unknown:
+            descriptor: Descriptor = message_class.DESCRIPTOR  # type: ignore[assignment]
+            table = TABLES.get(descriptor) or table_for(descriptor)
+            wire = core.decode_text(
+                table,
+                data,
+                self.ignore_unknown_fields,
+                self._table_of_url,
+                self.registry.by_url,
+                TABLES_BY_CLASS,
+                _repack_maps(),
+            )
+            if wire is not NotImplemented:
+                text = core.encode_text(
+                    table,
+                    wire,
+                    self.omit_output_only,
+                    self.emit_unpopulated,
+                    self._table_of_url,
+                    self.registry.by_url,
+                    TABLES_BY_CLASS,
+                )
+                if text is not NotImplemented:
+                    return text  # type: ignore[no-any-return]
+        return self.encode_text(self.decode_text(data, message_class))
+
     def _table_of_url(self, type_url: str) -> Any:
         """For the native core: the table of an Any's type, or None when the Python codec
         would refuse the URL (it then declines, and the Python codec reports it)."""
