@@ -167,26 +167,10 @@ class Codec:
     def decode(self, value: Any, message_class: type[M]) -> M:
         core = _core
         if core is not None and not self.check_unknown:
-            descriptor: Descriptor = message_class.DESCRIPTOR  # type: ignore[assignment]
-            table = TABLES.get(descriptor) or table_for(descriptor)
-            data = core.decode(
-                table,
-                value,
-                self.ignore_unknown_fields,
-                self._table_of_url,
-                self.registry.by_url,
-                TABLES_BY_CLASS,
-                _repack_maps(),
-            )
-            if data is not NotImplemented:
-                message = message_class()
-                try:
-                    # Merge, not FromString: proto2 required fields may be missing here,
-                    # as the Python codec leaves them.
-                    message.MergeFromString(data)
-                except DecodeError:
-                    _count("wire_refused")
-                else:
+            wire = self._core_reads(core.decode, _table_of(message_class), value)
+            if wire is not NotImplemented:
+                message = _merged(wire, message_class)
+                if message is not None:
                     return message
         message = message_class()
         self.decode_message(message, value, 1)
@@ -198,24 +182,10 @@ class Codec:
         and on anything the core declines, that very path gives it (or the error)."""
         core = _core
         if core is not None and not self.check_unknown:
-            descriptor: Descriptor = message_class.DESCRIPTOR  # type: ignore[assignment]
-            table = TABLES.get(descriptor) or table_for(descriptor)
-            wire = core.decode_text(
-                table,
-                data,
-                self.ignore_unknown_fields,
-                self._table_of_url,
-                self.registry.by_url,
-                TABLES_BY_CLASS,
-                _repack_maps(),
-            )
+            wire = self._core_reads(core.decode_text, _table_of(message_class), data)
             if wire is not NotImplemented:
-                message = message_class()
-                try:
-                    message.MergeFromString(wire)
-                except DecodeError:
-                    _count("wire_refused")
-                else:
+                message = _merged(wire, message_class)
+                if message is not None:
                     return message
         return self.decode(jsontext.loads(data), message_class)
 
@@ -229,30 +199,38 @@ class Codec:
         way; tests check the two paths agree)."""
         core = _core
         if core is not None and not self.check_unknown:
-            descriptor: Descriptor = message_class.DESCRIPTOR  # type: ignore[assignment]
-            table = TABLES.get(descriptor) or table_for(descriptor)
-            wire = core.decode_text(
-                table,
-                data,
-                self.ignore_unknown_fields,
-                self._table_of_url,
-                self.registry.by_url,
-                TABLES_BY_CLASS,
-                _repack_maps(),
-            )
+            table = _table_of(message_class)
+            wire = self._core_reads(core.decode_text, table, data)
             if wire is not NotImplemented:
-                text = core.encode_text(
-                    table,
-                    wire,
-                    self.omit_output_only,
-                    self.emit_unpopulated,
-                    self._table_of_url,
-                    self.registry.by_url,
-                    TABLES_BY_CLASS,
-                )
+                text = self._core_writes(core.encode_text, table, wire)
                 if text is not NotImplemented:
                     return text  # type: ignore[no-any-return]
         return self.encode_text(self.decode_text(data, message_class))
+
+    def _core_reads(self, read: Any, table: Any, source: Any) -> Any:
+        """Wire bytes from the core's ``read`` (decode or decode_text), or NotImplemented."""
+        return read(
+            table,
+            source,
+            self.ignore_unknown_fields,
+            self._table_of_url,
+            self.registry.by_url,
+            TABLES_BY_CLASS,
+            _repack_maps(),
+        )
+
+    def _core_writes(self, write: Any, table: Any, wire: bytes) -> Any:
+        """What the core's ``write`` (encode or encode_text) makes of wire bytes, or
+        NotImplemented."""
+        return write(
+            table,
+            wire,
+            self.omit_output_only,
+            self.emit_unpopulated,
+            self._table_of_url,
+            self.registry.by_url,
+            TABLES_BY_CLASS,
+        )
 
     def _table_of_url(self, type_url: str) -> Any:
         """For the native core: the table of an Any's type, or None when the Python codec
@@ -285,21 +263,9 @@ class Codec:
     def encode(self, message: Message) -> Any:
         core = _core
         if core is not None and not self.check_unknown:
-            try:
-                data = message.SerializePartialToString()
-            except EncodeError:
-                data = None
-            if data is not None:
-                descriptor: Descriptor = message.DESCRIPTOR  # type: ignore[assignment]
-                value = core.encode(
-                    TABLES.get(descriptor) or table_for(descriptor),
-                    data,
-                    self.omit_output_only,
-                    self.emit_unpopulated,
-                    self._table_of_url,
-                    self.registry.by_url,
-                    TABLES_BY_CLASS,
-                )
+            wire = _serialized(message)
+            if wire is not None:
+                value = self._core_writes(core.encode, _table_of(type(message)), wire)
                 if value is not NotImplemented:
                     return value
             else:
@@ -316,21 +282,9 @@ class Codec:
         which the native core writes straight from the wire form when it can."""
         core = _core
         if core is not None and not self.check_unknown:
-            try:
-                data = message.SerializePartialToString()
-            except EncodeError:
-                data = None
-            if data is not None:
-                descriptor: Descriptor = message.DESCRIPTOR  # type: ignore[assignment]
-                text = core.encode_text(
-                    TABLES.get(descriptor) or table_for(descriptor),
-                    data,
-                    self.omit_output_only,
-                    self.emit_unpopulated,
-                    self._table_of_url,
-                    self.registry.by_url,
-                    TABLES_BY_CLASS,
-                )
+            wire = _serialized(message)
+            if wire is not None:
+                text = self._core_writes(core.encode_text, _table_of(type(message)), wire)
                 if text is not NotImplemented:
                     return text  # type: ignore[no-any-return]
         return orjson.dumps(self.encode(message))
@@ -376,6 +330,37 @@ class Codec:
             check_unknown=True,
         )
         return checked.encode_message(message, 1)
+
+
+def _table_of(message_class: type[Message]) -> Any:
+    """The native core's table of a message type."""
+    # The stubs type DESCRIPTOR as the union of the pure-Python and upb descriptor classes;
+    # the tables are keyed by either alike.
+    descriptor: Descriptor = message_class.DESCRIPTOR  # type: ignore[assignment]
+    return TABLES.get(descriptor) or table_for(descriptor)
+
+
+def _merged(wire: bytes, message_class: type[M]) -> M | None:
+    """A new message read from the core's wire bytes, or None if the runtime refuses them
+    (a bug in the core, counted; the Python codec then runs)."""
+    message = message_class()
+    try:
+        # Merge, not FromString: proto2 required fields may be missing here, as the Python
+        # codec leaves them.
+        message.MergeFromString(wire)
+    except DecodeError:
+        _count("wire_refused")
+        return None
+    return message
+
+
+def _serialized(message: Message) -> bytes | None:
+    """The wire bytes the core writes JSON from, or None for a message that does not
+    serialize (the Python codec then runs)."""
+    try:
+        return message.SerializePartialToString()
+    except EncodeError:
+        return None
 
 
 def _has_unknown_fields(message: Message) -> bool:
