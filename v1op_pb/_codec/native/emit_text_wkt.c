@@ -115,32 +115,14 @@ static int text_wrapper(Buf *b, Table *t, const uint8_t *p, Py_ssize_t n) {
 }
 
 static int text_any(Ctx *ctx, Buf *b, const uint8_t *p, Py_ssize_t n, int depth) {
-    Rd r = {p, p + n};
-    const uint8_t *url = NULL, *value = NULL;
-    Py_ssize_t url_n = 0, value_n = 0;
-    while (r.p < r.end) {
-        uint64_t tag, len;
-        if (rd_varint1(&r, &tag) != OK || (tag & 7) != 2 || rd_varint1(&r, &len) != OK ||
-            len > (uint64_t)(r.end - r.p))
-            return DECLINE;
-        if (tag >> 3 == 1) {
-            url = r.p;
-            url_n = (Py_ssize_t)len;
-        } else if (tag >> 3 == 2) {
-            value = r.p;
-            value_n = (Py_ssize_t)len;
-        } else {
-            return DECLINE;
-        }
-        r.p += len;
-    }
+    Span url_span, value_span;
+    if (any_parts(p, n, &url_span, &value_span) != OK) return DECLINE;
+    const uint8_t *url = url_span.p, *value = value_span.p;
+    Py_ssize_t url_n = url_span.n, value_n = value_span.n;
     if (url_n == 0) return value_n ? DECLINE : put(b, "{}", 2);
-    PyObject *type_url = PyUnicode_DecodeUTF8((const char *)url, url_n, NULL);
-    if (type_url == NULL) {
-        if (!PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) return ERR;
-        PyErr_Clear();
-        return DECLINE;
-    }
+    int url_rc;
+    PyObject *type_url = any_url(url_span, &url_rc);
+    if (type_url == NULL) return url_rc;
     int rc;
     Table *inner = resolve_type(ctx, type_url, &rc);
     Py_DECREF(type_url);

@@ -308,17 +308,25 @@ static PyObject *native_decode_text(PyObject *self, PyObject *const *args, Py_ss
     return out;
 }
 
-static PyObject *native_encode(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (check_args(nargs, 7, "encode") < 0) return NULL;
+/* The context of encode and encode_text, from their arguments (table, data,
+ * omit_output_only, emit_unpopulated, resolver, by_url, tables); -1 with an exception. */
+static int writing_ctx(PyObject *const *args, Py_ssize_t nargs, const char *name, Ctx *ctx) {
+    if (check_args(nargs, 7, name) < 0) return -1;
     if (!PyObject_TypeCheck(args[0], &TableType) || !PyBytes_Check(args[1])) {
-        PyErr_SetString(PyExc_TypeError, "encode() needs a Table and bytes");
-        return NULL;
+        PyErr_Format(PyExc_TypeError, "%s() needs a Table and bytes", name);
+        return -1;
     }
     int omit_output_only = PyObject_IsTrue(args[2]);
     int emit_unpopulated = PyObject_IsTrue(args[3]);
-    if (omit_output_only < 0 || emit_unpopulated < 0) return NULL;
-    Ctx ctx = {args[4], NULL, NULL, 0, omit_output_only, emit_unpopulated, 0};
-    registry_cache(args[5], args[6], &ctx);
+    if (omit_output_only < 0 || emit_unpopulated < 0) return -1;
+    *ctx = (Ctx){args[4], NULL, NULL, 0, omit_output_only, emit_unpopulated, 0};
+    registry_cache(args[5], args[6], ctx);
+    return 0;
+}
+
+static PyObject *native_encode(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    Ctx ctx;
+    if (writing_ctx(args, nargs, "encode", &ctx) < 0) return NULL;
     PyObject *data = Py_NewRef(args[1]);
     PyObject *out = NULL;
     int rc = emit_message(&ctx, (Table *)args[0], (const uint8_t *)PyBytes_AS_STRING(data),
@@ -332,16 +340,8 @@ static PyObject *native_encode(PyObject *self, PyObject *const *args, Py_ssize_t
 }
 
 static PyObject *native_encode_text(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (check_args(nargs, 7, "encode_text") < 0) return NULL;
-    if (!PyObject_TypeCheck(args[0], &TableType) || !PyBytes_Check(args[1])) {
-        PyErr_SetString(PyExc_TypeError, "encode_text() needs a Table and bytes");
-        return NULL;
-    }
-    int omit_output_only = PyObject_IsTrue(args[2]);
-    int emit_unpopulated = PyObject_IsTrue(args[3]);
-    if (omit_output_only < 0 || emit_unpopulated < 0) return NULL;
-    Ctx ctx = {args[4], NULL, NULL, 0, omit_output_only, emit_unpopulated, 0};
-    registry_cache(args[5], args[6], &ctx);
+    Ctx ctx;
+    if (writing_ctx(args, nargs, "encode_text", &ctx) < 0) return NULL;
     PyObject *data = Py_NewRef(args[1]);
     Buf b = {0};
     /* JSON text is rarely much longer than the wire form: one allocation, mostly */

@@ -215,6 +215,15 @@ int text_wkt(Ctx *ctx, Buf *b, Table *t, const uint8_t *p, Py_ssize_t n, int dep
 /* Well-known types (wkt.c). */
 int parse_wkt(Ctx *ctx, Buf *b, Table *t, PyObject *value, int depth);
 int emit_wkt(Ctx *ctx, Table *t, const uint8_t *p, Py_ssize_t n, int depth, PyObject **out);
+/* A run of wire bytes. */
+typedef struct {
+    const uint8_t *p;
+    Py_ssize_t n;
+} Span;
+/* An Any's type URL and value fields, for both emitters (OK or DECLINE), and the URL as a
+ * str (NULL with *rc DECLINE or ERR). */
+int any_parts(const uint8_t *p, Py_ssize_t n, Span *url, Span *value);
+PyObject *any_url(Span url, int *rc);
 /* The JSON text (unquoted) of a Timestamp's or Duration's wire form into text (room for
  * WKT_TEXT_MAX); its length, or -1 when the core declines it. */
 #define WKT_TEXT_MAX 40

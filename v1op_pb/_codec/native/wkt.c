@@ -829,37 +829,57 @@ static int emit_value(const uint8_t *p, Py_ssize_t n, int depth, PyObject **out)
     return OK;
 }
 
-static int emit_any(Ctx *ctx, const uint8_t *p, Py_ssize_t n, int depth, PyObject **out) {
+/* An Any's wire bytes: its type URL (field 1) and value (field 2), each at most once in
+ * effect (the last wins, as a parse would have it); anything else declines. */
+int any_parts(const uint8_t *p, Py_ssize_t n, Span *url, Span *value) {
     Rd r = {p, p + n};
-    const uint8_t *url = NULL, *value = NULL;
-    Py_ssize_t url_n = 0, value_n = 0;
+    *url = (Span){NULL, 0};
+    *value = (Span){NULL, 0};
     while (r.p < r.end) {
         uint64_t tag, len;
-        if (rd_varint(&r, &tag) != OK || (tag & 7) != 2 || rd_varint(&r, &len) != OK ||
+        if (rd_varint1(&r, &tag) != OK || (tag & 7) != 2 || rd_varint1(&r, &len) != OK ||
             len > (uint64_t)(r.end - r.p))
             return DECLINE;
         if (tag >> 3 == 1) {
-            url = r.p;
-            url_n = (Py_ssize_t)len;
+            *url = (Span){r.p, (Py_ssize_t)len};
         } else if (tag >> 3 == 2) {
-            value = r.p;
-            value_n = (Py_ssize_t)len;
+            *value = (Span){r.p, (Py_ssize_t)len};
         } else {
             return DECLINE;
         }
         r.p += len;
     }
-    if (url_n == 0) {
+    return OK;
+}
+
+/* The type URL as a str, or NULL: with *rc DECLINE when it is not UTF-8 (the Python codec
+ * reports it), ERR with an exception set otherwise. */
+PyObject *any_url(Span url, int *rc) {
+    PyObject *type_url = PyUnicode_DecodeUTF8((const char *)url.p, url.n, NULL);
+    *rc = OK;
+    if (type_url == NULL) {
+        *rc = ERR;
+        if (PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) {
+            PyErr_Clear();
+            *rc = DECLINE;
+        }
+    }
+    return type_url;
+}
+
+static int emit_any(Ctx *ctx, const uint8_t *p, Py_ssize_t n, int depth, PyObject **out) {
+    Span url_span, value_span;
+    if (any_parts(p, n, &url_span, &value_span) != OK) return DECLINE;
+    const uint8_t *value = value_span.p;
+    Py_ssize_t value_n = value_span.n;
+    if (url_span.n == 0) {
         if (value_n) return DECLINE;
         *out = PyDict_New();
         return *out ? OK : ERR;
     }
-    PyObject *type_url = PyUnicode_DecodeUTF8((const char *)url, url_n, NULL);
-    if (type_url == NULL) {
-        if (!PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) return ERR;
-        PyErr_Clear();
-        return DECLINE;
-    }
+    int url_rc;
+    PyObject *type_url = any_url(url_span, &url_rc);
+    if (type_url == NULL) return url_rc;
     int rc;
     Table *inner = resolve_type(ctx, type_url, &rc);
     if (rc != OK) {
