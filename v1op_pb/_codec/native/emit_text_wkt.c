@@ -1,6 +1,6 @@
 /* The well-known types as JSON text (encode_text), mirroring emit_wkt in wkt.c: the same
  * checks and depth counting, text where wkt.c builds values. Timestamp, Duration and
- * FieldMask text comes from wkt.c's own formatters.
+ * FieldMask text comes from wkt_time.c's formatters.
  */
 #include "native.h"
 #include <math.h>

@@ -212,9 +212,19 @@ int text_message(Ctx *ctx, Buf *b, Table *t, const uint8_t *p, Py_ssize_t n, int
 int text_scalar(Buf *b, const Field *f, int wire_type, Rd *r, int *is_default);
 int text_wkt(Ctx *ctx, Buf *b, Table *t, const uint8_t *p, Py_ssize_t n, int depth);
 
-/* Well-known types (wkt.c). */
+/* Well-known types (wkt.c, wkt_time.c, wkt_any.c). */
 int parse_wkt(Ctx *ctx, Buf *b, Table *t, PyObject *value, int depth);
 int emit_wkt(Ctx *ctx, Table *t, const uint8_t *p, Py_ssize_t n, int depth, PyObject **out);
+/* One unit per type, as JSON values (wkt_time.c, wkt_any.c); emit_wkt and parse_wkt
+ * dispatch to them. */
+int parse_timestamp(Buf *b, PyObject *v);
+int parse_duration(Buf *b, PyObject *v);
+int parse_field_mask(Buf *b, PyObject *v);
+int parse_any(Ctx *ctx, Buf *b, PyObject *v, int depth);
+int emit_timestamp(const uint8_t *p, Py_ssize_t n, PyObject **out);
+int emit_duration(const uint8_t *p, Py_ssize_t n, PyObject **out);
+int emit_field_mask(const uint8_t *p, Py_ssize_t n, PyObject **out);
+int emit_any(Ctx *ctx, const uint8_t *p, Py_ssize_t n, int depth, PyObject **out);
 /* A run of wire bytes. */
 typedef struct {
     const uint8_t *p;
