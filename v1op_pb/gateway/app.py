@@ -306,7 +306,8 @@ class _Gateway:
         if route.response_body:
             response = getattr(response, route.response_body)
         try:
-            body = await self._with_types(lambda: dumps(self._writer.encode(response)))
+            # the core writes the JSON text straight from the wire form (encode_text)
+            body = await self._with_types(lambda: self._writer.encode_text(response))
         except ConversionError as e:
             name = unknown_type_of(e)
             if name is None:
@@ -317,7 +318,7 @@ class _Gateway:
                 f"the gateway cannot write payload type {name!r}: it was not given the type "
                 "(--import, --descriptor-set) and the server's reflection does not know it",
             ) from e
-        return web.Response(body=body.encode("utf-8"), content_type=_JSON)
+        return web.Response(body=body, content_type=_JSON)
 
     async def _with_types(self, convert: Callable[[], T]) -> T:
         """``convert()``, learning each payload type it fails on for being unknown from the
