@@ -142,20 +142,20 @@ def is_output_only(field: FieldDescriptor) -> bool:
     return _OUTPUT_ONLY in parsed.Extensions[field_behavior_pb2.field_behavior]  # type: ignore[index]
 
 
-def _message_of(field: FieldDescriptor) -> Descriptor:
+def message_of(field: FieldDescriptor) -> Descriptor:
     """The message type of a message or map field (the stubs type it optional)."""
     message_type = field.message_type
     assert message_type is not None, field.full_name
     return message_type
 
 
-def _enum_of(field: FieldDescriptor) -> EnumDescriptor:
+def enum_of(field: FieldDescriptor) -> EnumDescriptor:
     enum_type = field.enum_type
     assert enum_type is not None, field.full_name
     return enum_type
 
 
-def _is_map(field: FieldDescriptor) -> bool:
+def is_map(field: FieldDescriptor) -> bool:
     return (
         is_repeated(field)
         and field.message_type is not None
@@ -163,20 +163,20 @@ def _is_map(field: FieldDescriptor) -> bool:
     )
 
 
-def _is_message(field: FieldDescriptor) -> bool:
+def is_message(field: FieldDescriptor) -> bool:
     return field.type in (_T.TYPE_MESSAGE, _T.TYPE_GROUP)
 
 
-def _json_key(field: FieldDescriptor) -> str:
+def json_key(field: FieldDescriptor) -> str:
     # Extensions are written "[full.name]", as in json_format.
     return f"[{field.full_name}]" if field.is_extension else field.json_name
 
 
-def _has_presence(field: FieldDescriptor) -> bool:
+def has_presence(field: FieldDescriptor) -> bool:
     return field.has_presence and not is_repeated(field)
 
 
-def _real_oneof(field: FieldDescriptor) -> OneofDescriptor | None:
+def real_oneof(field: FieldDescriptor) -> OneofDescriptor | None:
     """The oneof of a field, if it has other members.
 
     A one-member oneof (the synthetic one of a proto3 ``optional`` among them; upb does not
@@ -191,7 +191,7 @@ def _real_oneof(field: FieldDescriptor) -> OneofDescriptor | None:
 # --- source assembly ---------------------------------------------------------------------
 
 
-class _Source:
+class Source:
     """Lines of one generated function and the names its code refers to."""
 
     def __init__(self, links: Links) -> None:
@@ -236,10 +236,10 @@ class _Source:
         return self.names[function]
 
 
-class _Access:
+class Access:
     """How generated code reads and writes a field: an attribute, or Extensions[...]."""
 
-    def __init__(self, source: _Source, field: FieldDescriptor) -> None:
+    def __init__(self, source: Source, field: FieldDescriptor) -> None:
         if field.is_extension:
             handle = source.name(field, "EXT")
             self.get = f"m.Extensions[{handle}]"
@@ -261,18 +261,18 @@ class _Access:
 
 def _element_decoder(field: FieldDescriptor) -> Callable[[Any], Any]:
     if field.type == _T.TYPE_ENUM:
-        return enum_decoder(_enum_of(field))
+        return enum_decoder(enum_of(field))
     return SCALAR_DECODERS[field.type]
 
 
-def _decode_field(source: _Source, field: FieldDescriptor, access: _Access, indent: int) -> None:
+def _decode_field(source: Source, field: FieldDescriptor, access: Access, indent: int) -> None:
     """Statements that set ``field`` of ``m`` from the non-null JSON value ``v``."""
     links = source.links
-    if _is_map(field):
-        entry = _message_of(field)
+    if is_map(field):
+        entry = message_of(field)
         key_field, value_field = entry.fields_by_name["key"], entry.fields_by_name["value"]
-        if _is_message(value_field):
-            value_type = _message_of(value_field)
+        if is_message(value_field):
+            value_type = message_of(value_field)
             value_decoder = source.lazy(lambda: links.decoder(value_type), "D")
             allow_null = value_type.full_name == _VALUE
         else:
@@ -281,14 +281,14 @@ def _decode_field(source: _Source, field: FieldDescriptor, access: _Access, inde
         helper = source.name(_decode_map, "decode_map")
         key_decoder = source.name(_map_key_decoder(key_field), "key")
         what = source.name(f"a map of {entry.full_name}", "what")
-        is_message = _is_message(value_field)
+        value_is_message = is_message(value_field)
         source.add(
             indent,
-            f"{helper}(codec, {access.get}, v, {key_decoder}, {value_decoder}, {is_message}, "
+            f"{helper}(codec, {access.get}, v, {key_decoder}, {value_decoder}, {value_is_message}, "
             f"{allow_null}, {what}, depth)",
         )
-    elif is_repeated(field) and _is_message(field):
-        element_type = _message_of(field)
+    elif is_repeated(field) and is_message(field):
+        element_type = message_of(field)
         decoder = source.lazy(lambda: links.decoder(element_type), "D")
         helper = source.name(_decode_repeated_messages, "decode_messages")
         allow_null = element_type.full_name == _VALUE
@@ -301,8 +301,8 @@ def _decode_field(source: _Source, field: FieldDescriptor, access: _Access, inde
         helper = source.name(_decode_repeated_scalars, "decode_scalars")
         decoder = source.name(_element_decoder(field), "dec")
         source.add(indent, f"{helper}(codec, {access.get}, v, {decoder})")
-    elif _is_message(field):
-        message_type = _message_of(field)
+    elif is_message(field):
+        message_type = message_of(field)
         decoder = source.lazy(lambda: links.decoder(message_type), "D")
         source.add(indent, "if depth >= MAX_DEPTH:")
         source.add(indent + 1, "raise too_deep()")
@@ -328,7 +328,7 @@ def _decode_field(source: _Source, field: FieldDescriptor, access: _Access, inde
             source.add(indent, access.set(f"v if {fast} else {decoder}(v)"))
 
 
-def _null_statement(field: FieldDescriptor, access: _Access) -> str | None:
+def _null_statement(field: FieldDescriptor, access: Access) -> str | None:
     """What a JSON null sets: most fields stay unset; a Value holds null_value and a
     NullValue enum field holds 0."""
     if is_repeated(field):
@@ -344,7 +344,7 @@ def compile_decoder(descriptor: Descriptor, links: Links) -> Any:
     """(codec, message, json, depth, skip=None) -> None for a message read from an object.
 
     ``skip`` is a key to pass over (an Any's "@type")."""
-    source = _Source(links)
+    source = Source(links)
     fields = list(descriptor.fields)
     keys: dict[str, int] = {}
     for index, field in enumerate(fields):
@@ -355,7 +355,7 @@ def compile_decoder(descriptor: Descriptor, links: Links) -> Any:
     oneofs = {
         oneof.name: bit
         for bit, oneof in enumerate(
-            o for o in descriptor.oneofs if any(_real_oneof(f) is o for f in o.fields)
+            o for o in descriptor.oneofs if any(real_oneof(f) is o for f in o.fields)
         )
     }
     keys_name = source.name(keys, "KEYS")
@@ -373,7 +373,7 @@ def compile_decoder(descriptor: Descriptor, links: Links) -> Any:
     source.add(3, "continue")
     source.add(2, "try:")
     for index, field in enumerate(fields):
-        access = _Access(source, field)
+        access = Access(source, field)
         source.add(3, f"{'if' if index == 0 else 'elif'} i == {index}:")
         if index in aliased:
             source.add(4, f"if seen & {1 << index}:")
@@ -384,7 +384,7 @@ def compile_decoder(descriptor: Descriptor, links: Links) -> Any:
         if null is not None:
             source.add(5, null)
         source.add(5, "continue")
-        oneof = _real_oneof(field)
+        oneof = real_oneof(field)
         if oneof is not None:
             bit = 1 << oneofs[oneof.name]
             source.add(4, f"if chosen & {bit}:")
@@ -489,8 +489,8 @@ def _extension(descriptor: Descriptor, full_name: str, links: Links) -> tuple[st
         return None
     decoder = _EXTENSION_DECODERS.get(extension)
     if decoder is None:
-        source = _Source(links)
-        access = _Access(source, extension)
+        source = Source(links)
+        access = Access(source, extension)
         source.add(0, "def decode(codec, m, v, depth):")
         source.add(1, "if v is None:")
         source.add(2, _null_statement(extension, access) or "pass")
@@ -598,22 +598,22 @@ def _decode_map(
 
 
 def _encode_value_expression(
-    source: _Source, field: FieldDescriptor, options: tuple[bool, bool, bool]
+    source: Source, field: FieldDescriptor, options: tuple[bool, bool, bool]
 ) -> str:
     """An expression for the JSON value of ``field`` given its value ``v`` (as getattr or
     ListFields gives it)."""
     links = source.links
-    if _is_map(field):
-        value_field = _message_of(field).fields_by_name["value"]
+    if is_map(field):
+        value_field = message_of(field).fields_by_name["value"]
         helper = source.name(_encode_map, "encode_map")
-        if _is_message(value_field):
-            value_type = _message_of(value_field)
+        if is_message(value_field):
+            value_type = message_of(value_field)
             encoder = source.lazy(lambda: links.encoder(value_type, *options), "E")
             return f"{helper}(codec, v, {encoder}, True, depth)"
         encoder = source.name(_element_encoder(value_field), "enc")
         return f"{helper}(codec, v, {encoder}, False, depth)"
-    if _is_message(field):
-        message_type = _message_of(field)
+    if is_message(field):
+        message_type = message_of(field)
         encoder = source.lazy(lambda: links.encoder(message_type, *options), "E")
         if is_repeated(field):
             helper = source.name(encode_repeated_messages, "encode_messages")
@@ -629,7 +629,7 @@ def _encode_value_expression(
 
 def _element_encoder(field: FieldDescriptor) -> Callable[[Any], Any]:
     if field.type == _T.TYPE_ENUM:
-        return enum_encoder(_enum_of(field))
+        return enum_encoder(enum_of(field))
     return SCALAR_ENCODERS[field.type]
 
 
@@ -645,7 +645,7 @@ def compile_encoder(
     Fields come out in number order, as json_format writes them (declaration order with
     ``emit_unpopulated``, as grpc-gateway does); with ``check_unknown`` every message is
     checked for unknown fields before it is written."""
-    source = _Source(links)
+    source = Source(links)
     options = (emit_unpopulated, omit_output_only, check_unknown)
     fields = list(descriptor.fields)
     if not emit_unpopulated:
@@ -663,7 +663,7 @@ def compile_encoder(
         source.add(2, f"return {general}(codec, m, depth)")
     source.add(1, "out = {}")
     for oneof in descriptor.oneofs:
-        if any(_real_oneof(f) is oneof for f in oneof.fields):
+        if any(real_oneof(f) is oneof for f in oneof.fields):
             source.add(1, f"which_{oneof.index} = m.WhichOneof({oneof.name!r})")
     for field in fields:
         if omit_output_only and is_output_only(field):
@@ -676,19 +676,19 @@ def compile_encoder(
 
 
 def _encode_field(
-    source: _Source,
+    source: Source,
     field: FieldDescriptor,
     options: tuple[bool, bool, bool],
     emit_unpopulated: bool,
 ) -> None:
-    access = _Access(source, field)
-    key = repr(_json_key(field))
+    access = Access(source, field)
+    key = repr(json_key(field))
     value = _encode_value_expression(source, field, options)
-    oneof = _real_oneof(field)
+    oneof = real_oneof(field)
     if oneof is not None:
         source.add(1, f"if which_{oneof.index} == {field.name!r}:")
         source.add(2, f"v = {access.get}")
-    elif _has_presence(field):
+    elif has_presence(field):
         source.add(1, f"if m.HasField({field.name!r}):")
         source.add(2, f"v = {access.get}")
     else:
@@ -704,14 +704,14 @@ def _encode_field(
     source.add(2, "except ConversionError as e:")
     source.add(3, f"e.prepend({key})")
     source.add(3, "raise")
-    if emit_unpopulated and oneof is None and _has_presence(field) and not field.containing_oneof:
+    if emit_unpopulated and oneof is None and has_presence(field) and not field.containing_oneof:
         source.add(1, "else:")
         source.add(2, f"out[{key}] = {_unpopulated(source, field)}")
 
 
-def _unpopulated(source: _Source, field: FieldDescriptor) -> str:
+def _unpopulated(source: Source, field: FieldDescriptor) -> str:
     """The JSON of an unset field with presence, as emit_unpopulated writes it."""
-    if _is_message(field):
+    if is_message(field):
         return "None"
     return source.name(_element_encoder(field)(field.default_value), "default")
 
@@ -735,11 +735,11 @@ class _ListFieldsEncoder:
     def _field(self, field: FieldDescriptor) -> tuple[str, bool, Any]:
         compiled = self.by_field.get(field)
         if compiled is None:
-            source = _Source(self.links)
+            source = Source(self.links)
             source.add(0, "def encode(codec, v, depth):")
             source.add(1, f"return {_encode_value_expression(source, field, self.options)}")
             function = source.build("encode", f"<v1op_pb encoder of {field.full_name}>")
-            compiled = self.by_field[field] = (_json_key(field), is_output_only(field), function)
+            compiled = self.by_field[field] = (json_key(field), is_output_only(field), function)
         return compiled
 
     def __call__(self, codec: CodecLike, message: Message, depth: int) -> dict[str, Any]:
@@ -755,10 +755,10 @@ class _ListFieldsEncoder:
                 if field.number in present:
                     out[key] = _encode_one(key, encode, codec, present[field.number], depth)
                 elif field.containing_oneof is None:
-                    if _has_presence(field):
+                    if has_presence(field):
                         out[key] = (
                             None
-                            if _is_message(field)
+                            if is_message(field)
                             else _element_encoder(field)(field.default_value)
                         )
                     else:
