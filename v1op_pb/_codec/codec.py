@@ -38,9 +38,9 @@ from .compile import (
     MessageDecoder,
     MessageEncoder,
     compile_decoder,
-    compile_encoder,
     is_output_only,
 )
+from .encode import compile_encoder
 from .jsontext import MAX_DEPTH, PURE_PYTHON, PURE_PYTHON_VARIABLE, _native, too_deep
 from .plan import TABLES, TABLES_BY_CLASS, map_order_matches, table_for
 from .wkt import WELL_KNOWN, resolve_type

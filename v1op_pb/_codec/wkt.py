@@ -23,7 +23,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from .._errors import ConversionError, excerpt
 from .._registry import UnknownTypeError, type_name_of
-from .compile import CodecLike, encode_repeated_messages
+from .compile import CodecLike
+from .encode import encode_repeated_messages
 from .jsontext import MAX_DEPTH, too_deep
 from .scalars import SCALAR_DECODERS, SCALAR_ENCODERS, decode_string, describe, expect_object
 
