@@ -37,9 +37,9 @@ from .compile import (
     CodecLike,
     MessageDecoder,
     MessageEncoder,
-    compile_decoder,
     is_output_only,
 )
+from .decode import compile_decoder
 from .encode import compile_encoder
 from .jsontext import MAX_DEPTH, PURE_PYTHON, PURE_PYTHON_VARIABLE, _native, too_deep
 from .plan import TABLES, TABLES_BY_CLASS, map_order_matches, table_for
