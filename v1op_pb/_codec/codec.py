@@ -1,9 +1,10 @@
 """The proto3 JSON mapping for any message type, driven by its descriptor.
 
 Each message descriptor is compiled once into Python source specialised to its fields (see
-``_compile``): a decoder that dispatches each JSON key to the code for its field, and an
-encoder that reads the fields in order, so that converting a message never walks its
-descriptor. Well-known types with a JSON form of their own go through the units in ``_wkt``.
+``decode`` and ``encode``): a decoder that dispatches each JSON key to the code for its
+field, and an encoder that reads the fields in order, so that converting a message never
+walks its descriptor. Well-known types with a JSON form of their own go through the units
+in ``wkt``.
 
 Errors carry a JSON path: each level that catches a ConversionError prepends its key or
 index and re-raises, so the success path never builds a path.

@@ -3,8 +3,9 @@
 One small unit per type, looked up by full message name (as json_format's WKT table is).
 A unit decodes a JSON value into a message and encodes a message into a JSON value; the
 codec passed in handles what nests inside an Any. Units take the same arguments as the
-compiled functions of ``_compile`` and check the nesting depth themselves, so that compiled
-code calls them directly; Struct, Value and ListValue call each other directly too.
+compiled functions of ``decode`` and ``encode`` and check the nesting depth themselves, so
+that compiled code calls them directly; Struct, Value and ListValue call each other directly
+too.
 """
 
 from __future__ import annotations

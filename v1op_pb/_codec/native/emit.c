@@ -1,7 +1,7 @@
 /* Binary wire form -> JSON value, driven by a Table.
  *
  * Reads what SerializeToString wrote and builds the same dicts, lists and scalars the Python
- * encoder builds from the message (compile.py): fields in number order (declaration order
+ * encoder builds from the message (encode.py): fields in number order (declaration order
  * with emit_unpopulated), map entries sorted by key (maps.c). A field number the table does
  * not know is an unknown field or an extension: the core declines and the Python codec
  * reports it.

@@ -3,7 +3,7 @@
  * Fields are written in number order and map entries sorted by key, as a deterministic
  * protobuf serializer writes them, so that the bytes an Any packs equal what the Python
  * codec packs (SerializeToString(deterministic=True)). Every check mirrors the Python
- * decoder (compile.py, scalars.py); where the Python codec would refuse, or where this core
+ * decoder (decode.py, scalars.py); where the Python codec would refuse, or where this core
  * is unsure, it declines.
  */
 #include "native.h"
