@@ -481,14 +481,14 @@ def codec_checks(timings: Sequence[Timing], stats: dict[str, int]) -> list[str]:
     declined = (
         stats["parse_declined"]
         + stats["emit_declined"]
-        + stats.get("emit_text_declined", 0)
-        + stats.get("parse_text_declined", 0)
+        + stats["emit_text_declined"]
+        + stats["parse_text_declined"]
         + stats["wire_refused"]
     )
     lines.append(
-        f"native core: {stats['parse']:,} parses ({stats.get('parse_text', 0):,} straight from "
+        f"native core: {stats['parse']:,} parses ({stats['parse_text']:,} straight from "
         f"text), {stats['emit']:,} emits (JSON values) and "
-        f"{stats.get('emit_text', 0):,} emits straight to text (to_json), "
+        f"{stats['emit_text']:,} emits straight to text (to_json), "
         f"{declined} declined (target 0): {_verdict(native_enabled() and declined == 0)}"
     )
     return lines

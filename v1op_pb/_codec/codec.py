@@ -98,23 +98,33 @@ def set_native(enabled: bool) -> bool:
     return previous
 
 
+_CORE_COUNTS = (
+    "parse",
+    "parse_declined",
+    "parse_text",
+    "parse_text_declined",
+    "emit",
+    "emit_declined",
+    "emit_text",
+    "emit_text_declined",
+)
+
+
 def native_stats(reset: bool = False) -> dict[str, int]:
     """Counts of native conversions (parse, emit) and of declines (parse_declined,
     emit_declined: the Python codec ran instead), and wire_refused (see _STATS);
     parse_text: the parses read straight from JSON text (counted in parse too), and
-    parse_text_declined: texts the core declined to read (they were then parsed as values)."""
+    parse_text_declined: texts the core declined to read (they were then parsed as values);
+    emit_text and emit_text_declined: the same for JSON text written straight from the wire.
+    Every count is present, 0 when the core is not built."""
     with _STATS_LOCK:
         stats = dict(_STATS)
         if reset:
             for key in _STATS:
                 _STATS[key] = 0
-    core: dict[str, int] = (
-        _native.stats(reset) if _native is not None else dict.fromkeys(("parse", "emit"), 0)
-    )
-    core.setdefault("parse_declined", 0)
-    core.setdefault("parse_text", 0)
-    core.setdefault("parse_text_declined", 0)
-    core.setdefault("emit_declined", 0)
+    core: dict[str, int] = dict.fromkeys(_CORE_COUNTS, 0)
+    if _native is not None:
+        core.update(_native.stats(reset))
     core["emit_declined"] += stats.pop("emit_declined")
     core.update(stats)
     return core
