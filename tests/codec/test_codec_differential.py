@@ -926,6 +926,25 @@ def _exact_integers(tree: Any, path: tuple) -> Any:
     return _replace(copy.deepcopy(tree), path, str(int(number)))
 
 
+# json_format crashes on null for a repeated google.protobuf.Value field: it takes the null
+# as the one Value of the field and calls null_value on the list. The mapping reads null as
+# "not set" for every field, repeated ones included, and so does the codec.
+_NULL_FOR_REPEATED_VALUE = "RepeatedCompositeContainer' object has no attribute 'null_value'"
+
+
+def _unset_instead_of_null(tree: Any, path: tuple | None, their_error: Exception) -> Any:
+    """The tree without the member replaced by null at ``path``, when json_format crashed on
+    that null for a repeated Value field; otherwise None."""
+    if path is None or not path or _NULL_FOR_REPEATED_VALUE not in str(their_error):
+        return None
+    parent = _get(tree, path[:-1])
+    if not isinstance(parent, dict) or parent.get(path[-1], 0) is not None:
+        return None
+    unset = copy.deepcopy(tree)
+    del _get(unset, path[:-1])[path[-1]]
+    return unset
+
+
 def _note(text: str) -> None:
     if currently_in_test_context():
         note(text)
@@ -983,6 +1002,10 @@ def check_input(text: str, cls: type[Message], path: tuple | None = None) -> str
             if exact is not None:
                 assert_same(ours, theirs_parse(dumps(exact), cls))
                 return "codec reads an exponent integer exactly, json_format rounds it"
+            unset = _unset_instead_of_null(tree, path, their_error)
+            if unset is not None:
+                assert_same(ours, theirs_parse(dumps(unset), cls))
+                return "codec reads null for a repeated Value as unset, json_format crashes"
             raise AssertionError(
                 f"json_format refuses ({their_error}) what the codec reads:\n{text}"
             )
@@ -1094,6 +1117,16 @@ def test_zero_in_exponent_form_is_an_integer(text: str) -> None:
     # The proto3 JSON mapping takes integers in exponent form, and 0e50 is the integer 0
     # (json_format reads it so); the codec refused a zero whose exponent is beyond +-40.
     assert check_input(text, Rich) == "both read"
+
+
+def test_null_for_a_repeated_value_field_is_unset() -> None:
+    # Found by the mutation property: json_format crashes (AttributeError, wrapped in its
+    # ParseError) on null for a repeated google.protobuf.Value; null is "not set" for every
+    # field in the mapping, and the codec reads the field as empty.
+    text = '{"singleInt32":1,"repeatedValue":null}'
+    outcome = "codec reads null for a repeated Value as unset, json_format crashes"
+    assert check_input(text, Rich, ("repeatedValue",)) == outcome
+    assert list(ours_parse(text, Rich).repeated_value) == []
 
 
 _BELOW_INT64 = -(2**63) - 1
