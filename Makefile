@@ -89,6 +89,10 @@ gen-into: $(VENV_STAMP) $(GEN_STAMP)
 		$(SERVICE_PROTO_FILES)
 	# Regular packages, so that the wheel and every import system see them.
 	find $(OUT) -mindepth 1 -type d -exec touch {}/__init__.py \;
+	# The services' protos with their comments (source info), for the OpenAPI document
+	# (`v1op openapi`): its descriptions are the proto comments, as protoc-gen-openapiv2's.
+	$(PROTOC) --include_source_info --descriptor_set_out=$(OUT)/v1op/v1/source_info.binpb \
+		$(filter proto/v1op/v1/%,$(PROTO_FILES)) google/protobuf/any.proto
 	# The sources beside the modules they made, and the typing marker: both ship in the wheel.
 	for f in $(PROTO_FILES); do install -D -m 644 "$$f" "$(OUT)/$${f#proto/}"; done
 	touch $(OUT)/v1op/py.typed
@@ -101,7 +105,7 @@ check-gen: $(VENV_STAMP) ## Fail when gen/ differs from what proto/ generates
 		{ echo "gen/ is stale: run 'make gen' and commit the result" >&2; exit 1; }
 
 .PHONY: test
-test: $(VENV_STAMP) ## Run the test suite (the codec tests twice: native core, pure Python)
+test: $(VENV_STAMP) $(BUF_STAMP) ## Run the test suite (the codec tests twice: native core, pure Python)
 	$(MAKE) check-gen
 	$(BIN)/python -m pytest
 	$(PURE_PYTHON) $(BIN)/python -m pytest -q $(CODEC_TESTS)
@@ -130,7 +134,7 @@ fuzz-native: $(VENV_STAMP) ## Fuzz the native codec core against the Python code
 		-artifact_prefix=$${TMPDIR:-/tmp}/v1op-fuzz-native-
 
 .PHONY: test-lowest
-test-lowest: $(LOWEST_STAMP) ## Run the test suite on the lowest supported dependencies
+test-lowest: $(LOWEST_STAMP) $(BUF_STAMP) ## Run the test suite on the lowest supported dependencies
 	$(LOWEST_VENV)/bin/python -c 'import google.protobuf, grpc, orjson, aiohttp; print("lowest: protobuf", google.protobuf.__version__, "grpcio", grpc.__version__, "orjson", orjson.__version__, "aiohttp", aiohttp.__version__)'
 	$(LOWEST_VENV)/bin/python -m pytest
 
