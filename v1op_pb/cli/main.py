@@ -12,6 +12,7 @@ from .._registry import UnknownTypeError
 from .common import EXIT_ERROR, UNKNOWN_TYPE_HINT, silence_stdout
 from .convert import add_convert_command
 from .operations import add_operation_commands
+from .schema import add_schema_commands
 from .serve import add_serve_commands
 
 __all__ = ["main"]
@@ -43,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     add_convert_command(commands)
     add_serve_commands(commands)
     add_operation_commands(commands)
+    add_schema_commands(commands)
     return parser
 
 

@@ -1,5 +1,5 @@
-"""``v1op serve`` (the reference gRPC server, and the REST gateway beside it) and ``v1op
-gateway`` (the gateway alone, in front of a remote server)."""
+"""``v1op serve`` (the reference gRPC server, and the HTTP port beside it in the same
+process) and ``v1op gateway`` (the HTTP port alone, in front of a remote server)."""
 
 from __future__ import annotations
 
@@ -46,27 +46,42 @@ def add_serve_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
     serve.add_argument(
         "--http-addr",
         metavar="HOST:PORT",
-        help="also serve the documented REST API on this address, in the same process",
+        help="also serve REST, Connect, gRPC-Web, /openapi.json, /healthz and /readyz on "
+        "this address, in the same process",
     )
+    _add_cors_option(serve)
     add_type_options(serve)
     add_server_tls_options(serve, "gRPC, and HTTPS with --http-addr")
     serve.set_defaults(run=_serve)
 
     gateway = commands.add_parser(
         "gateway",
-        help="serve the documented REST API in front of a remote gRPC server",
+        help="serve the HTTP port (REST, Connect, gRPC-Web) in front of a remote gRPC server",
         description="Serve the google.api.http mapping of OperationService and "
-        "OperationProgressService, forwarding each call (with its Authorization) over gRPC.",
+        "OperationProgressService, and Connect and gRPC-Web for every service, forwarding "
+        "each call (with its Authorization) over gRPC.",
     )
     gateway.add_argument("--http-addr", required=True, metavar="HOST:PORT")
     gateway.add_argument("--grpc-target", required=True, metavar="HOST:PORT")
     gateway.add_argument(
         "--max-body-bytes", type=int, default=4 * 1024 * 1024, help="413 above this"
     )
+    _add_cors_option(gateway)
     add_type_options(gateway)
     add_server_tls_options(gateway, "HTTPS to the gateway's callers")
     add_client_tls_options(gateway, prefix="grpc-")
     gateway.set_defaults(run=_gateway)
+
+
+def _add_cors_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--cors-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="let browser pages from ORIGIN (https://app.example.com; '*' for any) call the "
+        "HTTP port; repeatable. None given: no CORS headers",
+    )
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -79,6 +94,8 @@ def _serve(args: argparse.Namespace) -> int:
         tokens = TokenTable.load(args.tokens, anonymous=anonymous)
     else:
         tokens = TokenTable({}, anonymous=anonymous)
+    if args.cors_origin and args.http_addr is None:
+        raise ValueError("--cors-origin is for the HTTP port: give --http-addr too")
     if args.workers is not None and not args.worker:
         return _serve_workers(args)
     if anonymous is not None and not args.worker:
@@ -96,6 +113,7 @@ def _serve(args: argparse.Namespace) -> int:
             http_address=args.http_addr,
             tls=server_tls_from(args),
             reuse_port=args.worker,
+            cors_origins=args.cors_origin,
         )
     )
     return 0
@@ -138,6 +156,7 @@ def _gateway(args: argparse.Namespace) -> int:
             max_body_bytes=args.max_body_bytes,
             credentials=settings.credentials,
             ssl_context=None if tls is None else tls.ssl_context(),
+            cors_origins=args.cors_origin,
         )
     )
     return 0

@@ -81,39 +81,53 @@ class _GuardedTransport(asyncio.Transport):
         self._transport = transport
         self._limits = limits
         self._drop = 0  # bytes of a replaced answer's body still to come
+        self._body = 0  # bytes of a passed answer's body still to come (not a head)
 
     def write(self, data: Any) -> None:
         if self._drop:
             taken = min(self._drop, len(data))
             self._drop -= taken
             data = bytes(data)[taken:]
-            if not data:
+        elif self._body:
+            taken = min(self._body, len(data))
+            self._body -= taken
+            if taken == len(data):
+                self._transport.write(data)
                 return
+            self._transport.write(bytes(data)[:taken])
+            data = bytes(data)[taken:]
         if bytes(data[:5]) == b"HTTP/":
             data = self._checked(bytes(data))
-        self._transport.write(data)
+        if data:
+            self._transport.write(data)
 
     def writelines(self, list_of_data: Iterable[Any]) -> None:
         self.write(b"".join(bytes(chunk) for chunk in list_of_data))
 
     def _checked(self, data: bytes) -> bytes:
+        """An answer's head (and what follows it in this write): passed on, or replaced
+        when it is an error answer that is not JSON."""
         end = data.find(b"\r\n\r\n")
         if end == -1:
             return data
         head = data[:end].lower()
         status_line, _, headers = head.partition(b"\r\n")
         parts = status_line.split(b" ", 2)
-        if len(parts) < 2 or not parts[1].isdigit() or int(parts[1]) < 400:
-            return data
-        # aiohttp closes the connection after each answer of its own.
-        if b"content-type: application/json" in headers or b"connection: close" not in headers:
-            return data
         length = 0
         for line in headers.split(b"\r\n"):
             name, _, value = line.partition(b":")
             if name.strip() == b"content-length" and value.strip().isdigit():
                 length = int(value)
         body_here = len(data) - end - 4
+        if (
+            len(parts) < 2
+            or not parts[1].isdigit()
+            or int(parts[1]) < 400
+            or b"content-type: application/json" in headers
+        ):
+            # A body of known length follows: none of it is a head, whatever it holds.
+            self._body = max(0, length - body_here)
+            return data
         self._drop = max(0, length - body_here)
         version = data[: data.index(b" ")]
         return status_answer(version, int(parts[1]), self._limits)

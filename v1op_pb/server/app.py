@@ -53,6 +53,8 @@ class Servers:
     grpc: grpc.aio.Server
     grpc_port: int
     http: HttpPort | None
+    # What both ports call: HTTP apps of one's own (create_http_app) may call it too.
+    dispatcher: ServiceDispatcher
     manager: OperationManager
     health: health_aio.HealthServicer
 
@@ -182,7 +184,7 @@ async def create_servers(
         http = await _open_http(
             http_address, dispatcher, registry, max_message_bytes, tls, cors_origins
         )
-    return Servers(server, port, http, manager, health)
+    return Servers(server, port, http, dispatcher, manager, health)
 
 
 async def _open_http(
