@@ -59,7 +59,6 @@ from v1op.v1 import operation_service_pb2_grpc as pb_grpc
 from v1op_pb import Operation, Status, from_dict, make_status, pack, status_details, to_dict, unpack
 from v1op_pb._registry import TypeRegistry
 from v1op_pb.gateway import (
-    DOCUMENTED_SERVICES,
     RPC_SERVICES,
     ChannelDispatcher,
     create_http_app,
