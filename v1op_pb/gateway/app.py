@@ -30,6 +30,7 @@ from google.rpc import code_pb2, status_pb2
 from v1op.v1 import operation_service_pb2
 
 from .._calls import CallError, Dispatcher, MethodSpec
+from .._errors import excerpt
 from .._registry import TypeRegistry
 from .._status import make_status
 from .common import http_status_of
@@ -147,6 +148,9 @@ async def _answer_in_shape(request: web.Request, handler: Handler) -> web.Stream
         if e.status == 405:
             code, text = code_pb2.UNIMPLEMENTED, f"method {request.method} is not allowed here"
             status = make_status(code, text)
+        elif e.status == 404 and _rpc_shaped(request):
+            # As gRPC says of a method it does not have.
+            status = make_status(code_pb2.UNIMPLEMENTED, f"no method {excerpt(request.path)}")
         elif e.status == 404:
             status = no_route(request.path)
         else:
@@ -162,16 +166,27 @@ async def _answer_in_shape(request: web.Request, handler: Handler) -> web.Stream
         )
 
 
+def _rpc_shaped(request: web.Request) -> bool:
+    content_type = request.content_type
+    return (
+        is_grpc_web(content_type)
+        or content_type == "application/proto"
+        or "Connect-Protocol-Version" in request.headers
+    )
+
+
 def _error_response(
     request: web.Request,
     status: status_pb2.Status,
     http_status: int,
     headers: dict[str, str] | None,
 ) -> web.StreamResponse:
+    """The error answer in the shape of the request's protocol: gRPC-Web trailers, Connect's
+    error JSON, or a Status JSON body."""
     content_type = request.content_type
     if is_grpc_web(content_type):
         return grpc_web_error_response(status, "text" in content_type)
-    if request.headers.get("Connect-Protocol-Version") or content_type == "application/proto":
+    if _rpc_shaped(request):
         return connect_error_response(status, http_status, headers)
     return status_response(http_status, status, headers)
 
@@ -206,6 +221,8 @@ async def open_http_port(
         handle_signals=False,
         max_line_size=MAX_REQUEST_LINE_BYTES,
         max_field_size=MAX_HEADER_BYTES,
+        # The handlers inflate gzip bodies themselves, within the message limit.
+        auto_decompress=False,
     )
     await runner.setup()
     factory = runner.server

@@ -5,18 +5,42 @@ from __future__ import annotations
 
 import gzip
 import zlib
+from collections.abc import Callable
+from typing import TypeVar
 
 import grpc
 from aiohttp import web
 from google.api_core.exceptions import exception_class_for_grpc_status
 from google.rpc import code_pb2
 
-from .._calls import CallError, CallInfo, over_limit
+from .._calls import CallError, CallInfo, Dispatcher, over_limit
+from .._errors import ConversionError
+from .._registry import unknown_type_of
 
-__all__ = ["call_info", "gunzip", "http_status_of", "peer_of", "read_body"]
+__all__ = ["call_info", "gunzip", "http_status_of", "peer_of", "read_body", "with_types"]
 
 _GRPC_CODES = {code.value[0]: code for code in grpc.StatusCode}
 _CHUNK = 64 * 1024
+# A payload can hold Anys of other unknown types: learn one per round, this many at most.
+_MAX_LEARNED_PER_CALL = 16
+T = TypeVar("T")
+
+
+async def with_types(dispatcher: Dispatcher, convert: Callable[[], T]) -> T:
+    """``convert()`` (a JSON reading or writing), learning each payload type it fails on
+    for being unknown from the server (the standalone gateway's, by reflection) and trying
+    again."""
+    tried: set[str] = set()
+    while True:
+        try:
+            return convert()
+        except ConversionError as e:
+            name = unknown_type_of(e)
+            if name is None or name in tried or len(tried) >= _MAX_LEARNED_PER_CALL:
+                raise
+            tried.add(name)
+            if not await dispatcher.learn_type(name):
+                raise
 
 
 def call_info(

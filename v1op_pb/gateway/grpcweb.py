@@ -18,7 +18,7 @@ import time
 import urllib.parse
 
 from aiohttp import web
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError, Message
 from google.rpc import code_pb2, status_pb2
 
 from .._calls import GRPC_WEB, CallError, Dispatcher, MethodSpec, not_binary_message, over_limit
@@ -103,7 +103,7 @@ class GrpcWebHandler:
         payload = response.SerializeToString()
         return _answer(_HEADER.pack(0, len(payload)) + payload + _OK_TRAILERS, text)
 
-    async def _read_message(self, request: web.Request, spec: MethodSpec, text: bool):  # type: ignore[no-untyped-def]
+    async def _read_message(self, request: web.Request, spec: MethodSpec, text: bool) -> Message:
         limit = self._max_message_bytes + _HEADER.size
         if text:
             # base64 takes 4 characters for every 3 bytes.

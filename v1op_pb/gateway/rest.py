@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 import re
 import urllib.parse
-from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from collections.abc import Iterable
+from typing import Any
 
 from aiohttp import web
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
@@ -24,7 +24,7 @@ from .._codec.descriptors import is_repeated
 from .._errors import ConversionError, excerpt
 from .._registry import TypeRegistry, unknown_type_of
 from .._status import make_status
-from .common import call_info, http_status_of, read_body
+from .common import call_info, gunzip, http_status_of, read_body, with_types
 from .http_rules import Route
 
 __all__ = ["RestHandler", "no_route", "status_response"]
@@ -32,10 +32,7 @@ __all__ = ["RestHandler", "no_route", "status_response"]
 _JSON = "application/json"
 _ENUM_NUMBER = re.compile(r"-?[0-9]{1,20}\Z")
 _NOT_FROM_A_QUERY = ("google.protobuf.Value", "google.protobuf.Struct", "google.protobuf.ListValue")
-# A payload can hold Anys of other unknown types: learn one per round, this many at most.
-_MAX_LEARNED_PER_CALL = 16
 _log = logging.getLogger("v1op.gateway")
-T = TypeVar("T")
 _STATUS_WRITER = Codec(emit_unpopulated=True)
 
 
@@ -122,7 +119,9 @@ class RestHandler:
         for field_path, value in variables.items():
             _put(js, field_path.split("."), value)
         try:
-            message = await self._with_types(lambda: self._reader.decode(js, request_class))
+            message = await with_types(
+                self._dispatcher, lambda: self._reader.decode(js, request_class)
+            )
         except ConversionError as e:
             raise _Reject(400, code_pb2.INVALID_ARGUMENT, f"invalid request: {e}") from e
         response = await self._dispatcher.call(call_info(request, REST, route.grpc_path), message)
@@ -130,7 +129,7 @@ class RestHandler:
             response = getattr(response, route.response_body)
         try:
             # the core writes the JSON text straight from the wire form (encode_text)
-            body = await self._with_types(lambda: self._writer.encode_text(response))
+            body = await with_types(self._dispatcher, lambda: self._writer.encode_text(response))
         except ConversionError as e:
             name = unknown_type_of(e)
             if name is None:
@@ -142,21 +141,6 @@ class RestHandler:
                 "(--import, --descriptor-set) and the server's reflection does not know it",
             ) from e
         return web.Response(body=body, content_type=_JSON)
-
-    async def _with_types(self, convert: Callable[[], T]) -> T:
-        """``convert()``, learning each payload type it fails on for being unknown from the
-        server and trying again."""
-        tried: set[str] = set()
-        while True:
-            try:
-                return convert()
-            except ConversionError as e:
-                name = unknown_type_of(e)
-                if name is None or name in tried or len(tried) >= _MAX_LEARNED_PER_CALL:
-                    raise
-                tried.add(name)
-                if not await self._dispatcher.learn_type(name):
-                    raise
 
     def _route(self, method: str, path: str) -> tuple[Route, dict[str, str]]:
         allowed = []
@@ -180,8 +164,18 @@ class RestHandler:
     async def _request_json(self, request: web.Request, route: Route) -> dict[str, Any]:
         try:
             body = await read_body(request, self._max_body_bytes)
+            encoding = request.headers.get("Content-Encoding", "identity")
+            if encoding == "gzip":
+                body = gunzip(body, self._max_body_bytes)
+            elif encoding != "identity":
+                raise _Reject(
+                    415,
+                    code_pb2.UNIMPLEMENTED,
+                    f"Content-Encoding {excerpt(encoding)} is not served; use gzip or identity",
+                )
         except CallError as e:
-            raise _Reject(413, e.status.code, e.status.message) from e
+            http_status = 413 if e.status.code == code_pb2.RESOURCE_EXHAUSTED else 400
+            raise _Reject(http_status, e.status.code, e.status.message) from e
         if route.body:
             if not body.strip():
                 content: Any = {}
