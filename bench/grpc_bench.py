@@ -723,8 +723,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"- {settings.seed_operations} operations seeded for GetOperation, "
         f"{settings.get_seconds:g} s per transport and client count after "
-        f"{settings.warmup_seconds:g} s of warm-up (gRPC, REST and Connect in {settings.rounds} turns "
-        "each where they share a client count); REST is GET /v1/operations%2F<id>, Connect "
+        f"{settings.warmup_seconds:g} s of warm-up (gRPC, REST and Connect in "
+        f"{settings.rounds} turns each where they share a client count); "
+        "REST is GET /v1/operations%2F<id>, Connect "
         "is POST /v1op.v1.OperationService/GetOperation with JSON, "
         f"one keep-alive connection per client; {settings.write_operations} creates, "
         f"then finalizes, by {settings.write_clients} clients; seed {settings.seed}"
