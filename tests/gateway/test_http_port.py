@@ -15,6 +15,8 @@ import gzip
 import http.client
 import json
 import struct
+import subprocess
+import sys
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -788,3 +790,38 @@ def test_openapi_has_proto3_json_types_comments_and_read_only_fields():
     # The body is the operation less its name, which the path gives.
     assert "name" not in body["schema"]["properties"]
     assert "metadata" in body["schema"]["properties"]
+
+
+# --- the commands ----------------------------------------------------------------------------
+
+SCRIPT = Path(sys.executable).parent / "v1op"
+
+
+def test_v1op_openapi_prints_the_document_the_port_serves():
+    done = subprocess.run([str(SCRIPT), "openapi"], capture_output=True, timeout=60)
+
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == openapi(DOCUMENTED_SERVICES)
+
+
+def test_cors_origins_need_the_http_port():
+    done = subprocess.run(
+        [
+            str(SCRIPT),
+            "serve",
+            "--grpc-addr",
+            "127.0.0.1:0",
+            "--db",
+            ":memory:",
+            "--dev-anonymous",
+            "users/ada",
+            "--cors-origin",
+            ORIGIN,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert done.returncode == 2
+    assert done.stderr == "v1op: --cors-origin is for the HTTP port: give --http-addr too\n"
