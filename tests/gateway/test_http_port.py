@@ -14,9 +14,11 @@ import base64
 import gzip
 import http.client
 import json
+import queue
 import struct
 import subprocess
 import sys
+import threading
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,7 +27,14 @@ from pathlib import Path
 import eval_studio_client
 import grpc
 import pytest
-from conftest import make_progress, make_result, make_token_table, running
+from conftest import (
+    ObservedStore,
+    ServerThread,
+    make_progress,
+    make_result,
+    make_token_table,
+    running,
+)
 from google.protobuf import struct_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_reflection.v1alpha import reflection_pb2
@@ -825,3 +834,39 @@ def test_cors_origins_need_the_http_port():
 
     assert done.returncode == 2
     assert done.stderr == "v1op: --cors-origin is for the HTTP port: give --http-addr too\n"
+
+
+def test_a_wait_in_flight_on_the_http_port_answers_when_the_server_stops():
+    table, tokens = make_token_table()
+    store = ObservedStore(SQLiteStore(":memory:"))
+    found: dict[str, int] = {}
+
+    async def build():
+        servers = await create_servers(
+            "127.0.0.1:0", store=store, tokens=table, http_address="127.0.0.1:0"
+        )
+        found["http"] = servers.http_port
+        return servers, servers.grpc_port
+
+    thread = ServerThread(build).start()
+    ports = Ports(thread.port, found["http"], found["http"], tokens)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{ports.grpc}") as channel:
+            created = create(ports, pb_grpc.OperationServiceStub(channel))
+        read = store.watch_reads(created.name)
+        answers: queue.Queue[Reply] = queue.Queue()
+        waiting = threading.Thread(
+            target=lambda: answers.put(connect(ports, LRO_WAIT, {"name": created.name})),
+            daemon=True,
+        )
+        waiting.start()
+        # The wait registers itself before it reads the operation: once read, it waits.
+        assert read.wait(TIMEOUT)
+    finally:
+        thread.stop()  # drains: the wait answers with the operation as it is
+
+    reply = answers.get(timeout=TIMEOUT)
+    assert reply.status == 200, reply
+    assert reply.json()["name"] == created.name
+    assert "done" not in reply.json()
+    store.close()

@@ -209,10 +209,15 @@ class HttpPort:
 
 
 async def open_http_port(
-    address: str, app: web.Application, *, ssl_context: ssl.SSLContext | None = None
+    address: str,
+    app: web.Application,
+    *,
+    ssl_context: ssl.SSLContext | None = None,
+    drain_seconds: float = 10.0,
 ) -> HttpPort:
     """``app`` bound to ``address`` (port 0 picks one), HTTPS with ``ssl_context``; not yet
-    taking connections: ``await port.start()``."""
+    taking connections: ``await port.start()``. ``close()`` lets requests in flight finish
+    for up to ``drain_seconds``."""
     host, _, port = address.rpartition(":")
     # access_log=None: a line per request would cost more than the request itself.
     runner = web.AppRunner(
@@ -223,6 +228,7 @@ async def open_http_port(
         max_field_size=MAX_HEADER_BYTES,
         # The handlers inflate gzip bodies themselves, within the message limit.
         auto_decompress=False,
+        shutdown_timeout=drain_seconds,
     )
     await runner.setup()
     factory = runner.server

@@ -68,17 +68,17 @@ class Servers:
             await self.http.start()
 
     async def stop(self, grace: float | None = DRAIN_SECONDS) -> None:
-        """Drain: HTTP requests in flight finish, then gRPC calls for up to ``grace``
-        seconds; waits answer at once with the state as it is."""
-        if self.http is not None:
-            await self.http.close()
+        """Drain: no new calls; calls in flight on either port finish, gRPC's within
+        ``grace`` seconds; waits answer at once with the state as it is."""
         await self.health.enter_graceful_shutdown()
-        stopped = asyncio.ensure_future(self.grpc.stop(grace))
+        draining = [asyncio.ensure_future(self.grpc.stop(grace))]
+        if self.http is not None:
+            draining.append(asyncio.ensure_future(self.http.close()))
         # Pending WaitOperation calls answer with the current state rather than hold
         # the drain until their timeouts.
         await asyncio.sleep(0)
         self.manager.release_waiters()
-        await stopped
+        await asyncio.gather(*draining)
 
 
 async def create_server(
@@ -202,7 +202,10 @@ async def _open_http(
         dispatcher, registry=registry, max_body_bytes=max_bytes, cors_origins=cors_origins
     )
     return await open_http_port(
-        address, app, ssl_context=None if tls is None else tls.ssl_context()
+        address,
+        app,
+        ssl_context=None if tls is None else tls.ssl_context(),
+        drain_seconds=DRAIN_SECONDS,
     )
 
 
