@@ -15,6 +15,7 @@ import gzip
 import http.client
 import json
 import queue
+import socket
 import struct
 import subprocess
 import sys
@@ -870,3 +871,65 @@ def test_a_wait_in_flight_on_the_http_port_answers_when_the_server_stops():
     assert reply.json()["name"] == created.name
     assert "done" not in reply.json()
     store.close()
+
+
+def test_a_busy_http_address_is_one_line_and_exit_2():
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        address = f"127.0.0.1:{busy.getsockname()[1]}"
+        done = subprocess.run(
+            [
+                str(SCRIPT),
+                "serve",
+                "--grpc-addr",
+                "127.0.0.1:0",
+                "--http-addr",
+                address,
+                "--db",
+                ":memory:",
+                "--tokens",
+                "/dev/null",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"v1op: cannot listen on {address}: "), done.stderr
+    assert len(done.stderr.splitlines()) == 1
+
+
+def test_readyz_says_when_the_store_cannot_be_reached(postgres):
+    import psycopg
+
+    from v1op_pb.server.store import open_store
+
+    url = postgres.new_database()
+    store = open_store(url)
+    table, _ = make_token_table()
+    found: dict[str, int] = {}
+
+    async def build():
+        servers = await create_servers(
+            "127.0.0.1:0", store=store, tokens=table, http_address="127.0.0.1:0"
+        )
+        found["http"] = servers.http_port
+        return servers, servers.grpc_port
+
+    try:
+        with running(build):
+            ready = send(found["http"], "GET", "/readyz")
+            database = url.rsplit("/", 1)[1]
+            with psycopg.connect(postgres.url("postgres"), autocommit=True) as admin:
+                admin.execute(f"DROP DATABASE {database} WITH (FORCE)")
+            gone = send(found["http"], "GET", "/readyz")
+            alive = send(found["http"], "GET", "/healthz")
+    finally:
+        store.close()
+
+    assert (ready.status, ready.json()) == (200, {"status": "SERVING"})
+    assert gone.status == 503
+    assert gone.json()["code"] == code_pb2.UNAVAILABLE
+    assert alive.status == 200

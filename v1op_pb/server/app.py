@@ -201,12 +201,15 @@ async def _open_http(
     app = create_http_app(
         dispatcher, registry=registry, max_body_bytes=max_bytes, cors_origins=cors_origins
     )
-    return await open_http_port(
-        address,
-        app,
-        ssl_context=None if tls is None else tls.ssl_context(),
-        drain_seconds=DRAIN_SECONDS,
-    )
+    try:
+        return await open_http_port(
+            address,
+            app,
+            ssl_context=None if tls is None else tls.ssl_context(),
+            drain_seconds=DRAIN_SECONDS,
+        )
+    except OSError as e:
+        raise OSError(f"cannot listen on {address}: {e.strerror or e}") from e
 
 
 async def serve(
