@@ -65,6 +65,8 @@ def test_the_wheel_carries_license_protos_stubs_and_markers(tmp_path: Path) -> N
         "v1op/v1/operation_pb2.pyi",
         "v1op/v1/operation_service_pb2_grpc.pyi",
         "v1op/example/v1/evaluation_pb2.pyi",
+        # The protos' comments, for the OpenAPI document (v1op openapi, /openapi.json).
+        "v1op/v1/source_info.binpb",
     } <= names
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names), sorted(names)
     assert any(n.startswith("v1op_pb/_codec/_native") and n.endswith(".so") for n in names)
