@@ -534,8 +534,8 @@ def ratios(results: Sequence[Result]) -> list[str]:
         connect_rate = rates.get(("Connect JSON", count))
         if grpc_rate and rest_rate and connect_rate:
             lines.append(
-                f"{count} clients: REST {rest_rate / grpc_rate:.2f}x gRPC, "
-                f"Connect JSON {connect_rate / rest_rate:.2f}x REST"
+                f"{count} clients: REST {rest_rate / grpc_rate:.2f}x gRPC's rate, "
+                f"Connect JSON {connect_rate / rest_rate:.2f}x REST's"
             )
     return lines
 
@@ -560,16 +560,20 @@ def _note(text: str) -> None:
 
 def table(results: Sequence[Result]) -> str:
     columns = ["Call", "Transport", "Clients", "Requests", "Errors", "Requests/s"]
-    columns += ["p50 (ms)", "p99 (ms)", "Server CPU", "Client CPU"]
+    columns += ["p50 (ms)", "p99 (ms)", "Server CPU", "Server CPU/call (µs)", "Client CPU"]
     rows = ["| " + " | ".join(columns) + " |", "|---|---|" + "--:|" * (len(columns) - 2)]
     for r in results:
-        server_cpu = "n/a" if r.server_cpu is None else f"{r.server_cpu / r.seconds:.0%}"
+        server_cpu = per_call = "n/a"
+        if r.server_cpu is not None:
+            server_cpu = f"{r.server_cpu / r.seconds:.0%}"
+            # What a call costs the server, whatever else ran on the machine meanwhile.
+            per_call = f"{r.server_cpu / r.requests * 1e6:,.0f}" if r.requests else "n/a"
         errors = sum(r.errors.values())
         rows.append(
             f"| {r.call} | {r.transport} | {r.clients} | {r.requests} | {errors} "
             f"| {r.throughput:,.0f} "
             f"| {_ms(r, 50)} | {_ms(r, 99)} "
-            f"| {server_cpu} | {r.client_cpu / r.seconds:.0%} |"
+            f"| {server_cpu} | {per_call} | {r.client_cpu / r.seconds:.0%} |"
         )
     return "\n".join(rows)
 
