@@ -19,6 +19,7 @@ import queue
 import re
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -1297,3 +1298,55 @@ def test_query_parameters_beside_the_body_field_are_taken_by_either_name():
     for status, body in query_statuses(["theName=x", "the_name=x"]):
         assert status == 503, body
         assert body["code"] == code_pb2.UNAVAILABLE
+
+
+# --- the standalone gateway's Connect and gRPC-Web ----------------------------------------------
+
+
+@pytest.mark.parametrize("port", ["http_port", "remote_port"])
+def test_connect_through_either_dispatcher_agrees_with_grpc(stack, ops, port):
+    created = make_operation(stack, ops)
+    headers = {
+        "Content-Type": "application/json",
+        "Connect-Protocol-Version": "1",
+        "Authorization": f"Bearer {stack.tokens['users/ada']}",
+    }
+    connection = http.client.HTTPConnection("127.0.0.1", getattr(stack, port), timeout=10)
+    try:
+        for name, status in [(created.name, 200), (MISSING_NAME, 404)]:
+            body = json.dumps({"name": name}).encode()
+            connection.request("POST", "/v1op.v1.OperationService/GetOperation", body, headers)
+            response = connection.getresponse()
+            answer = json.loads(response.read())
+            assert response.status == status, answer
+            if status == 200:
+                assert from_dict(answer["operation"]) == grpc_get(stack, ops, created.name)
+            else:
+                # The remote server's Status comes back whole: code, message, typed details.
+                assert answer["code"] == "not_found"
+                assert answer["details"][0]["type"] == "google.rpc.ResourceInfo"
+    finally:
+        connection.close()
+
+
+def test_grpc_web_through_the_standalone_gateway(stack, ops):
+    created = make_operation(stack, ops)
+    request = pb.GetOperationRequest(name=created.name).SerializeToString()
+    body = struct.pack(">BI", 0, len(request)) + request
+    headers = {
+        "Content-Type": "application/grpc-web+proto",
+        "Authorization": f"Bearer {stack.tokens['users/ada']}",
+    }
+    connection = http.client.HTTPConnection("127.0.0.1", stack.remote_port, timeout=10)
+    try:
+        connection.request("POST", "/v1op.v1.OperationService/GetOperation", body, headers)
+        response = connection.getresponse()
+        payload = response.read()
+    finally:
+        connection.close()
+
+    assert response.status == 200
+    length = struct.unpack(">I", payload[1:5])[0]
+    message, trailers = payload[5 : 5 + length], payload[5 + length :]
+    assert pb.GetOperationResponse.FromString(message).operation == created
+    assert trailers[0] == 0x80 and trailers[5:].startswith(b"grpc-status:0\r\n")
