@@ -132,7 +132,10 @@ def _readyz_handler(dispatcher: Dispatcher) -> Handler:
     async def handle(request: web.Request) -> web.StreamResponse:
         if await dispatcher.ready():
             return web.json_response({"status": "SERVING"})
-        status = make_status(code_pb2.UNAVAILABLE, "not ready: the operation store is unreachable")
+        status = make_status(
+            code_pb2.UNAVAILABLE,
+            "not ready: the operation store (v1op gateway: its gRPC server) cannot be reached",
+        )
         return status_response(503, status)
 
     return handle
