@@ -1350,3 +1350,13 @@ def test_grpc_web_through_the_standalone_gateway(stack, ops):
     message, trailers = payload[5 : 5 + length], payload[5 + length :]
     assert pb.GetOperationResponse.FromString(message).operation == created
     assert trailers[0] == 0x80 and trailers[5:].startswith(b"grpc-status:0\r\n")
+
+
+def test_the_standalone_gateway_is_ready_when_its_grpc_server_is(stack):
+    ready = call(stack.remote_port, "GET", "/readyz")
+    unreachable = call(stack.dead_port, "GET", "/readyz")
+    alive = call(stack.dead_port, "GET", "/healthz")
+
+    assert (ready.status, ready.json()) == (200, {"status": "SERVING"})
+    assert_status_body(unreachable, 503, code_pb2.UNAVAILABLE)
+    assert alive.status == 200
