@@ -275,3 +275,28 @@ def test_mutated_requests_get_a_status_answer_and_no_handler_error(fuzzed_gatewa
 def test_what_the_gateway_fuzzer_found_stays_fixed(fuzzed_gateway):
     for path in sorted((REGRESSIONS / "gateway").iterdir()):
         check_request(fuzzed_gateway, path.read_bytes())
+
+
+def test_a_malformed_request_after_good_ones_on_one_connection_is_a_status_400(stack):
+    # The Status answer replaces aiohttp's own however many answers came before it on the
+    # connection: the answers before it pass untouched.
+    good = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", stack.http_port), timeout=TIMEOUT) as sock:
+        answers = []
+        for _ in range(2):
+            sock.sendall(good)
+            data = b""
+            while not data.endswith(b"}"):
+                data += sock.recv(65536)
+            answers.append(data)
+        sock.sendall(b"GARBAGE\r\n\r\n")
+        rest = b""
+        while chunk := sock.recv(65536):
+            rest += chunk
+
+    for answer in answers:
+        assert answer.startswith(b"HTTP/1.1 200 OK\r\n"), answer
+        assert answer.endswith(b'{"status": "SERVING"}'), answer
+    head, _, body = rest.partition(b"\r\n\r\n")
+    assert head.split(b"\r\n")[0].split(b" ")[1] == b"400", rest
+    assert json.loads(body)["code"] == 3
