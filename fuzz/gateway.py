@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 from v1op_pb.gateway.app import DOCUMENTED_SERVICES, open_channel, start_gateway
 from v1op_pb.server.app import create_server
-from v1op_pb.server.identity import Principal, TokenTable
+from v1op_pb.server.auth import Principal, TokenTable
 from v1op_pb.server.store import SQLiteStore
 
 __all__ = ["Gateway", "check_request", "gateway_seeds", "split_request"]

@@ -3,18 +3,19 @@
 ``create_server`` builds a grpc.aio server with OperationService, OperationProgressService,
 google.longrunning.Operations, health checking and reflection; ``serve`` runs one until
 SIGTERM. ``tls=ServerTLS.load(cert, key, client_ca)`` serves TLS (mutual TLS with a client
-CA).
+CA); ``auth=Authenticator(...)`` says who calls (v1op_pb.server.auth).
 """
 
 from .._tls import ServerTLS
 from .app import DEFAULT_MAX_MESSAGE_BYTES, create_server, serve
-from .identity import Principal, TokenTable
+from .auth import Authenticator, Principal, TokenTable
 from .manager import MAX_BATCH, OperationManager
 from .store import Page, Query, SQLiteStore, Store
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_BYTES",
     "MAX_BATCH",
+    "Authenticator",
     "OperationManager",
     "Page",
     "Principal",

@@ -20,7 +20,7 @@ from v1op.v1 import operation_service_pb2_grpc as pb_grpc
 from .._registry import TypeRegistry
 from .._tls import ServerTLS
 from .addresses import check_free, split_address
-from .identity import TokenTable
+from .auth import Authenticator, TokenTable
 from .manager import OperationManager, page_bytes_for
 from .reflection import RegistryReflectionPool
 from .services import (
@@ -51,7 +51,8 @@ async def create_server(
     address: str,
     *,
     store: Store,
-    tokens: TokenTable,
+    auth: Authenticator | None = None,
+    tokens: TokenTable | None = None,
     registry: TypeRegistry | None = None,
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     max_wait_seconds: float = 60.0,
@@ -62,11 +63,14 @@ async def create_server(
     free port), over TLS with ``tls``; returns it, not yet started, with the bound port. The
     caller owns ``store`` and closes it after the server stops. ``reuse_port`` lets other
     processes listen on the same port (SO_REUSEPORT), as ``serve --workers`` does; without
-    it a busy port fails."""
+    it a busy port fails. ``auth`` says who calls; ``tokens`` alone is short for
+    ``auth=Authenticator(tokens=tokens)``."""
+    if (auth is None) == (tokens is None):
+        raise TypeError("give exactly one of auth and tokens")
     assembled = await _assemble(
         address,
         store=store,
-        tokens=tokens,
+        auth=auth if auth is not None else Authenticator(tokens=tokens),
         registry=registry,
         max_message_bytes=max_message_bytes,
         max_wait_seconds=max_wait_seconds,
@@ -88,7 +92,7 @@ async def _assemble(
     address: str,
     *,
     store: Store,
-    tokens: TokenTable,
+    auth: Authenticator,
     registry: TypeRegistry | None,
     max_message_bytes: int,
     max_wait_seconds: float,
@@ -112,13 +116,11 @@ async def _assemble(
         ],
         interceptors=[DecodeRequests()],
     )
-    pb_grpc.add_OperationServiceServicer_to_server(OperationService(manager, tokens), server)
+    pb_grpc.add_OperationServiceServicer_to_server(OperationService(manager, auth), server)
     pb_grpc.add_OperationProgressServiceServicer_to_server(
-        OperationProgressService(manager, tokens), server
+        OperationProgressService(manager, auth), server
     )
-    operations_pb2_grpc.add_OperationsServicer_to_server(
-        LongRunningService(manager, tokens), server
-    )
+    operations_pb2_grpc.add_OperationsServicer_to_server(LongRunningService(manager, auth), server)
     health = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     for name in ("", *SERVICE_NAMES):
@@ -173,7 +175,7 @@ async def serve(
     address: str,
     *,
     db: str,
-    tokens: TokenTable,
+    auth: Authenticator,
     registry: TypeRegistry | None = None,
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     http_address: str | None = None,
@@ -200,7 +202,7 @@ async def serve(
         assembled = await _assemble(
             address,
             store=store,
-            tokens=tokens,
+            auth=auth,
             registry=registry,
             max_message_bytes=max_message_bytes,
             max_wait_seconds=60.0,

@@ -9,6 +9,7 @@ import functools
 import json
 import logging
 import re
+import ssl
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
@@ -25,8 +26,8 @@ from v1op.v1 import operation_service_pb2_grpc as pb_grpc
 
 from .._errors import excerpt
 from .._operation import Operation
+from .auth import Authenticator, Principal
 from .errors import status_of
-from .identity import Principal, TokenTable
 from .manager import Listing, OperationManager
 from .store import StoreUnavailable
 
@@ -61,7 +62,7 @@ def rpc(
     async def call(self: Service, request: Request, context: Context) -> Response:
         try:
             try:
-                who = self._tokens.authenticate(context.invocation_metadata())
+                who = await self._auth.authenticate(*_credentials_of(context))
                 return await handler(self, request, who, context)
             except StoreUnavailable as e:
                 # The database is down or restarting: a retry may succeed. Its reason is
@@ -148,10 +149,19 @@ def _bounded(status: status_pb2.Status) -> status_pb2.Status:
     return bounded
 
 
+def _credentials_of(context: Context) -> tuple[list[tuple[str, str]], bytes | None]:
+    """What the Authenticator reads of a gRPC call: its text metadata, and the DER of the
+    client certificate that mutual TLS verified."""
+    metadata = [(k, v) for k, v in context.invocation_metadata() or () if isinstance(v, str)]
+    pem = list(context.auth_context().get("x509_pem_cert", ()))
+    der = ssl.PEM_cert_to_DER_cert(pem[0].decode("ascii")) if pem else None
+    return metadata, der
+
+
 class _Service:
-    def __init__(self, manager: OperationManager, tokens: TokenTable) -> None:
+    def __init__(self, manager: OperationManager, auth: Authenticator) -> None:
         self._manager = manager
-        self._tokens = tokens
+        self._auth = auth
 
 
 class OperationService(_Service, pb_grpc.OperationServiceServicer):
