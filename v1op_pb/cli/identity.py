@@ -58,10 +58,9 @@ def authenticator_from(args: argparse.Namespace) -> Authenticator:
             "give --tokens FILE, --jwks, or --trust-domain (or, for development only, "
             "--dev-anonymous)"
         )
+    jwt, spiffe = _jwt_from(args), _spiffe_from(args)
     tokens = None if args.tokens is None else TokenTable.load(args.tokens)
-    return Authenticator(
-        tokens=tokens, jwt=_jwt_from(args), spiffe=_spiffe_from(args), anonymous=anonymous
-    )
+    return Authenticator(tokens=tokens, jwt=jwt, spiffe=spiffe, anonymous=anonymous)
 
 
 def _jwt_from(args: argparse.Namespace) -> JwtVerifier | None:
