@@ -181,7 +181,8 @@ def test_a_token_without_key_id_needs_a_set_with_one_key_of_its_algorithm(tmp_pa
 # --- the key set file ------------------------------------------------------------------------
 
 
-@pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
+# Newer PyJWT warns when it signs with a short RSA key, as this test does on purpose.
+@pytest.mark.filterwarnings("ignore:The RSA key is")
 def test_keys_of_other_kinds_are_left_out_and_a_set_needs_one_usable(tmp_path):
     small, usable = rsa_key("small", bits=1024), ec_key("usable")
     p384 = SigningKey("p384", "ES384", ec.generate_private_key(ec.SECP384R1()))
