@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from v1op_pb.cli import main
-from v1op_pb.cli.environment import resolve_environment, variable_of
+from v1op_pb.cli.environment import resolve_environment, variable_of, with_environment
 from v1op_pb.cli.main import _parser
 
 SCRIPT = Path(sys.executable).parent / "v1op"
@@ -173,3 +173,44 @@ def test_secrets_in_the_environment_are_never_shown(tmp_path):
         )
         assert "s3cret-pw" not in done.stdout + done.stderr
     assert done.returncode == 2 and "cannot use PostgreSQL database" in done.stderr
+
+
+def test_every_kind_of_option_reads_its_variable():
+    # Kinds the commands do not use yet, so that one added later works at once.
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--verbose", "-v", action="count", default=0)
+    parser.add_argument("--color", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--mode", choices=["fast", "safe"], default="safe")
+    parser.add_argument("--level", action="store_const", const=3)
+    parser.add_argument("--tag", action="append_const", const="t", dest="tags")
+    parser.add_argument("--names", nargs="+", type=str.upper)
+    parser.add_argument("--extra", action="extend", nargs="+")
+    environ = {
+        "V1OP_VERBOSE": "2",
+        "V1OP_COLOR": "no",
+        "V1OP_MODE": "fast",
+        "V1OP_LEVEL": "on",
+        "V1OP_TAG": "yes",
+        "V1OP_NAMES": "a, b",
+        "V1OP_EXTRA": "x,y",
+    }
+    with_environment(parser, environ)
+    args = parser.parse_args([])
+    resolve_environment(args)
+    assert vars(args) == {
+        "verbose": 2,
+        "color": False,
+        "mode": "fast",
+        "level": 3,
+        "tags": ["t"],
+        "names": ["A", "B"],
+        "extra": ["x", "y"],
+    }
+    # Given on the command line, the environment's values are not used.
+    args = parser.parse_args(["-v", "--color", "--mode", "safe", "--extra", "z"])
+    resolve_environment(args)
+    assert (args.verbose, args.color, args.mode, args.extra) == (1, True, "safe", ["z"])
+    with_environment(parser, {"V1OP_MODE": "reckless"})
+    args = parser.parse_args([])
+    with pytest.raises(ValueError, match=r"^V1OP_MODE: --mode takes one of fast, safe$"):
+        resolve_environment(args)

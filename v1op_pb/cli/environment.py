@@ -6,7 +6,8 @@ How a value is read, by the kind of option:
 
 - an option with a value: the variable's value, checked as the option checks it;
 - a flag (``--insecure``): ``1``, ``true``, ``yes`` or ``on`` sets it; ``0``, ``false``,
-  ``no``, ``off`` or empty leaves it off; anything else is an error;
+  ``no``, ``off`` or empty leaves it off; anything else is an error (a counted flag, ``-v``
+  style, takes the count);
 - a repeatable option (``--import``): values separated by commas; given on the command line
   at all, the option takes only the command line's values.
 
@@ -53,6 +54,10 @@ class _FromEnvironment:
         # line's values then start an empty list, and replace the environment's.
         return []
 
+    def __add__(self, other: int) -> int:
+        # A counted flag given on the command line counts up from its default: from zero.
+        return other
+
     def __repr__(self) -> str:
         return f"${self.variable}"
 
@@ -85,10 +90,6 @@ def with_environment(
         variable = variable_of(action)
         if variable is None:
             continue
-        if isinstance(action, (argparse._CountAction, argparse._AppendConstAction)):
-            raise TypeError(
-                f"{variable}: a {type(action).__name__} is not read from the environment"
-            )
         shown = f"[env {variable}]"
         action.help = shown if not action.help else f"{action.help} {shown}"
         if variable in environ:
@@ -105,13 +106,20 @@ def resolve_environment(args: argparse.Namespace) -> None:
 
 
 def _convert(action: argparse.Action, variable: str, raw: str) -> Any:
-    if isinstance(action, _FLAGS):
+    if isinstance(action, argparse._CountAction):
+        try:
+            return int(raw)
+        except ValueError:
+            raise ValueError(f"{variable}: give a count (0, 1, 2, ...)") from None
+    if isinstance(action, (*_FLAGS, argparse._AppendConstAction)):
         word = raw.strip().lower()
         if word not in _TRUE | _FALSE:
             raise ValueError(f"{variable}: give 1, true, yes or on, or 0, false, no or off")
         on = word in _TRUE
         if isinstance(action, argparse.BooleanOptionalAction):
             return on
+        if isinstance(action, argparse._AppendConstAction):
+            return [action.const] if on else []
         return action.const if on else _default_of(action)
     if isinstance(action, argparse._AppendAction) or action.nargs not in (None, "?"):
         values = [_one(action, variable, item.strip()) for item in raw.split(",")]
