@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from v1op.v1 import operation_service_pb2 as pb
 
 from v1op_pb.server.app import create_servers
-from v1op_pb.server.identity import Principal, TokenTable
+from v1op_pb.server.auth import Principal, TokenTable
 from v1op_pb.server.store import SQLiteStore
 
 __all__ = ["Gateway", "check_request", "gateway_seeds", "split_request"]

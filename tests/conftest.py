@@ -24,7 +24,7 @@ from v1op_pb import Operation, pack
 
 # The private modules, as the other tests use: importing the public v1op_pb.server would
 # add a `server` attribute to the package, which test_public_api counts as a public name.
-from v1op_pb.server.identity import Principal, TokenTable
+from v1op_pb.server.auth import Principal, TokenTable
 from v1op_pb.server.store import SQLiteStore
 
 if TYPE_CHECKING:

@@ -32,6 +32,7 @@ __all__ = [
     "GRPC_WEB",
     "MAX_AUTHORIZATION_CHARS",
     "REST",
+    "UNAUTHENTICATED_MESSAGE",
     "CallError",
     "CallInfo",
     "Dispatcher",
@@ -46,6 +47,8 @@ GRPC = "grpc"
 REST = "rest"
 CONNECT = "connect"
 GRPC_WEB = "grpc-web"
+# What every refused caller hears, on every protocol (the reason goes to the server log).
+UNAUTHENTICATED_MESSAGE = "unauthenticated: the call carries no credential this server accepts"
 # A bearer token is printable ASCII; anything longer than this is not one the server gave
 # out, and gRPC's metadata limit would refuse it further on.
 MAX_AUTHORIZATION_CHARS = 4096
@@ -144,10 +147,7 @@ def check_authorization(metadata: Sequence[tuple[str, str]]) -> None:
         if key == "authorization" and (
             len(value) > MAX_AUTHORIZATION_CHARS or not _printable_ascii(value)
         ):
-            raise CallError.of(
-                code_pb2.UNAUTHENTICATED,
-                "the authorization header is not 'Bearer <token>' in printable ASCII",
-            )
+            raise CallError.of(code_pb2.UNAUTHENTICATED, UNAUTHENTICATED_MESSAGE)
 
 
 def _printable_ascii(text: str) -> bool:

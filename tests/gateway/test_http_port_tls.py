@@ -38,7 +38,7 @@ from v1op.v1 import operation_service_pb2_grpc as pb_grpc
 
 from v1op_pb import Operation, from_dict
 from v1op_pb.server.app import create_servers
-from v1op_pb.server.identity import Principal
+from v1op_pb.server.auth import Principal
 from v1op_pb.server.store import SQLiteStore
 from v1op_pb.server.tls import ServerTLS
 
@@ -410,7 +410,7 @@ def test_the_client_certificate_is_given_to_the_identity_on_both_ports(tmp_path)
     async def run() -> None:
         store = SQLiteStore(":memory:")
         servers = await create_servers(
-            "127.0.0.1:0", store=store, tokens=identity, tls=tls, http_address="127.0.0.1:0"
+            "127.0.0.1:0", store=store, auth=identity, tls=tls, http_address="127.0.0.1:0"
         )
         await servers.start()
         try:

@@ -24,7 +24,7 @@ from google.rpc import code_pb2, error_details_pb2
 from v1op.example.v1 import evaluation_pb2
 
 from v1op_pb import Operation, TypeRegistry, make_status, pack
-from v1op_pb.server.identity import Principal
+from v1op_pb.server.auth import Principal
 from v1op_pb.server.manager import (
     DEFAULT_PAGE_SIZE,
     MAX_BATCH,

@@ -11,6 +11,7 @@ from .._errors import ConversionError
 from .._registry import UnknownTypeError
 from .common import EXIT_ERROR, UNKNOWN_TYPE_HINT, silence_stdout
 from .convert import add_convert_command
+from .environment import resolve_environment, with_environment
 from .operations import add_operation_commands
 from .schema import add_schema_commands
 from .serve import add_serve_commands
@@ -25,6 +26,8 @@ _EXTRA_OF = {
     "grpc_reflection": "grpc",
     "google.api_core": "grpc",
     "aiohttp": "rest",
+    "jwt": "auth",
+    "cryptography": "auth",
 }
 
 
@@ -45,6 +48,9 @@ def _parser() -> argparse.ArgumentParser:
     add_serve_commands(commands)
     add_operation_commands(commands)
     add_schema_commands(commands)
+    # The servers' options, as a deployment sets them (systemd, containers): V1OP_<OPTION>.
+    for server in ("serve", "gateway"):
+        with_environment(commands.choices[server])
     return parser
 
 
@@ -56,6 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if check is not None:
         check(args)
     try:
+        resolve_environment(args)
         return int(args.run(args))
     except BrokenPipeError:
         # The reader went away (`v1op list | head`): stop quietly, as a filter does.

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 
 from .common import add_type_options, registry_from
+from .identity import add_identity_options, authenticator_from, warn_anonymous
 from .tls import add_client_tls_options, add_server_tls_options, client_tls_from, server_tls_from
 
 __all__ = ["add_serve_commands"]
@@ -36,12 +36,7 @@ def add_serve_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
     )
     # How --workers starts each worker: a server that shares its port on purpose.
     serve.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    serve.add_argument("--tokens", metavar="FILE", help="'TOKEN PRINCIPAL' lines")
-    serve.add_argument(
-        "--dev-anonymous",
-        metavar="PRINCIPAL",
-        help="FOR DEVELOPMENT ONLY: calls without a token act as PRINCIPAL",
-    )
+    add_identity_options(serve)
     serve.add_argument("--max-message-bytes", type=int, default=4 * 1024 * 1024)
     serve.add_argument(
         "--http-addr",
@@ -85,33 +80,26 @@ def _add_cors_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from ..server import Principal, TokenTable, serve
+    from ..server import serve
 
-    anonymous = Principal(args.dev_anonymous) if args.dev_anonymous else None
-    if args.tokens is None and anonymous is None:
-        raise ValueError("give --tokens FILE (or, for development only, --dev-anonymous)")
-    if args.tokens is not None:
-        tokens = TokenTable.load(args.tokens, anonymous=anonymous)
-    else:
-        tokens = TokenTable({}, anonymous=anonymous)
     if args.cors_origin and args.http_addr is None:
         raise ValueError("--cors-origin is for the HTTP port: give --http-addr too")
+    # Certificates and identity: one error here, before any worker starts.
+    tls = server_tls_from(args)
+    auth = authenticator_from(args)
     if args.workers is not None and not args.worker:
         return _serve_workers(args)
-    if anonymous is not None and not args.worker:
-        print(
-            f"v1op: WARNING: calls without a token act as {anonymous.name} (development only)",
-            file=sys.stderr,
-        )
+    if not args.worker:
+        warn_anonymous(args)
     asyncio.run(
         serve(
             args.grpc_addr,
             db=args.db,
-            tokens=tokens,
+            auth=auth,
             registry=registry_from(args),
             max_message_bytes=args.max_message_bytes,
             http_address=args.http_addr,
-            tls=server_tls_from(args),
+            tls=tls,
             reuse_port=args.worker,
             cors_origins=args.cors_origin,
         )
@@ -130,12 +118,7 @@ def _serve_workers(args: argparse.Namespace) -> int:
         )
     if args.db == ":memory:":
         raise ValueError("--workers share the store: give a SQLite file or a PostgreSQL URL")
-    server_tls_from(args)  # unreadable certificates: one error here, not one per worker
-    if args.dev_anonymous:
-        print(
-            f"v1op: WARNING: calls without a token act as {args.dev_anonymous} (development only)",
-            file=sys.stderr,
-        )
+    warn_anonymous(args)
     return run_workers(args.argv, address=args.grpc_addr, db=args.db, count=args.workers)
 
 

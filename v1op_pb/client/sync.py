@@ -18,7 +18,7 @@ from v1op.v1 import operation_service_pb2_grpc as pb_grpc
 
 from .._operation import Operation
 from .._registry import TypeRegistry
-from . import _common
+from . import _common, diagnostics
 from ._common import DEFAULT_PROGRESS_INTERVAL, ProgressThrottle, RunState
 
 __all__ = ["OperationClient", "OperationRun"]
@@ -66,6 +66,10 @@ class OperationClient:
             insecure=insecure or channel is not None,
         )
         self._own_channel = channel is None
+        # Says why a connection fails (e.g. plaintext to a TLS port) better than gRPC does.
+        self._probe = diagnostics.Probe.of(
+            target, channel, credentials, tls, root_certificates, certificate_chain
+        )
         if channel is None:
             if settings.credentials is None:
                 channel = grpc.insecure_channel(target, options=settings.options)
@@ -204,7 +208,7 @@ class OperationClient:
                 timeout=self.timeout if timeout is None else timeout,
             )
         except grpc.RpcError as e:
-            raise _common.error_from_rpc(e, self.registry) from e
+            raise diagnostics.explain(_common.error_from_rpc(e, self.registry), self._probe) from e
 
 
 class OperationRun(RunState):

@@ -19,9 +19,9 @@ from v1op.v1 import operation_service_pb2_grpc as pb_grpc
 from .._registry import TypeRegistry
 from .._tls import ServerTLS
 from .addresses import check_free, split_address
-from .dispatch import Authenticator, ServiceDispatcher
+from .auth import Authenticator, TokenTable
+from .dispatch import ServiceDispatcher
 from .handlers import SERVICES
-from .identity import TokenTable
 from .manager import OperationManager, page_bytes_for
 from .reflection import enable_reflection
 from .services import (
@@ -85,7 +85,8 @@ async def create_server(
     address: str,
     *,
     store: Store,
-    tokens: TokenTable | Authenticator,
+    auth: Authenticator | None = None,
+    tokens: TokenTable | None = None,
     registry: TypeRegistry | None = None,
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     max_wait_seconds: float = 60.0,
@@ -96,10 +97,12 @@ async def create_server(
     free port), over TLS with ``tls``; returns it, not yet started, with the bound port. The
     caller owns ``store`` and closes it after the server stops. ``reuse_port`` lets other
     processes listen on the same port (SO_REUSEPORT), as ``serve --workers`` does; without
-    it a busy port fails."""
+    it a busy port fails. ``auth`` says who calls; ``tokens`` alone is short for
+    ``auth=Authenticator(tokens=tokens)``."""
     servers = await create_servers(
         address,
         store=store,
+        auth=auth,
         tokens=tokens,
         registry=registry,
         max_message_bytes=max_message_bytes,
@@ -114,7 +117,8 @@ async def create_servers(
     address: str,
     *,
     store: Store,
-    tokens: TokenTable | Authenticator,
+    auth: Authenticator | None = None,
+    tokens: TokenTable | None = None,
     registry: TypeRegistry | None = None,
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     max_wait_seconds: float = 60.0,
@@ -127,6 +131,10 @@ async def create_servers(
     process, on the same services (no gRPC hop between them), with the same TLS and client
     certificates, message limit and identity; ``cors_origins`` lets browsers of those
     origins call it. ``await servers.start()``, then ``await servers.stop()``."""
+    if (auth is None) == (tokens is None):
+        raise TypeError("give exactly one of auth and tokens")
+    if auth is None:
+        auth = Authenticator(tokens=tokens)
     split_address(address)
     manager = OperationManager(
         store,
@@ -135,7 +143,7 @@ async def create_servers(
         max_page_bytes=page_bytes_for(max_message_bytes),
     )
     dispatcher = ServiceDispatcher(
-        manager, tokens, ready=lambda: asyncio.to_thread(store.get, _READY_PROBE)
+        manager, auth, ready=lambda: asyncio.to_thread(store.get, _READY_PROBE)
     )
     server = grpc.aio.server(
         options=[
@@ -150,15 +158,15 @@ async def create_servers(
     certificates = tls is not None and tls.client_ca is not None
     # The servicers adapt gRPC calls onto the one dispatcher the HTTP port calls too.
     pb_grpc.add_OperationServiceServicer_to_server(
-        OperationService(manager, tokens, dispatcher=dispatcher, certificates=certificates),
+        OperationService(manager, auth, dispatcher=dispatcher, certificates=certificates),
         server,
     )
     pb_grpc.add_OperationProgressServiceServicer_to_server(
-        OperationProgressService(manager, tokens, dispatcher=dispatcher, certificates=certificates),
+        OperationProgressService(manager, auth, dispatcher=dispatcher, certificates=certificates),
         server,
     )
     operations_pb2_grpc.add_OperationsServicer_to_server(
-        LongRunningService(manager, tokens, dispatcher=dispatcher, certificates=certificates),
+        LongRunningService(manager, auth, dispatcher=dispatcher, certificates=certificates),
         server,
     )
     health = health_aio.HealthServicer()
@@ -216,7 +224,7 @@ async def serve(
     address: str,
     *,
     db: str,
-    tokens: TokenTable | Authenticator,
+    auth: Authenticator,
     registry: TypeRegistry | None = None,
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     http_address: str | None = None,
@@ -246,7 +254,7 @@ async def serve(
         servers = await create_servers(
             address,
             store=store,
-            tokens=tokens,
+            auth=auth,
             registry=registry,
             max_message_bytes=max_message_bytes,
             max_wait_seconds=60.0,

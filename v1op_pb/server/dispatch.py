@@ -15,8 +15,7 @@ import asyncio
 import logging
 import sys
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Mapping
 
 from google.api_core.exceptions import GoogleAPICallError, ServiceUnavailable
 from google.protobuf.message import Message
@@ -25,13 +24,13 @@ from google.rpc import code_pb2, status_pb2
 from .._calls import GRPC, CallError, CallInfo, MethodSpec, check_authorization, method_specs
 from .._errors import excerpt
 from .._status import make_status
+from .auth import Authenticator, TokenTable
 from .errors import status_of
 from .handlers import SERVICES, Handler, handlers_for
-from .identity import Principal, TokenTable
 from .manager import OperationManager
 from .store import StoreUnavailable
 
-__all__ = ["Authenticator", "ServiceDispatcher", "TokenAuthenticator", "bounded"]
+__all__ = ["ServiceDispatcher", "bounded"]
 
 # A Status rides in gRPC trailers, which clients take up to 8 KiB of by default (with the
 # message percent-encoded and the details base64-encoded).
@@ -42,27 +41,6 @@ _log = logging.getLogger("v1op.server")
 
 class _Expired(Exception):
     """The call's deadline passed before it was answered."""
-
-
-class Authenticator(Protocol):
-    """Who is calling, from the call's metadata and its client certificate (DER, under
-    mutual TLS); raises google-api-core's Unauthenticated."""
-
-    async def authenticate(
-        self, metadata: Sequence[tuple[str, str]], peer_certificate: bytes | None
-    ) -> Principal: ...
-
-
-class TokenAuthenticator:
-    """A TokenTable as an Authenticator: bearer tokens alone decide."""
-
-    def __init__(self, tokens: TokenTable) -> None:
-        self.tokens = tokens
-
-    async def authenticate(
-        self, metadata: Sequence[tuple[str, str]], peer_certificate: bytes | None
-    ) -> Principal:
-        return self.tokens.authenticate(metadata)
 
 
 class ServiceDispatcher:
@@ -77,7 +55,7 @@ class ServiceDispatcher:
     ) -> None:
         """``ready`` is awaited by ``ready()``: it raises when the store cannot be reached."""
         self._identity = (
-            TokenAuthenticator(identity) if isinstance(identity, TokenTable) else identity
+            Authenticator(tokens=identity) if isinstance(identity, TokenTable) else identity
         )
         self._handlers = handlers_for(manager)
         self._methods = method_specs(SERVICES)

@@ -23,7 +23,7 @@ from v1op.v1 import operation_service_pb2 as pb
 from .._calls import CallInfo
 from .._errors import excerpt
 from .._operation import Operation
-from .identity import Principal
+from .auth import Principal
 from .manager import Listing, OperationManager
 
 __all__ = ["SERVICES", "Handler", "handlers_for", "to_longrunning"]

@@ -34,7 +34,7 @@ from .._codec import Codec
 from .._errors import ConversionError, excerpt
 from .._operation import Operation
 from .._registry import TypeRegistry
-from .identity import Principal
+from .auth import Principal
 from .store import Query, Store, StoredOperationMissing, StoreUnavailable
 
 __all__ = [

@@ -19,8 +19,8 @@ from v1op.v1 import operation_service_pb2 as pb
 from v1op.v1 import operation_service_pb2_grpc as pb_grpc
 
 from .._calls import GRPC, CallError, CallInfo, not_binary_message
-from .dispatch import Authenticator, ServiceDispatcher
-from .identity import TokenTable
+from .auth import Authenticator, TokenTable
+from .dispatch import ServiceDispatcher
 from .manager import OperationManager
 
 __all__ = [
