@@ -1,0 +1,206 @@
+"""Group commit, the part every engine shares: the writes waiting for a store's writer, and
+what one batch of them does to the rows it reads.
+
+An engine's writer takes every pending insert and modify (``take``), locks and reads their
+rows, and hands them here (``apply``): the writes run in the order they came, each on the rows
+as the writes before it left them, and nothing is written to the database until all have run.
+So a write that fails (its change raised, its operation is missing, its name is taken) fails
+alone, its caller gets its own error, and the others go on; then the engine writes the rows
+that changed and commits once. Only after the commit is durable are the callers answered
+(``settle``); a database error fails every write of the batch with StoreUnavailable, and the
+rollback leaves nothing of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import contextlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..._operation import Operation
+from .base import Change, StoredOperationExists, StoredOperationMissing, StoreUnavailable
+
+__all__ = [
+    "MAX_BATCH_NAMES",
+    "Applied",
+    "Insert",
+    "Modify",
+    "Write",
+    "apply",
+    "names_of",
+    "settle",
+    "settle_from_thread",
+    "take",
+]
+
+# A batch stops taking writes once it names this many operations (a batch_mark_seen alone
+# names up to 1000): a flood makes several transactions, not one without end.
+MAX_BATCH_NAMES = 1000
+
+
+class Insert:
+    """A caller's insert, waiting in ``future`` for its answer."""
+
+    __slots__ = ("error", "future", "operation")
+
+    def __init__(self, future: asyncio.Future[Any], operation: Operation) -> None:
+        self.future = future
+        self.operation = operation
+        self.error: BaseException | None = None
+
+    @property
+    def names(self) -> tuple[str]:
+        return (self.operation.name,)
+
+
+class Modify:
+    """A caller's modify, waiting in ``future`` for its answer."""
+
+    __slots__ = ("change", "clock", "error", "future", "names", "result")
+
+    def __init__(
+        self,
+        future: asyncio.Future[Any],
+        names: Sequence[str],
+        change: Change,
+        clock: Callable[[], int],
+    ) -> None:
+        self.future = future
+        self.names = names
+        self.change = change
+        self.clock = clock
+        self.error: BaseException | None = None
+        self.result: list[Operation] = []
+
+
+Write = Insert | Modify
+
+
+def take(first: Write, more: Callable[[], Write | None]) -> list[Write]:
+    """A batch: ``first`` and what ``more`` gives (None: nothing is waiting) up to
+    MAX_BATCH_NAMES names. Writes whose callers were cancelled before they were taken are
+    left out: nobody is told of them, so they are not made."""
+    batch = [] if first.future.done() else [first]
+    count = len(first.names)
+    while count < MAX_BATCH_NAMES:
+        write = more()
+        if write is None:
+            break
+        if not write.future.done():
+            batch.append(write)
+            count += len(write.names)
+    return batch
+
+
+@dataclass
+class Applied:
+    """What a batch changed, for the engine to write: rows as the last write left them."""
+
+    inserted: dict[str, Operation] = field(default_factory=dict)  # in the order of inserts
+    changed: dict[str, Operation] = field(default_factory=dict)  # rows that were stored
+    finished: builtins.list[str] = field(default_factory=list)  # became done or deleted
+
+
+def names_of(batch: Iterable[Write]) -> builtins.list[str]:
+    """Every operation a batch reads, sorted (the order engines lock rows in)."""
+    return sorted({name for write in batch for name in write.names})
+
+
+def apply(batch: Sequence[Write], stored: Mapping[str, bytes]) -> Applied:
+    """Run the batch's writes in order on ``stored`` (each named row's bytes, read under the
+    write lock; absent: not stored), recording each write's outcome in it."""
+    applied = Applied()
+    current: dict[str, Operation] = {}
+
+    def row(name: str) -> Operation | None:
+        operation = current.get(name)
+        if operation is None:
+            data = stored.get(name)
+            if data is None:
+                return None
+            operation = current[name] = Operation.FromString(data)
+        return operation
+
+    for write in batch:
+        if isinstance(write, Insert):
+            name = write.operation.name
+            if row(name) is not None:
+                write.error = StoredOperationExists(name)
+            else:
+                current[name] = applied.inserted[name] = write.operation
+            continue
+        try:
+            # Read under the write lock: writes commit in the order of their times.
+            now = write.clock()
+            staged: dict[str, Operation] = {}
+            result = []
+            for name in write.names:
+                before = staged[name] if name in staged else row(name)
+                if before is None:
+                    raise StoredOperationMissing(name)
+                # A copy: the change must not touch what earlier writes left, in case it
+                # raises halfway, nor what their callers will be given.
+                new = write.change(Operation.FromString(before.SerializeToString()), now)
+                staged[name] = new
+                result.append(new)
+        except Exception as e:
+            write.error = e
+            continue
+        write.result = result
+        for name, new in staged.items():
+            old = row(name)
+            assert old is not None  # staged names were read
+            if _finishes(old, new):
+                applied.finished.append(name)
+            current[name] = new
+            if name in applied.inserted:
+                applied.inserted[name] = new
+            else:
+                applied.changed[name] = new
+    return applied
+
+
+def _finishes(old: Operation, new: Operation) -> bool:
+    return (new.done and not old.done) or (
+        new.HasField("delete_time") and not old.HasField("delete_time")
+    )
+
+
+def settle(batch: Iterable[Write], failure: BaseException | None = None) -> None:
+    """Answer the callers of a batch, on the loop this runs on: each with its own outcome,
+    or all with ``failure`` (StoreUnavailable: a database error; anything else is a bug)."""
+    for write in batch:
+        future = write.future
+        if future.done():  # the caller was cancelled; the write stands if it committed
+            continue
+        if failure is not None:
+            future.set_exception(_own(failure))
+        elif write.error is not None:
+            future.set_exception(write.error)
+        elif isinstance(write, Modify):
+            future.set_result(write.result)
+        else:
+            future.set_result(None)
+
+
+def _own(failure: BaseException) -> BaseException:
+    """A StoreUnavailable of its own for each caller, as each raises it in its own task."""
+    if not isinstance(failure, StoreUnavailable):
+        return failure
+    error = StoreUnavailable(*failure.args)
+    error.__cause__ = failure.__cause__
+    return error
+
+
+def settle_from_thread(batch: Sequence[Write], failure: BaseException | None = None) -> None:
+    """``settle`` for a writer thread: on each caller's loop, one call per loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[Write]] = {}
+    for write in batch:
+        by_loop.setdefault(write.future.get_loop(), []).append(write)
+    for loop, writes in by_loop.items():
+        # A loop that has closed has nobody awaiting these answers any more.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(settle, writes, failure)
