@@ -38,7 +38,17 @@ from .base import (
     SchemaTooNew,
     StoreUnavailable,
 )
-from .writes import Insert, Modify, Write, apply, names_of, settle, take
+from .writes import (
+    GATHER_SECONDS,
+    MAX_BATCH_NAMES,
+    Gathering,
+    Insert,
+    Modify,
+    Write,
+    apply,
+    names_of,
+    settle,
+)
 
 __all__ = ["CHANNEL", "PostgresStore"]
 
@@ -248,20 +258,33 @@ class PostgresStore:
         self._pending.append(write)
         self._wake.set()
 
-    def _next_pending(self) -> Write | None:
-        return self._pending.popleft() if self._pending else None
-
     async def _write_batches(self) -> None:
-        """The writer task: a batch of whatever is waiting, again and again, until closed."""
+        """The writer task: a batch of whatever is waiting (see Gathering), again and again,
+        until closed."""
         assert self._wake is not None
+        wake = self._wake
+        loop = asyncio.get_running_loop()
+        gathering = Gathering()
         while True:
             if not self._pending:
                 if self._closed:
                     return
-                self._wake.clear()
-                await self._wake.wait()
+                wake.clear()
+                await wake.wait()
                 continue
-            batch = take(self._pending.popleft(), self._next_pending)
+            deadline = loop.time() + GATHER_SECONDS
+            while not self._closed and len(self._pending) < gathering.expected:
+                wake.clear()
+                try:
+                    await asyncio.wait_for(wake.wait(), deadline - loop.time())
+                except asyncio.TimeoutError:
+                    break
+            batch: builtins.list[Write] = []
+            names = 0
+            while self._pending and names < MAX_BATCH_NAMES:
+                batch.append(self._pending.popleft())
+                names += len(batch[-1].names)
+            batch = gathering.taken(batch)
             if batch:
                 await self._commit(batch)
 

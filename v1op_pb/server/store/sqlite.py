@@ -9,7 +9,8 @@ read many rows, run in threads, where they wait for locks as writes do.
 
 Writes go to one writer thread, which takes every write waiting for it and commits them in one
 transaction (group commit, see ``writes``): one fsync for all of them, and each caller is
-answered only once its write is on disk (``synchronous=FULL``).
+answered only once its write is on disk (``synchronous=FULL``). Its SQL and the changes run in
+that thread, which holds the GIL only between the database's calls.
 
 Several processes on one machine may share the file (``v1op serve --workers``): BEGIN
 IMMEDIATE keeps their writes apart, and each learns of the others' commits by reading the
@@ -39,7 +40,17 @@ from .base import (
     SchemaTooNew,
     StoreUnavailable,
 )
-from .writes import Insert, Modify, Write, apply, names_of, settle_from_thread, take
+from .writes import (
+    GATHER_SECONDS,
+    MAX_BATCH_NAMES,
+    Gathering,
+    Insert,
+    Modify,
+    Write,
+    apply,
+    names_of,
+    settle_from_thread,
+)
 
 __all__ = ["WATCH_SECONDS", "SQLiteStore"]
 
@@ -233,26 +244,30 @@ class SQLiteStore:
             self._pending.put(write)
 
     def _write_batches(self) -> None:
-        """The writer thread: a batch of whatever is waiting, again and again, until the
-        None that close() sends."""
+        """The writer thread: a batch of whatever is waiting (see Gathering), again and
+        again, until the None that close() sends."""
+        gathering = Gathering()
         stopping = False
-
-        def more() -> Write | None:
-            nonlocal stopping
-            if stopping:
-                return None
-            try:
-                write = self._pending.get_nowait()
-            except queue.Empty:
-                return None
-            stopping = write is None
-            return write
-
         while not stopping:
             first = self._pending.get()
             if first is None:
                 return
-            batch = take(first, more)
+            batch, names = [first], len(first.names)
+            deadline = time.monotonic() + GATHER_SECONDS
+            while names < MAX_BATCH_NAMES:
+                try:
+                    if gathering.wants_more(batch):
+                        write = self._pending.get(timeout=max(0.0, deadline - time.monotonic()))
+                    else:
+                        write = self._pending.get_nowait()
+                except queue.Empty:
+                    break
+                if write is None:
+                    stopping = True
+                    break
+                batch.append(write)
+                names += len(write.names)
+            batch = gathering.taken(batch)
             if batch:
                 self._commit(batch)
 

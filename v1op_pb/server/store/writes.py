@@ -24,8 +24,10 @@ from ..._operation import Operation
 from .base import Change, StoredOperationExists, StoredOperationMissing, StoreUnavailable
 
 __all__ = [
+    "GATHER_SECONDS",
     "MAX_BATCH_NAMES",
     "Applied",
+    "Gathering",
     "Insert",
     "Modify",
     "Write",
@@ -33,12 +35,13 @@ __all__ = [
     "names_of",
     "settle",
     "settle_from_thread",
-    "take",
 ]
 
 # A batch stops taking writes once it names this many operations (a batch_mark_seen alone
 # names up to 1000): a flood makes several transactions, not one without end.
 MAX_BATCH_NAMES = 1000
+# How long a writer that has a write waits for more before it commits (see Gathering).
+GATHER_SECONDS = 0.001
 
 
 class Insert:
@@ -79,20 +82,28 @@ class Modify:
 Write = Insert | Modify
 
 
-def take(first: Write, more: Callable[[], Write | None]) -> list[Write]:
-    """A batch: ``first`` and what ``more`` gives (None: nothing is waiting) up to
-    MAX_BATCH_NAMES names. Writes whose callers were cancelled before they were taken are
-    left out: nobody is told of them, so they are not made."""
-    batch = [] if first.future.done() else [first]
-    count = len(first.names)
-    while count < MAX_BATCH_NAMES:
-        write = more()
-        if write is None:
-            break
-        if not write.future.done():
-            batch.append(write)
-            count += len(write.names)
-    return batch
+class Gathering:
+    """How many writes a writer waits for before it commits a batch.
+
+    A batch takes what is waiting when the writer is free. Under load that is often only
+    the writes that came during the last commit, a few, while each commit costs a sync to
+    disk (or round trips) whatever its size; so a writer whose last batch had several writes
+    waits up to GATHER_SECONDS for as many before it commits: the callers that were answered
+    are most likely sending their next writes. A writer whose last batch had one write does
+    not wait: a lone caller is answered at once.
+    """
+
+    def __init__(self) -> None:
+        self.expected = 1
+
+    def wants_more(self, batch: Sequence[Write]) -> bool:
+        return len(batch) < self.expected
+
+    def taken(self, batch: Sequence[Write]) -> builtins.list[Write]:
+        """The batch to make: without the writes whose callers were cancelled before the
+        writer took them (nobody is told of them, so they are not made)."""
+        self.expected = len(batch)
+        return [write for write in batch if not write.future.done()]
 
 
 @dataclass
@@ -124,6 +135,15 @@ def apply(batch: Sequence[Write], stored: Mapping[str, bytes]) -> Applied:
             operation = current[name] = Operation.FromString(data)
         return operation
 
+    def copy(name: str) -> Operation | None:
+        """The row as a message of its own: a change may alter it, and may raise halfway;
+        nor may it touch what earlier writes of the batch left for their callers."""
+        operation = current.get(name)
+        if operation is not None:
+            return Operation.FromString(operation.SerializeToString())
+        data = stored.get(name)
+        return None if data is None else Operation.FromString(data)
+
     for write in batch:
         if isinstance(write, Insert):
             name = write.operation.name
@@ -138,12 +158,15 @@ def apply(batch: Sequence[Write], stored: Mapping[str, bytes]) -> Applied:
             staged: dict[str, Operation] = {}
             result = []
             for name in write.names:
-                before = staged[name] if name in staged else row(name)
+                if name in staged:
+                    before: Operation | None = Operation.FromString(
+                        staged[name].SerializeToString()
+                    )
+                else:
+                    before = copy(name)
                 if before is None:
                     raise StoredOperationMissing(name)
-                # A copy: the change must not touch what earlier writes left, in case it
-                # raises halfway, nor what their callers will be given.
-                new = write.change(Operation.FromString(before.SerializeToString()), now)
+                new = write.change(before, now)
                 staged[name] = new
                 result.append(new)
         except Exception as e:
@@ -152,7 +175,7 @@ def apply(batch: Sequence[Write], stored: Mapping[str, bytes]) -> Applied:
         write.result = result
         for name, new in staged.items():
             old = row(name)
-            assert old is not None  # staged names were read
+            assert old is not None  # staged names are stored
             if _finishes(old, new):
                 applied.finished.append(name)
             current[name] = new
