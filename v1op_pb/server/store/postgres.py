@@ -1,21 +1,20 @@
 """The PostgreSQL engine of the Store, for servers in several processes or on several machines.
 
 Every process keeps a pool of asynchronous connections (psycopg 3's AsyncConnectionPool) on
-its event loop: reads wait for the database as the loop waits for any socket, with no thread.
-Writes are group-committed (see ``writes``): one writer task takes every write waiting for it
-and makes them in one transaction, sent in pipeline mode (two round trips a batch). It locks
-the batch's rows (SELECT ... FOR UPDATE, in name order so that two batches cannot deadlock)
-before any change runs, so of two replicas racing to change one operation the second reads
-what the first committed. A batch that finishes or deletes operations sends NOTIFY in its
-transaction; PostgreSQL delivers it on commit to every process that LISTENs, which wakes its
-waits: no polling.
+its event loop for reads: they wait for the database as the loop waits for any socket, with no
+thread. Writes are group-committed (see ``writes``): one writer thread, on a connection of its
+own, takes every write waiting for it and makes them in one transaction. It locks the batch's
+rows (SELECT ... FOR UPDATE, in name order so that two batches cannot deadlock) before any
+change runs, so of two replicas racing to change one operation the second reads what the
+first committed. A batch that finishes or deletes operations sends NOTIFY in its transaction;
+PostgreSQL delivers it on commit to every process that LISTENs, which wakes its waits: no
+polling.
 """
 
 from __future__ import annotations
 
 import asyncio
 import builtins
-import collections
 import contextlib
 import secrets
 import threading
@@ -26,7 +25,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
-from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
+from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolClosed, PoolTimeout
 
 from ..._operation import Operation
 from .base import (
@@ -38,17 +37,7 @@ from .base import (
     SchemaTooNew,
     StoreUnavailable,
 )
-from .writes import (
-    GATHER_SECONDS,
-    MAX_BATCH_NAMES,
-    Gathering,
-    Insert,
-    Modify,
-    Write,
-    apply,
-    names_of,
-    settle,
-)
+from .writes import Insert, Modify, Write, Writer, apply, names_of, settle_from_thread
 
 __all__ = ["CHANNEL", "PostgresStore"]
 
@@ -122,21 +111,30 @@ class PostgresStore:
         except psycopg.Error as e:
             reason = _why(e)
             raise StoreUnavailable(f"cannot use PostgreSQL database {self._where}: {reason}") from e
-        # Made on the loop of the first call (an asyncio pool belongs to one loop).
+        # Made on the loop of the first read (an asyncio pool belongs to one loop).
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pool: AsyncConnectionPool[Any] | None = None
         self._pool_opened = False
-        self._pending: collections.deque[Write] = collections.deque()
-        self._wake: asyncio.Event | None = None
-        self._writer: asyncio.Task[None] | None = None
         self._closed = False
+        # The writer's own connection, in a pool of one: a connection that breaks is
+        # replaced, and a batch waits up to the timeout for it while the database is away.
+        self._write_pool: ConnectionPool[Any] = ConnectionPool(
+            url,
+            min_size=1,
+            max_size=1,
+            kwargs={"connect_timeout": CONNECT_TIMEOUT_SECONDS, "autocommit": True},
+            timeout=CONNECT_TIMEOUT_SECONDS,
+            name="v1op-writer",
+            open=True,
+        )
+        self._writer = Writer("v1op-pg-writer", self._commit)
         self._closing: asyncio.Task[None] | None = None
         self._watch_lock = threading.Lock()
         self._watchers: list[OnChange] = []
         self._listener: _Listener | None = None
 
     def _bind(self) -> AsyncConnectionPool[Any]:
-        """The pool, made (with the writer) on the running loop at the first call."""
+        """The pool of readers, made on the running loop at the first read."""
         loop = asyncio.get_running_loop()
         if self._loop is not loop:
             if self._loop is not None:
@@ -155,8 +153,6 @@ class PostgresStore:
                 name="v1op",
                 open=False,
             )
-            self._wake = asyncio.Event()
-            self._writer = loop.create_task(self._write_batches(), name="v1op-pg-writer")
         assert self._pool is not None
         return self._pool
 
@@ -252,79 +248,44 @@ class PostgresStore:
         return future
 
     def _submit(self, write: Write) -> None:
-        self._check_open()
-        self._bind()
-        assert self._wake is not None
-        self._pending.append(write)
-        self._wake.set()
+        if not self._writer.submit(write):
+            raise StoreUnavailable(f"PostgreSQL database {self._where}: the store is closed")
 
-    async def _write_batches(self) -> None:
-        """The writer task: a batch of whatever is waiting (see Gathering), again and again,
-        until closed."""
-        assert self._wake is not None
-        wake = self._wake
-        loop = asyncio.get_running_loop()
-        gathering = Gathering()
-        while True:
-            if not self._pending:
-                if self._closed:
-                    return
-                wake.clear()
-                await wake.wait()
-                continue
-            deadline = loop.time() + GATHER_SECONDS
-            while not self._closed and len(self._pending) < gathering.expected:
-                wake.clear()
-                try:
-                    await asyncio.wait_for(wake.wait(), deadline - loop.time())
-                except asyncio.TimeoutError:
-                    break
-            batch: builtins.list[Write] = []
-            names = 0
-            while self._pending and names < MAX_BATCH_NAMES:
-                batch.append(self._pending.popleft())
-                names += len(batch[-1].names)
-            batch = gathering.taken(batch)
-            if batch:
-                await self._commit(batch)
-
-    async def _commit(self, batch: builtins.list[Write]) -> None:
+    def _commit(self, batch: builtins.list[Write]) -> BaseException | None:
+        """One batch, in the writer thread: its failure, or None once it is committed."""
         batch = _storable(batch)
         if not batch:
-            return
-        failure: BaseException | None = None
+            return None
         try:
-            async with self._connection() as conn, conn.pipeline(), conn.transaction():
+            with self._write_pool.connection() as conn, conn.transaction():
                 if any(isinstance(write, Insert) for write in batch):
                     # Inserts commit one batch at a time, so ``seq`` grows in commit order:
                     # otherwise a list could page past a seq whose insert had not committed
                     # yet, and a later page (after that cursor) would never show it. Taken
                     # before the rows, so that no other insert of these names is under way.
-                    await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_INSERT_LOCK,))
+                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (_INSERT_LOCK,))
                 cursor = conn.cursor(binary=True)
                 names = [name for name in names_of(batch) if _NUL not in name]
-                await cursor.execute(_LOCK_ROWS, (names,))
-                applied = apply(batch, dict(await cursor.fetchall()))
+                cursor.execute(_LOCK_ROWS, (names,))
+                applied = apply(batch, dict(cursor.fetchall()))
                 if applied.inserted:
-                    await cursor.executemany(
+                    cursor.executemany(
                         _INSERT, [(name, *_columns(op)) for name, op in applied.inserted.items()]
                     )
                 if applied.changed:
-                    await cursor.executemany(
+                    cursor.executemany(
                         _UPDATE, [(*_columns(op), name) for name, op in applied.changed.items()]
                     )
                 for payload in _payloads(applied.finished):
-                    await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))
-        except StoreUnavailable as e:
-            failure = e
-        except psycopg.Error as e:
-            # A database error anywhere in the batch (a constraint, a trigger, the commit):
-            # the transaction is rolled back, and none of its writes is made.
+                    conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))
+        except (psycopg.Error, PoolTimeout, PoolClosed) as e:
+            # A database error anywhere in the batch (a constraint, a trigger, the commit, a
+            # connection that broke): the transaction is rolled back, and none of its writes
+            # is made.
             failure = StoreUnavailable(f"PostgreSQL database {self._where}: {_why(e)}")
             failure.__cause__ = e
-        except Exception as e:  # a bug: every caller of the batch gets it (INTERNAL)
-            failure = e
-        settle(batch, failure)
+            return failure
+        return None
 
     # --- waking ----------------------------------------------------------------------------
 
@@ -351,33 +312,36 @@ class PostgresStore:
 
     async def aclose(self) -> None:
         self._closed = True
-        if self._writer is not None and self._wake is not None:
-            self._wake.set()
-            await self._writer  # makes and answers every write taken so far
+        # Makes and answers every write taken so far: off the loop, which answers them.
+        await asyncio.to_thread(self._close_writer)
         if self._pool is not None:
             await self._pool.close()
         await asyncio.to_thread(self._stop_listener)
 
     def close(self) -> None:
+        self._closed = True
+        self._close_writer()
+        self._stop_listener()
         loop = self._loop
-        if loop is None or loop.is_closed():
-            # Never used on a loop, or its loop is gone (and with it the pool's tasks).
-            self._closed = True
-            self._stop_listener()
-            return
+        if self._pool is None or loop is None or loop.is_closed():
+            return  # no reads were made, or their loop is gone (and with it the pool's tasks)
         try:
             running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
             running = None
         if running is loop:
             # Called from a coroutine on the store's own loop, which this cannot wait for:
-            # the loop finishes closing (``await aclose()`` there waits for it).
+            # the loop finishes closing the pool (``await aclose()`` there waits for it).
             if self._closing is None:
-                self._closing = loop.create_task(self.aclose())
+                self._closing = loop.create_task(self._pool.close())
         elif loop.is_running():
-            asyncio.run_coroutine_threadsafe(self.aclose(), loop).result(CLOSE_TIMEOUT_SECONDS)
+            asyncio.run_coroutine_threadsafe(self._pool.close(), loop).result(CLOSE_TIMEOUT_SECONDS)
         else:
-            loop.run_until_complete(self.aclose())
+            loop.run_until_complete(self._pool.close())
+
+    def _close_writer(self) -> None:
+        self._writer.close()
+        self._write_pool.close()
 
     def _stop_listener(self) -> None:
         with self._watch_lock:
@@ -490,7 +454,7 @@ def _storable(batch: builtins.list[Write]) -> builtins.list[Write]:
             _NUL in write.operation.name or _NUL in write.operation.creator
         ):
             write.error = ValueError("PostgreSQL text cannot hold NUL characters")
-            settle([write])
+            settle_from_thread([write])
         else:
             kept.append(write)
     return kept

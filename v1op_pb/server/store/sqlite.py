@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
-import queue
 import sqlite3
 import threading
 import time
@@ -40,17 +39,7 @@ from .base import (
     SchemaTooNew,
     StoreUnavailable,
 )
-from .writes import (
-    GATHER_SECONDS,
-    MAX_BATCH_NAMES,
-    Gathering,
-    Insert,
-    Modify,
-    Write,
-    apply,
-    names_of,
-    settle_from_thread,
-)
+from .writes import Insert, Modify, Write, Writer, apply, names_of
 
 __all__ = ["WATCH_SECONDS", "SQLiteStore"]
 
@@ -104,7 +93,6 @@ class SQLiteStore:
         self._watchers: list[OnChange] = []
         self._watch_stop = threading.Event()
         self._watch_thread: threading.Thread | None = None
-        self._pending: queue.SimpleQueue[Write | None] = queue.SimpleQueue()
         try:
             # The writer's connection. A :memory: database exists only in it, so there it
             # serves reads too, under ``_memory_lock``.
@@ -118,10 +106,7 @@ class SQLiteStore:
         except sqlite3.Error as e:
             raise StoreUnavailable(f"cannot open SQLite database {path}: {e}") from e
         self._memory_lock = threading.Lock()
-        self._writer = threading.Thread(
-            target=self._write_batches, name="v1op-sqlite-writer", daemon=True
-        )
-        self._writer.start()
+        self._writer = Writer("v1op-sqlite-writer", self._commit)
 
     def _create_schema(self) -> None:
         # The version lives in the file header (user_version); files from before it was
@@ -239,40 +224,11 @@ class SQLiteStore:
         return future
 
     def _submit(self, write: Write) -> None:
-        with self._state:
-            self._check_open()
-            self._pending.put(write)
+        if not self._writer.submit(write):
+            raise StoreUnavailable(f"SQLite database {self.path}: the store is closed")
 
-    def _write_batches(self) -> None:
-        """The writer thread: a batch of whatever is waiting (see Gathering), again and
-        again, until the None that close() sends."""
-        gathering = Gathering()
-        stopping = False
-        while not stopping:
-            first = self._pending.get()
-            if first is None:
-                return
-            batch, names = [first], len(first.names)
-            deadline = time.monotonic() + GATHER_SECONDS
-            while names < MAX_BATCH_NAMES:
-                try:
-                    if gathering.wants_more(batch):
-                        write = self._pending.get(timeout=max(0.0, deadline - time.monotonic()))
-                    else:
-                        write = self._pending.get_nowait()
-                except queue.Empty:
-                    break
-                if write is None:
-                    stopping = True
-                    break
-                batch.append(write)
-                names += len(write.names)
-            batch = gathering.taken(batch)
-            if batch:
-                self._commit(batch)
-
-    def _commit(self, batch: builtins.list[Write]) -> None:
-        failure: BaseException | None = None
+    def _commit(self, batch: builtins.list[Write]) -> BaseException | None:
+        """One batch, in the writer thread: its failure, or None once it is on disk."""
         lock = self._memory_lock if self._memory else contextlib.nullcontext()
         with lock:
             db = self._db
@@ -300,9 +256,8 @@ class SQLiteStore:
             except sqlite3.Error as e:
                 failure = StoreUnavailable(f"SQLite database {self.path}: {e}")
                 failure.__cause__ = e
-            except Exception as e:  # a bug: every caller of the batch gets it (INTERNAL)
-                failure = e
-        settle_from_thread(batch, failure)
+                return failure
+        return None
 
     # --- waking ----------------------------------------------------------------------------
 
@@ -363,8 +318,7 @@ class SQLiteStore:
             if self._closed:
                 return
             self._closed = True
-            self._pending.put(None)
-        self._writer.join()
+        self._writer.close()
         self._watch_stop.set()
         if self._watch_thread is not None:
             self._watch_thread.join()

@@ -1,14 +1,20 @@
-"""Group commit, the part every engine shares: the writes waiting for a store's writer, and
-what one batch of them does to the rows it reads.
+"""Group commit, the part every engine shares: the writer thread, the writes waiting for it,
+and what one batch of them does to the rows it reads.
 
-An engine's writer takes every pending insert and modify (``take``), locks and reads their
-rows, and hands them here (``apply``): the writes run in the order they came, each on the rows
-as the writes before it left them, and nothing is written to the database until all have run.
-So a write that fails (its change raised, its operation is missing, its name is taken) fails
-alone, its caller gets its own error, and the others go on; then the engine writes the rows
-that changed and commits once. Only after the commit is durable are the callers answered
-(``settle``); a database error fails every write of the batch with StoreUnavailable, and the
-rollback leaves nothing of it.
+A store's writer (``Writer``, one thread) takes every pending insert and modify, and hands the
+batch to the engine, which locks and reads their rows and passes them here (``apply``): the
+writes run in the order they came, each on the rows as the writes before it left them, and
+nothing is written to the database until all have run. So a write that fails (its change
+raised, its operation is missing, its name is taken) fails alone, its caller gets its own
+error, and the others go on; then the engine writes the rows that changed and commits once.
+Only after the commit is durable are the callers answered (``settle``), each on its own event
+loop; a database error fails every write of the batch with StoreUnavailable, and the rollback
+leaves nothing of it.
+
+A thread, not a task on the event loop: a busy loop would resume a task's every round trip to
+the database late, and the whole batch with it (a PostgreSQL writer task measured 4-5 ms a
+batch, against 0.5 ms for the same statements in a thread). The thread holds the GIL only
+between the database's calls.
 """
 
 from __future__ import annotations
@@ -16,6 +22,9 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
+import queue
+import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +40,7 @@ __all__ = [
     "Insert",
     "Modify",
     "Write",
+    "Writer",
     "apply",
     "names_of",
     "settle",
@@ -104,6 +114,69 @@ class Gathering:
         writer took them (nobody is told of them, so they are not made)."""
         self.expected = len(batch)
         return [write for write in batch if not write.future.done()]
+
+
+class Writer:
+    """The thread that makes a store's writes: batches of what is waiting (see Gathering),
+    each made by ``commit`` (which returns the failure of the whole batch, or None), then
+    answered. ``submit`` takes writes from any thread and event loop."""
+
+    def __init__(
+        self, name: str, commit: Callable[[builtins.list[Write]], BaseException | None]
+    ) -> None:
+        self._commit = commit
+        self._pending: queue.SimpleQueue[Write | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def submit(self, write: Write) -> bool:
+        """Whether the writer took the write (not once it is closed)."""
+        with self._lock:
+            if self._closed:
+                return False
+            self._pending.put(write)
+        return True
+
+    def close(self) -> None:
+        """Make and answer every write taken so far, then stop."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._pending.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        gathering = Gathering()
+        stopping = False
+        while not stopping:
+            first = self._pending.get()
+            if first is None:
+                return
+            batch, names = [first], len(first.names)
+            deadline = time.monotonic() + GATHER_SECONDS
+            while names < MAX_BATCH_NAMES:
+                try:
+                    if gathering.wants_more(batch):
+                        write = self._pending.get(timeout=max(0.0, deadline - time.monotonic()))
+                    else:
+                        write = self._pending.get_nowait()
+                except queue.Empty:
+                    break
+                if write is None:
+                    stopping = True
+                    break
+                batch.append(write)
+                names += len(write.names)
+            batch = gathering.taken(batch)
+            if batch:
+                try:
+                    failure = self._commit(batch)
+                except Exception as e:  # a bug: every caller of the batch gets it (INTERNAL)
+                    failure = e
+                settle_from_thread(batch, failure)
 
 
 @dataclass
