@@ -289,3 +289,27 @@ async def test_a_change_runs_on_what_every_earlier_commit_left(opened):
 
     await asyncio.gather(burst(first), burst(second))
     assert counter_of(await second.get(make_name(1))) == 200
+
+
+@async_test
+async def test_a_writer_connection_dropped_while_idle_fails_no_write(postgres):
+    # The database ends the writer's connection between two batches (a restart, an
+    # administrator): the next batch finds it broken before any change ran, and is made on a
+    # new connection rather than failing its callers.
+    import psycopg
+
+    from v1op_pb.server.store import open_store
+
+    database = postgres.new_database()
+    store = open_store(database)
+    try:
+        await store.insert(make_counter(0, 1))
+        with psycopg.connect(database, autocommit=True) as admin:
+            others = "datname = current_database() AND pid <> pg_backend_pid()"
+            admin.execute(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE {others}")
+        (changed,) = await store.modify([make_name(1)], increment)
+        assert counter_of(changed) == 1
+        await store.insert(make_op(2))
+        assert counter_of(await store.get(make_name(1))) == 1
+    finally:
+        await store.aclose()

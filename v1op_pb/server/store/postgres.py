@@ -127,6 +127,7 @@ class PostgresStore:
             name="v1op-writer",
             open=True,
         )
+        self._changes_ran = False  # in the batch the writer is making
         self._writer = Writer("v1op-pg-writer", self._commit)
         self._closing: asyncio.Task[None] | None = None
         self._watch_lock = threading.Lock()
@@ -257,35 +258,53 @@ class PostgresStore:
         if not batch:
             return None
         try:
-            with self._write_pool.connection() as conn, conn.transaction():
-                if any(isinstance(write, Insert) for write in batch):
-                    # Inserts commit one batch at a time, so ``seq`` grows in commit order:
-                    # otherwise a list could page past a seq whose insert had not committed
-                    # yet, and a later page (after that cursor) would never show it. Taken
-                    # before the rows, so that no other insert of these names is under way.
-                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (_INSERT_LOCK,))
-                cursor = conn.cursor(binary=True)
-                names = [name for name in names_of(batch) if _NUL not in name]
-                cursor.execute(_LOCK_ROWS, (names,))
-                applied = apply(batch, dict(cursor.fetchall()))
-                if applied.inserted:
-                    cursor.executemany(
-                        _INSERT, [(name, *_columns(op)) for name, op in applied.inserted.items()]
-                    )
-                if applied.changed:
-                    cursor.executemany(
-                        _UPDATE, [(*_columns(op), name) for name, op in applied.changed.items()]
-                    )
-                for payload in _payloads(applied.finished):
-                    conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))
-        except (psycopg.Error, PoolTimeout, PoolClosed) as e:
+            try:
+                self._make(batch)
+            except psycopg.OperationalError as e:
+                if self._changes_ran or isinstance(e, (PoolTimeout, PoolClosed)):
+                    raise
+                # The connection broke while idle (the database restarted, or dropped it),
+                # or the batch could not start: nothing of it ran yet, so it runs once more,
+                # on a new connection if that one is gone.
+                self._make(batch)
+        except psycopg.Error as e:  # PoolTimeout and PoolClosed too
             # A database error anywhere in the batch (a constraint, a trigger, the commit, a
             # connection that broke): the transaction is rolled back, and none of its writes
             # is made.
-            failure = StoreUnavailable(f"PostgreSQL database {self._where}: {_why(e)}")
-            failure.__cause__ = e
-            return failure
+            return self._unavailable(e)
         return None
+
+    def _unavailable(self, error: psycopg.Error) -> StoreUnavailable:
+        failure = StoreUnavailable(f"PostgreSQL database {self._where}: {_why(error)}")
+        failure.__cause__ = error
+        return failure
+
+    def _make(self, batch: builtins.list[Write]) -> None:
+        """One transaction for the batch (in the writer thread)."""
+        self._changes_ran = False
+        with self._write_pool.connection() as conn, conn.transaction():
+            if any(isinstance(write, Insert) for write in batch):
+                # Inserts commit one batch at a time, so ``seq`` grows in commit order:
+                # otherwise a list could page past a seq whose insert had not committed yet,
+                # and a later page (after that cursor) would never show it. Taken before the
+                # rows, so that no other insert of these names is under way.
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_INSERT_LOCK,))
+            cursor = conn.cursor(binary=True)
+            names = [name for name in names_of(batch) if _NUL not in name]
+            cursor.execute(_LOCK_ROWS, (names,))
+            rows = dict(cursor.fetchall())
+            self._changes_ran = True
+            applied = apply(batch, rows)
+            if applied.inserted:
+                cursor.executemany(
+                    _INSERT, [(name, *_columns(op)) for name, op in applied.inserted.items()]
+                )
+            if applied.changed:
+                cursor.executemany(
+                    _UPDATE, [(*_columns(op), name) for name, op in applied.changed.items()]
+                )
+            for payload in _payloads(applied.finished):
+                conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))
 
     # --- waking ----------------------------------------------------------------------------
 
