@@ -1,6 +1,10 @@
-"""What the store tests share: operations to store, changes to make, and the way an async
-test runs (there is no pytest-asyncio: each test runs its own loop, and the stores it used
-are closed on that loop before it ends)."""
+"""What the store tests share: the stores they run against (fixtures: SQLite in memory, a
+SQLite file in WAL mode, PostgreSQL from tests/postgres_server.py), operations to store,
+changes to make, and the way an async test runs (there is no pytest-asyncio: each test runs
+its own loop, and the stores it used are closed on that loop before it ends).
+
+The fixtures live here, not in a conftest.py, which would take the name ``conftest`` that
+other test modules import from tests/conftest.py; the test modules import them."""
 
 from __future__ import annotations
 
@@ -8,14 +12,15 @@ import asyncio
 import contextlib
 import functools
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
+import pytest
 from factories import make_running, make_succeeded, make_timestamp
 from google.protobuf import struct_pb2
 
 from v1op_pb import Operation, pack
-from v1op_pb.server.store import Page, SQLiteStore, Store
+from v1op_pb.server.store import Page, SQLiteStore, Store, open_store
 
 # Every store the fixtures open, closed (aclose) on the loop of the test that used it.
 OPENED: list[Store] = []
@@ -133,3 +138,52 @@ async def one_batch(store: Store, gate: str) -> AsyncIterator[None]:
     finally:
         release.set()
         await held
+
+
+# --- fixtures --------------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["sqlite-file", "postgres"])
+def database(request, tmp_path) -> str:
+    """What ``--db`` says for an empty database that several stores may open."""
+    if request.param == "postgres":
+        return request.getfixturevalue("postgres").new_database()
+    return str(tmp_path / "operations.db")
+
+
+@pytest.fixture
+def opened(database) -> Iterator[Callable[[], Store]]:
+    """Opens another store on ``database``; async_test closes every one."""
+    stores: list[Store] = []
+
+    def open_one() -> Store:
+        stores.append(open_store(database))
+        OPENED.append(stores[-1])
+        return stores[-1]
+
+    yield open_one
+    for one in stores:
+        one.close()  # already closed by async_test, unless the test failed before its loop
+
+
+@pytest.fixture(params=["sqlite-memory", "sqlite-file", "postgres"])
+def engine(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def db(request, engine, tmp_path) -> str:
+    # Every engine the server uses: :memory: for tests, a file (WAL mode) or PostgreSQL.
+    if engine == "postgres":
+        return request.getfixturevalue("postgres").new_database()
+    if engine == "sqlite-file":
+        return str(tmp_path / "operations.db")
+    return ":memory:"
+
+
+@pytest.fixture
+def store(db) -> Iterator[Store]:
+    store = open_store(db)
+    OPENED.append(store)
+    yield store
+    store.close()

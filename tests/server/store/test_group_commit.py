@@ -10,6 +10,7 @@ import sqlite3
 from collections.abc import Callable, Iterator
 
 import pytest
+import stores
 from stores import (
     async_test,
     counter_of,
@@ -29,6 +30,15 @@ from v1op_pb.server.store import (
     StoredOperationExists,
     StoredOperationMissing,
     StoreUnavailable,
+)
+
+# The stores' fixtures (see stores: not in a conftest.py).
+database, db, engine, opened, store = (
+    stores.database,
+    stores.db,
+    stores.engine,
+    stores.opened,
+    stores.store,
 )
 
 GATE = make_name(999)

@@ -9,6 +9,7 @@ import re
 import sqlite3
 
 import pytest
+import stores
 from factories import make_failed, make_running, make_succeeded, make_timestamp
 from stores import (
     Heard,
@@ -35,6 +36,15 @@ from v1op_pb.server.store import (
     StoredOperationMissing,
     StoreUnavailable,
     open_store,
+)
+
+# The stores' fixtures (see stores: not in a conftest.py).
+database, db, engine, opened, store = (
+    stores.database,
+    stores.db,
+    stores.engine,
+    stores.opened,
+    stores.store,
 )
 
 # --- insert and get --------------------------------------------------------------------------
