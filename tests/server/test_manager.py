@@ -31,7 +31,7 @@ from v1op_pb.server.manager import (
     MAX_PAGE_SIZE,
     OperationManager,
 )
-from v1op_pb.server.store import Query, SQLiteStore
+from v1op_pb.server.store import Query, SQLiteStore, open_store
 
 ADA = Principal("users/ada")
 BOB = Principal("users/bob")
@@ -1360,3 +1360,79 @@ async def test_a_restarted_server_keeps_every_operation(tmp_path, clock):
         await restarted.abort(ADA, finished.name)
     assert (await restarted.finalize(EVALUATOR, make_finish(running.name))).done
     await reopened.aclose()
+
+
+# --- on every engine -------------------------------------------------------------------------
+
+
+class ReadsSeen:
+    """A store of any engine that tells when an operation was read."""
+
+    def __init__(self, inner) -> None:
+        self._inner = inner
+        self.read = asyncio.Event()
+
+    def __getattr__(self, name: str):
+        return getattr(self._inner, name)
+
+    async def get(self, name: str) -> Operation | None:
+        operation = await self._inner.get(name)
+        self.read.set()
+        return operation
+
+
+@pytest.fixture(params=["sqlite-file", "postgres"])
+def database(request, tmp_path) -> str:
+    if request.param == "postgres":
+        return request.getfixturevalue("postgres").new_database()
+    return str(tmp_path / "operations.db")
+
+
+def on_every_engine(fn):
+    """Run the async test with a manager over a real store of ``database``, closed on the
+    test's loop."""
+
+    def wrapper(database):
+        async def main():
+            store = ReadsSeen(open_store(database))
+            try:
+                await fn(OperationManager(store), store)
+            finally:
+                await store.aclose()
+
+        asyncio.run(main())
+
+    # Not functools.wraps: pytest would read the test's own arguments, manager and store,
+    # and pass this module's fixtures of those names.
+    wrapper.__name__, wrapper.__doc__ = fn.__name__, fn.__doc__
+    return wrapper
+
+
+@on_every_engine
+async def test_a_finish_wakes_a_wait_even_when_its_caller_was_cancelled(manager, store):
+    created = await create_running(manager)
+    store.read.clear()
+    waiting = asyncio.create_task(manager.wait(ADA, created.name, LONG))
+    await asyncio.wait_for(store.read.wait(), 10)
+    finishing = asyncio.ensure_future(manager.finalize(EVALUATOR, make_finish(created.name)))
+    await asyncio.sleep(0)  # its write reaches the store
+    finishing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await finishing
+    assert (await asyncio.wait_for(waiting, 10)).done
+
+
+@on_every_engine
+async def test_concurrent_writes_keep_update_times_in_commit_order(manager, store):
+    created = await create_running(manager)
+
+    async def update() -> Operation:
+        acknowledged = await manager.update(EVALUATOR, make_update(created.name))
+        after = await manager.get(EVALUATOR, created.name)
+        assert after.update_time.ToNanoseconds() >= acknowledged.update_time.ToNanoseconds()
+        return acknowledged
+
+    acknowledged = await asyncio.gather(*(update() for _ in range(40)))
+    times = sorted(op.update_time.ToNanoseconds() for op in acknowledged)
+    stored_time = (await manager.get(EVALUATOR, created.name)).update_time.ToNanoseconds()
+    assert stored_time == times[-1]
