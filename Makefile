@@ -175,10 +175,20 @@ format: $(VENV_STAMP) ## Format the hand-written code
 demo: $(VENV_STAMP) ## Convert a shipped example between JSON, binary and text
 	bash examples/demo.sh $(BIN)
 
+# The server benchmark's load generator: h2load, from Debian's nghttp2-client.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: h2load
+h2load:
+	@command -v h2load >/dev/null || { \
+		echo "bench: installing h2load (Debian's nghttp2-client)"; \
+		$(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q nghttp2-client; }
+
 .PHONY: bench
-bench: $(VENV_STAMP) ## Run the benchmarks (outside the test suite) and print their tables
+bench: $(VENV_STAMP) h2load ## Run the benchmarks (outside the test suite) and print their tables
 	$(BIN)/python -m bench.grpc_bench
 	$(BIN)/python -m bench.scale_bench
+	$(BIN)/python -m bench.server_bench
 	$(BIN)/python -m bench.codec_bench
 
 # Seconds of fuzzing per target; `make fuzz FUZZ_SECONDS=600` for a longer run.

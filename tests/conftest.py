@@ -71,13 +71,13 @@ class ObservedStore:
     def insert(self, operation):
         return self._inner.insert(operation)
 
-    def get(self, name):
-        operation = self._inner.get(name)
+    async def get(self, name):
+        operation = await self._inner.get(name)
         self._seen([name])
         return operation
 
-    def get_many(self, names):
-        found = self._inner.get_many(names)
+    async def get_many(self, names):
+        found = await self._inner.get_many(names)
         self._seen(names)
         return found
 
@@ -89,6 +89,9 @@ class ObservedStore:
 
     def watch(self, on_change):
         return self._inner.watch(on_change)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
 
     def close(self) -> None:
         self._inner.close()

@@ -142,9 +142,7 @@ async def create_servers(
         max_wait_seconds=max_wait_seconds,
         max_page_bytes=page_bytes_for(max_message_bytes),
     )
-    dispatcher = ServiceDispatcher(
-        manager, auth, ready=lambda: asyncio.to_thread(store.get, _READY_PROBE)
-    )
+    dispatcher = ServiceDispatcher(manager, auth, ready=lambda: store.get(_READY_PROBE))
     server = grpc.aio.server(
         options=[
             ("grpc.max_receive_message_length", max_message_bytes),
@@ -275,4 +273,4 @@ async def serve(
         print("v1op: stopping: draining in-flight calls", file=sys.stderr, flush=True)
         await servers.stop(DRAIN_SECONDS)
     finally:
-        store.close()
+        await store.aclose()
