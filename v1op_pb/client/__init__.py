@@ -6,13 +6,17 @@ A failed call raises google-api-core's exception of its code (``NotFound``,
 ``error_from_status`` turns a google.rpc.Status into one the same way.
 """
 
-from ._common import ProgressThrottle, error_from_status, status_from_exception
-from .aio import AsyncOperationClient, AsyncOperationRun
-from .sync import OperationClient, OperationRun
+from ._common import error_from_status, status_from_exception
+from .aio import AsyncOperationClient
+from .pagers import AsyncListOperationsPager, ListOperationsPager
+from .runs import AsyncOperationRun, OperationRun, ProgressThrottle
+from .sync import OperationClient
 
 __all__ = [
+    "AsyncListOperationsPager",
     "AsyncOperationClient",
     "AsyncOperationRun",
+    "ListOperationsPager",
     "OperationClient",
     "OperationRun",
     "ProgressThrottle",
