@@ -111,9 +111,9 @@ def clean_install(tmp_path_factory) -> Path:
     mypy = importlib.metadata.version("mypy")
     environment = {**_without_venv(dict(os.environ)), "CC": "/bin/false"}
     environment["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+    pip = [venv / "bin" / "python", "-m", "pip", "install", "-v", "--no-compile"]
     done = subprocess.run(
-        [venv / "bin" / "python", "-m", "pip", "install", "-v", "--no-compile"]
-        + [f"{source}[typing]", f"mypy=={mypy}"],
+        [*pip, f"{source}[typing]", f"mypy=={mypy}"],
         capture_output=True,
         text=True,
         env=environment,
@@ -140,9 +140,17 @@ def test_without_a_compiler_the_install_succeeds_with_one_warning(clean_install)
     )
     assert version.stdout.endswith(", JSON codec: pure Python (the C core is not built)\n")
     # And it converts: the shipped example, with no flags, through the pure-Python codec.
+    example = clean_install / "examples" / "operation.json"
     converted = subprocess.run(
-        [clean_install / "venv" / "bin" / "v1op", "convert", "--from", "json", "--to", "text"]
-        + [clean_install / "examples" / "operation.json"],
+        [
+            clean_install / "venv" / "bin" / "v1op",
+            "convert",
+            "--from",
+            "json",
+            "--to",
+            "text",
+            example,
+        ],
         capture_output=True,
         text=True,
         check=False,
