@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import functools
 import re
 import shutil
 import subprocess
@@ -87,10 +88,12 @@ class _no_exit:
         pytest.param(["convert", "--from", "json", "--to", "json", "--skip-invalid", "--exit"]),
         pytest.param(["convert", "--from", "ndjson", "--to", "ndjson", "--indent", "2", "--exit"]),
         pytest.param(["convert", "--from", "json", "--to", "json", "examples/bad-type.json"]),
-        pytest.param(["create", "--addr", "127.0.0.1:1", "--metadata", '{"@type": "a/b.C"}']),
+        pytest.param(["create", "--addr", "SERVED", "--metadata", '{"@type": "a/b.C"}']),
     ],
 )
-def test_each_hint_names_flags_its_command_has(argv, capsys, tmp_path, monkeypatch):
+def test_each_hint_names_flags_its_command_has(argv, capsys, tmp_path, monkeypatch, served):
+    # A real server where a command needs one: its reflection answers at once.
+    argv = [served.target if a == "SERVED" else a for a in argv]
     monkeypatch.chdir(tmp_path)
     (tmp_path / "examples").mkdir()
     (tmp_path / "examples" / "bad-type.json").write_text('{"metadata": {"@type": "a/b.C"}}')
@@ -111,11 +114,17 @@ def test_the_gateway_names_its_own_tls_flags(capsys):
 BASH = shutil.which("bash")
 
 
-def complete(words: str) -> list[str]:
-    """What bash offers for the command line ``words`` (the cursor at its end)."""
-    script = subprocess.run(
+@functools.cache
+def bash_script() -> str:
+    """The script as a user sources it: printed by the installed command."""
+    return subprocess.run(
         [str(SCRIPT), "completion", "bash"], capture_output=True, text=True, check=True
     ).stdout
+
+
+def complete(words: str) -> list[str]:
+    """What bash offers for the command line ``words`` (the cursor at its end)."""
+    script = bash_script()
     driver = (
         script
         + f"\nCOMP_WORDS=({words})\n"
