@@ -142,7 +142,7 @@ def test_bash_completes_commands_options_and_choices():
     assert complete("v1op fi") == ["finalize"]
     assert complete("v1op finalize --re") == ["--response"]
     assert complete("v1op convert --from ''") == ["binary", "delimited", "json", "ndjson", "text"]
-    assert complete("v1op list --output ''") == ["json", "table"]
+    assert complete("v1op list --output ''") == ["json", "name", "table"]
     assert complete("v1op completion ''") == ["bash", "zsh"]
     assert "--page-token" in complete("v1op list --p")
     assert "--tls-ca" in complete("v1op get --tls")

@@ -250,3 +250,13 @@ def test_all_and_page_token_do_not_combine(lister):
     with pytest.raises(SystemExit) as exited:
         list_("--all", "--page-token", "x")
     assert exited.value.code == 2
+
+
+def test_name_output_is_for_scripts(v1op, lister):
+    status, out, _ = v1op(
+        "create", "--on-behalf-of", ADA, "--metadata", progress(0.1), "--output", "name", who=EVAL
+    )
+    assert status == 0 and out.startswith("operations/") and out.count("\n") == 1
+    list_, names = lister
+    assert list_("--all", "--page-size", "2", "--output", "name")[1].splitlines() == names
+    assert list_("--page-size", "2", "--output", "name")[1].splitlines() == names[:2]

@@ -59,7 +59,8 @@ def add_client_options(command: argparse.ArgumentParser, *, output: bool = True)
             "--output",
             choices=OUTPUTS,
             default="json",
-            help="json (default): the message as JSON; table: columns for people",
+            help="json (default): the message as JSON; table: columns for people; name: the "
+            "operation's name alone (for scripts: name=$(v1op create ... --output name))",
         )
     add_type_options(command)
     add_client_tls_options(command)

@@ -96,6 +96,8 @@ def add_operation_commands(
 def print_operation(client: OperationClient, operation: Operation, output: str) -> None:
     if output == "table":
         sys.stdout.write(operations_table([operation]))
+    elif output == "name":
+        sys.stdout.write(operation.name + "\n")
     else:
         sys.stdout.write(json_of(client, operation) + "\n")
     sys.stdout.flush()  # here, so that a closed pipe is seen while main can still say nothing
@@ -113,13 +115,18 @@ def _list(client: OperationClient, args: argparse.Namespace) -> int:
         for page in pager.pages:
             if args.output == "table":
                 sys.stdout.write(operations_table(list(page.operations), header=first))
+            elif args.output == "name":
+                sys.stdout.writelines(op.name + "\n" for op in page.operations)
             else:
                 sys.stdout.writelines(json_of(client, op) + "\n" for op in page.operations)
             sys.stdout.flush()
             first = False
         return 0
-    if args.output == "table":
-        sys.stdout.write(operations_table(list(pager.operations)))
+    if args.output in ("table", "name"):
+        if args.output == "table":
+            sys.stdout.write(operations_table(list(pager.operations)))
+        else:
+            sys.stdout.writelines(op.name + "\n" for op in pager.operations)
         sys.stdout.flush()
         if pager.next_page_token:
             print(f"v1op: more: --page-token {pager.next_page_token}", file=sys.stderr)
@@ -169,6 +176,8 @@ def _progress(client: OperationClient, args: argparse.Namespace) -> int:
     if args.output == "table":
         row = [progress.parent, f"{progress.progress:.0%}", progress.message or "-"]
         sys.stdout.write(table(["NAME", "PROGRESS", "MESSAGE"], [row]))
+    elif args.output == "name":
+        sys.stdout.write(progress.parent + "\n")
     else:
         sys.stdout.write(json_of(client, progress) + "\n")
     sys.stdout.flush()

@@ -15,7 +15,7 @@ from .._operation import Operation
 
 __all__ = ["OUTPUTS", "ProgressBar", "operation_state", "operations_table", "table"]
 
-OUTPUTS = ("json", "table")
+OUTPUTS = ("json", "table", "name")
 _BAR_WIDTH = 30
 _FALLBACK_COLUMNS = 80
 
