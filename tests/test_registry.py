@@ -350,7 +350,8 @@ def test_register_several_items_at_once():
         evaluation_pb2.EvaluationResult.Verdict.DESCRIPTOR,  # an EnumDescriptor
         int,
     ],
-    ids=repr,
+    # Stable ids (no object addresses): pytest-xdist's workers must collect the same names.
+    ids=lambda item: type(item).__name__ if "object at 0x" in repr(item) else repr(item),
 )
 def test_register_bad_item_is_a_type_error(item):
     with pytest.raises(TypeError):
