@@ -260,3 +260,13 @@ def test_name_output_is_for_scripts(v1op, lister):
     list_, names = lister
     assert list_("--all", "--page-size", "2", "--output", "name")[1].splitlines() == names
     assert list_("--page-size", "2", "--output", "name")[1].splitlines() == names[:2]
+
+
+def test_the_cli_reads_the_address_from_the_environment(
+    served, make_operation, capsys, monkeypatch
+):
+    created = make_operation()
+    monkeypatch.setenv("V1OP_ADDR", served.target)
+    monkeypatch.setenv("V1OP_TOKEN", served.tokens["users/ada"])
+    assert main(["get", created.name, "--output", "name"]) == 0
+    assert capsys.readouterr().out == created.name + "\n"
