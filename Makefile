@@ -57,7 +57,9 @@ PIP_INSTALL = -m pip install --quiet --no-compile --disable-pip-version-check
 
 $(VENV_STAMP): pyproject.toml setup.py $(NATIVE_SOURCES)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python $(PIP_INSTALL) -e '.[dev]'
+	# The development build must have the C core (the tests check it against the Python
+	# codec): a failed compile is an error here, not the users' warning and fallback.
+	V1OP_PB_REQUIRE_NATIVE=1 $(BIN)/python $(PIP_INSTALL) -e '.[dev]'
 	touch $@
 
 .PHONY: install
@@ -74,7 +76,7 @@ $(BUF_STAMP):
 
 $(LOWEST_STAMP): pyproject.toml requirements/lowest.txt
 	$(PYTHON) -m venv $(LOWEST_VENV)
-	$(LOWEST_VENV)/bin/python $(PIP_INSTALL) -c requirements/lowest.txt -e '.[test]'
+	V1OP_PB_REQUIRE_NATIVE=1 $(LOWEST_VENV)/bin/python $(PIP_INSTALL) -c requirements/lowest.txt -e '.[test]'
 	touch $@
 
 .PHONY: gen
@@ -123,7 +125,7 @@ sanitize: $(VENV_STAMP) ## Run the codec tests with the native core built with A
 		git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t "$$tmp" && \
 		cd "$$tmp" && \
 		CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g" \
-		LDFLAGS="-fsanitize=address,undefined" \
+		LDFLAGS="-fsanitize=address,undefined" V1OP_PB_REQUIRE_NATIVE=1 \
 			$(abspath $(BIN))/python setup.py -q build_ext --inplace && \
 		export LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
 			ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \

@@ -192,3 +192,22 @@ def test_the_typing_extra_gives_a_users_mypy_strict_every_type(clean_install):
         env=_without_venv(dict(os.environ)),
     )
     assert tour.returncode == 0, tour.stdout + tour.stderr
+
+
+def test_a_build_that_must_have_the_core_fails_without_a_compiler(tmp_path):
+    # V1OP_PB_REQUIRE_NATIVE=1 (make install, make sanitize): no silent pure-Python fallback.
+    source = tmp_path / "src"
+    shutil.copytree(ROOT, source, ignore=_NOT_SOURCES)
+    environment = {**_without_venv(dict(os.environ)), "CC": "/bin/false"}
+    environment["V1OP_PB_REQUIRE_NATIVE"] = "1"
+    wheel = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q"]
+    done = subprocess.run(
+        [*wheel, "-w", str(tmp_path / "dist"), str(source)],
+        capture_output=True,
+        text=True,
+        env=environment,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert "Failed building wheel for v1op-pb" in done.stderr
+    assert not list(tmp_path.glob("dist/*.whl"))
