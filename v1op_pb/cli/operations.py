@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from .calls import add_client_options, json_of, run_client_command
@@ -108,31 +109,32 @@ def _get(client: OperationClient, args: argparse.Namespace) -> int:
     return 0
 
 
+def _write_operations(
+    client: OperationClient, operations: Iterable[Operation], output: str, *, header: bool = True
+) -> None:
+    """Operations one a line (JSON, NDJSON-style; or names), or as table rows."""
+    if output == "table":
+        sys.stdout.write(operations_table(list(operations), header=header))
+    elif output == "name":
+        sys.stdout.writelines(op.name + "\n" for op in operations)
+    else:
+        sys.stdout.writelines(json_of(client, op) + "\n" for op in operations)
+    sys.stdout.flush()
+
+
 def _list(client: OperationClient, args: argparse.Namespace) -> int:
     pager = client.list(args.page_size, args.page_token)
     if args.all:
-        first = True
-        for page in pager.pages:
-            if args.output == "table":
-                sys.stdout.write(operations_table(list(page.operations), header=first))
-            elif args.output == "name":
-                sys.stdout.writelines(op.name + "\n" for op in page.operations)
-            else:
-                sys.stdout.writelines(json_of(client, op) + "\n" for op in page.operations)
-            sys.stdout.flush()
-            first = False
+        for index, page in enumerate(pager.pages):
+            _write_operations(client, page.operations, args.output, header=index == 0)
         return 0
-    if args.output in ("table", "name"):
-        if args.output == "table":
-            sys.stdout.write(operations_table(list(pager.operations)))
-        else:
-            sys.stdout.writelines(op.name + "\n" for op in pager.operations)
+    if args.output == "json":
+        sys.stdout.write(json_of(client, pager.response) + "\n")
         sys.stdout.flush()
-        if pager.next_page_token:
-            print(f"v1op: more: --page-token {pager.next_page_token}", file=sys.stderr)
         return 0
-    sys.stdout.write(json_of(client, pager.response) + "\n")
-    sys.stdout.flush()
+    _write_operations(client, pager.operations, args.output)
+    if pager.next_page_token:
+        print(f"v1op: more: --page-token {pager.next_page_token}", file=sys.stderr)
     return 0
 
 
