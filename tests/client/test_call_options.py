@@ -6,6 +6,8 @@ key with UNAVAILABLE."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,10 +18,10 @@ from conftest import Served, make_progress, running
 from google.api_core import retry as retries
 from google.api_core import retry_async
 from google.api_core.exceptions import DeadlineExceeded, ServiceUnavailable
-from google.api_core.gapic_v1.method import DEFAULT
+from google.api_core.gapic_v1.method import DEFAULT as GAPIC_DEFAULT
 from v1op.v1 import operation_service_pb2_grpc as pb_grpc
 
-from v1op_pb.client import AsyncOperationClient, OperationClient
+from v1op_pb.client import DEFAULT, AsyncOperationClient, OperationClient
 from v1op_pb.server.manager import OperationManager
 from v1op_pb.server.services import OperationService
 
@@ -100,8 +102,11 @@ def test_metadata_and_timeout_reach_the_server(served, recording, make_operation
     with OperationClient(target, token=served.tokens[ADA], timeout=1000) as client:
         client.get(created.name, metadata=[(KEY, "given"), ("x-trace", "t-1")], timeout=7)
         client.get(created.name, metadata=((KEY, "default"),))
+        client.get(created.name, metadata=[(KEY, "gapic")], timeout=GAPIC_DEFAULT, retry=DEFAULT)
         client.get(created.name, metadata=[(KEY, "none")], timeout=None)
-    given, default, none = (service.seen[key][-1] for key in ("given", "default", "none"))
+    given, default, none, gapic = (
+        service.seen[key][-1] for key in ("given", "default", "none", "gapic")
+    )
     # Beside the client's own (the token), as one more pair each.
     assert given.metadata["x-trace"] == "t-1"
     assert given.metadata["authorization"] == f"Bearer {served.tokens[ADA]}"
@@ -110,6 +115,8 @@ def test_metadata_and_timeout_reach_the_server(served, recording, make_operation
     # The client's timeout when none is given, no deadline at all with None.
     assert default.time_remaining is not None and 500 < default.time_remaining < 1100
     assert none.time_remaining is None
+    # api-core's own sentinel means the same.
+    assert gapic.time_remaining is not None and 500 < gapic.time_remaining < 1100
 
 
 def test_a_call_past_its_timeout_is_deadline_exceeded(served, recording):
@@ -168,3 +175,19 @@ def test_a_message_as_metadata_is_refused_with_the_new_name(served, recording):
             client.finalize("operations/x", response=make_progress(), metadata=make_progress())
         with pytest.raises(TypeError, match=r"\(key, value\) pairs"):
             client.get("operations/x", metadata=["just-a-key"])
+        with pytest.raises(TypeError, match="Retry or AsyncRetry"):
+            client.get("operations/x", retry=3)
+
+
+def test_the_client_does_not_import_grpc_helpers_or_google_auths_transport():
+    # google.auth.transport.grpc warns on stderr on import with some grpcio releases: the
+    # CLI's one line of error must stay one line. A fresh interpreter, as a command is.
+    script = (
+        "import sys, v1op_pb.client, v1op_pb.cli.calls; "
+        "print(sorted(m for m in sys.modules if m in "
+        "('google.auth.transport.grpc', 'google.api_core.grpc_helpers')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert (done.stdout, done.stderr) == ("[]\n", "")

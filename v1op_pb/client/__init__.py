@@ -9,6 +9,7 @@ from ``google.api_core.exceptions``), details typed; ``error_from_status`` turns
 google.rpc.Status into one the same way.
 """
 
+from ._calls import DEFAULT
 from ._common import error_from_status, status_from_exception
 from .aio import AsyncOperationClient
 from .pagers import AsyncListOperationsPager, ListOperationsPager
@@ -16,6 +17,7 @@ from .runs import AsyncOperationRun, OperationRun, ProgressThrottle
 from .sync import OperationClient
 
 __all__ = [
+    "DEFAULT",
     "AsyncListOperationsPager",
     "AsyncOperationClient",
     "AsyncOperationRun",

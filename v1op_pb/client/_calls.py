@@ -4,13 +4,13 @@ I/O of their own."""
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeAlias, TypeVar
 
 from google.api_core import exceptions, retry_async
 from google.api_core import retry as retries
-from google.api_core.gapic_v1.method import DEFAULT, _MethodDefault
 from google.protobuf.message import Message
 from google.rpc import status_pb2
 
@@ -33,11 +33,28 @@ __all__ = [
 
 M = TypeVar("M", bound=Message)
 
+
+class _MethodDefault(enum.Enum):
+    """What an option left out means: the client's own behaviour. (api-core's generated
+    clients spell it gapic_v1.method.DEFAULT, which is taken too; importing gapic_v1 would
+    import grpc_helpers and google.auth's transport, and their warnings, into every CLI
+    command.)"""
+
+    DEFAULT = "DEFAULT"
+
+
+DEFAULT = _MethodDefault.DEFAULT
+
 # The annotations api-core's generated clients use: DEFAULT is "what the client does
 # without being told", None is "none".
 OptionalRetry: TypeAlias = "retries.Retry | _MethodDefault | None"
 OptionalAsyncRetry: TypeAlias = "retry_async.AsyncRetry | _MethodDefault | None"
 OptionalTimeout: TypeAlias = "float | _MethodDefault | None"
+
+
+def _is_default(value: object) -> bool:
+    # api-core's own sentinel, by its type's name: comparing with it would need the import.
+    return value is DEFAULT or type(value).__name__ == "_MethodDefault"
 
 
 @dataclass(frozen=True)
@@ -77,10 +94,14 @@ def call_options(
     timeout: OptionalTimeout,
     metadata: Sequence[tuple[str, str]],
 ) -> CallOptions:
-    if isinstance(retry, _MethodDefault):
+    if _is_default(retry):
         retry = None
-    if isinstance(timeout, _MethodDefault):
+    if _is_default(timeout):
         timeout = default_timeout
+    if not (retry is None or isinstance(retry, (retries.Retry, retry_async.AsyncRetry))):
+        raise TypeError(f"retry= takes a google.api_core Retry or AsyncRetry, got {retry!r}")
+    if timeout is not None and not isinstance(timeout, (int, float)):
+        raise TypeError(f"timeout= takes seconds (a number) or None, got {timeout!r}")
     return CallOptions(timeout, retry, client_metadata + check_call_metadata(metadata))
 
 
