@@ -285,8 +285,8 @@ def run_python(ws: Workspace, block: Block) -> None:
 
 
 def reader_env() -> dict[str, str]:
+    # A reader's environment: none of ours (tokens, addresses, the pure-Python switch).
     env = {k: v for k, v in os.environ.items() if not k.startswith("V1OP_")}
-    env["V1OP_PB_PURE_PYTHON"] = os.environ.get("V1OP_PB_PURE_PYTHON", "")
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     env.pop("PYTHONPATH", None)
     return env
