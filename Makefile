@@ -31,11 +31,13 @@ NATIVE_SOURCES := $(wildcard v1op_pb/_codec/native/*.c v1op_pb/_codec/native/*.h
 # pure-Python mode, and `make sanitize` under AddressSanitizer and UBSan.
 CODEC_TESTS := tests/codec tests/test_json.py tests/test_stream.py
 PURE_PYTHON := V1OP_PB_PURE_PYTHON=1
-# The suite on every core (pytest-xdist): tests spread one by one, except those of one
-# xdist_group (the README's blocks, which run in order), which stay on one worker.
-# `make test PYTEST_WORKERS=0` runs it in this one process.
+# The suite on every core (pytest-xdist), a test module at a time: its module-scoped
+# fixtures (servers, stores) start once, and tests that build on each other's state (the
+# README's blocks, one module's server) stay in order. (--dist loadgroup would spread
+# single tests, but its groups are ignored with pytest 9.) `make test PYTEST_WORKERS=0`
+# runs the suite in this one process.
 PYTEST_WORKERS ?= auto
-PYTEST_PARALLEL = -n $(PYTEST_WORKERS) --dist loadgroup
+PYTEST_PARALLEL = -n $(PYTEST_WORKERS) --dist loadscope
 PROTO_FILES := $(shell find proto -name '*.proto' | sort)
 # protoc from the pinned grpcio-tools (no system protoc), seeing our protos, the well-known
 # types it ships and the googleapis protos that googleapis-common-protos ships.

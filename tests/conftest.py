@@ -354,24 +354,8 @@ def _json_format_since(nodeid: str) -> tuple[int, int] | None:
     return None
 
 
-def _shares_a_module_fixture(item: pytest.Item) -> bool:
-    info = getattr(item, "_fixtureinfo", None)
-    if info is None:
-        return False
-    return any(
-        definition.scope in ("module", "package", "class")
-        for definitions in info.name2fixturedefs.values()
-        for definition in definitions
-    )
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        # pytest-xdist (make test: --dist loadgroup): the tests of a module that share a
-        # module-scoped fixture (a server, a store) stay on one worker, so it starts once;
-        # the others spread one by one, which balances the long hypothesis tests.
-        if item.get_closest_marker("xdist_group") is None and _shares_a_module_fixture(item):
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
         since = _json_format_since(item.nodeid)
         if since is not None and since > _PROTOBUF:
             item.add_marker(

@@ -48,8 +48,6 @@ SHELL, CONSOLE, PYTHON = {"sh", "bash", "shell"}, {"console"}, {"python", "py"}
 # Languages of blocks that are not commands (configuration, text a command prints).
 NOT_RUN = {"text", "toml", "yaml", "json", "proto", "ini", "nginx"}
 BLOCKS = read_blocks(README)
-# One worker runs them all, in order (make test spreads the rest with --dist loadgroup).
-pytestmark = pytest.mark.xdist_group("readme")
 ADDRESS = re.compile(r"\b(127\.0\.0\.1|localhost):(\d{4,5})\b")
 DAEMON = re.compile(r"^\s*v1op\s+(serve|gateway)\b")
 LISTENS = re.compile(r"--(grpc|http)-addr\b")
