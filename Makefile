@@ -31,6 +31,13 @@ NATIVE_SOURCES := $(wildcard v1op_pb/_codec/native/*.c v1op_pb/_codec/native/*.h
 # pure-Python mode, and `make sanitize` under AddressSanitizer and UBSan.
 CODEC_TESTS := tests/codec tests/test_json.py tests/test_stream.py
 PURE_PYTHON := V1OP_PB_PURE_PYTHON=1
+# The suite on every core (pytest-xdist), a test module at a time: its module-scoped
+# fixtures (servers, stores) start once, and tests that build on each other's state (the
+# README's blocks, one module's server) stay in order. (--dist loadgroup would spread
+# single tests, but its groups are ignored with pytest 9.) `make test PYTEST_WORKERS=0`
+# runs the suite in this one process.
+PYTEST_WORKERS ?= auto
+PYTEST_PARALLEL = -n $(PYTEST_WORKERS) --dist loadscope
 PROTO_FILES := $(shell find proto -name '*.proto' | sort)
 # protoc from the pinned grpcio-tools (no system protoc), seeing our protos, the well-known
 # types it ships and the googleapis protos that googleapis-common-protos ships.
@@ -45,10 +52,16 @@ SERVICE_PROTO_FILES := $(shell grep -l '^service ' $(PROTO_FILES))
 help: ## Describe useful make targets
 	@grep -E '^[a-zA-Z_-]+:.*?## .*$$' $(MAKEFILE_LIST) | sort | awk 'BEGIN {FS = ":.*?## "}; {printf "%-15s %s\n", $$1, $$2}'
 
+# The venv's own pip (23.0 and later, with every supported Python) installs editable
+# packages; --no-compile leaves byte-compiling to the first import of each module, so the
+# install does not compile the thousands of files of the tools that the tests never import.
+PIP_INSTALL = -m pip install --quiet --no-compile --disable-pip-version-check
+
 $(VENV_STAMP): pyproject.toml setup.py $(NATIVE_SOURCES)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# The development build must have the C core (the tests check it against the Python
+	# codec): a failed compile is an error here, not the users' warning and fallback.
+	V1OP_PB_REQUIRE_NATIVE=1 $(BIN)/python $(PIP_INSTALL) -e '.[dev]'
 	touch $@
 
 .PHONY: install
@@ -56,7 +69,7 @@ install: $(VENV_STAMP) ## Create .venv and install the package with its developm
 
 $(GEN_STAMP): requirements/gen.txt
 	$(PYTHON) -m venv $(GEN_VENV)
-	$(GEN_VENV)/bin/python -m pip install --quiet -r requirements/gen.txt
+	$(GEN_VENV)/bin/python $(PIP_INSTALL) -r requirements/gen.txt
 	touch $@
 
 $(BUF_STAMP):
@@ -65,8 +78,7 @@ $(BUF_STAMP):
 
 $(LOWEST_STAMP): pyproject.toml requirements/lowest.txt
 	$(PYTHON) -m venv $(LOWEST_VENV)
-	$(LOWEST_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(LOWEST_VENV)/bin/python -m pip install --quiet -c requirements/lowest.txt -e '.[test]'
+	V1OP_PB_REQUIRE_NATIVE=1 $(LOWEST_VENV)/bin/python $(PIP_INSTALL) -c requirements/lowest.txt -e '.[test]'
 	touch $@
 
 .PHONY: gen
@@ -107,8 +119,8 @@ check-gen: $(VENV_STAMP) ## Fail when gen/ differs from what proto/ generates
 .PHONY: test
 test: $(VENV_STAMP) $(BUF_STAMP) ## Run the test suite (the codec tests twice: native core, pure Python)
 	$(MAKE) check-gen
-	$(BIN)/python -m pytest
-	$(PURE_PYTHON) $(BIN)/python -m pytest -q $(CODEC_TESTS)
+	$(BIN)/python -m pytest $(PYTEST_PARALLEL)
+	$(PURE_PYTHON) $(BIN)/python -m pytest -q $(PYTEST_PARALLEL) $(CODEC_TESTS)
 
 .PHONY: sanitize
 sanitize: $(VENV_STAMP) ## Run the codec tests with the native core built with ASan and UBSan
@@ -119,7 +131,7 @@ sanitize: $(VENV_STAMP) ## Run the codec tests with the native core built with A
 		git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t "$$tmp" && \
 		cd "$$tmp" && \
 		CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g" \
-		LDFLAGS="-fsanitize=address,undefined" \
+		LDFLAGS="-fsanitize=address,undefined" V1OP_PB_REQUIRE_NATIVE=1 \
 			$(abspath $(BIN))/python setup.py -q build_ext --inplace && \
 		export LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
 			ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
@@ -136,7 +148,7 @@ fuzz-native: $(VENV_STAMP) ## Fuzz the native codec core against the Python code
 .PHONY: test-lowest
 test-lowest: $(LOWEST_STAMP) $(BUF_STAMP) ## Run the test suite on the lowest supported dependencies
 	$(LOWEST_VENV)/bin/python -c 'import google.protobuf, grpc, orjson, aiohttp; print("lowest: protobuf", google.protobuf.__version__, "grpcio", grpc.__version__, "orjson", orjson.__version__, "aiohttp", aiohttp.__version__)'
-	$(LOWEST_VENV)/bin/python -m pytest
+	$(LOWEST_VENV)/bin/python -m pytest $(PYTEST_PARALLEL)
 
 .PHONY: lint
 lint: $(VENV_STAMP) ## Lint: ruff, mypy --strict (package and examples), buf lint and breaking

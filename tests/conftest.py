@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import google.protobuf
 import pytest
@@ -97,6 +97,9 @@ class ObservedStore:
         self._inner.close()
 
 
+T = TypeVar("T")
+
+
 class ServerThread:
     """A grpc.aio server on its own event loop in a daemon thread."""
 
@@ -123,6 +126,12 @@ class ServerThread:
             self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(READY_TIMEOUT)
         assert not self._thread.is_alive(), "the gRPC server thread did not stop"
+
+    def call(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run ``coroutine`` on the server's event loop (the loop its store is used on) and
+        return its result."""
+        assert self._loop is not None, "the server is not running"
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(READY_TIMEOUT)
 
     def _run(self) -> None:
         asyncio.run(self._main())

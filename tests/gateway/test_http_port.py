@@ -911,23 +911,33 @@ def test_readyz_says_when_the_store_cannot_be_reached(postgres):
     table, _ = make_token_table()
     found: dict[str, int] = {}
 
+    class ClosingTheStore:
+        """The servers, and on stop the store too, on the loop its read pool lives on."""
+
+        def __init__(self, servers) -> None:
+            self.servers = servers
+
+        async def start(self) -> None:
+            await self.servers.start()
+
+        async def stop(self, grace: float) -> None:
+            await self.servers.stop(grace)
+            await store.aclose()
+
     async def build():
         servers = await create_servers(
             "127.0.0.1:0", store=store, tokens=table, http_address="127.0.0.1:0"
         )
         found["http"] = servers.http_port
-        return servers, servers.grpc_port
+        return ClosingTheStore(servers), servers.grpc_port
 
-    try:
-        with running(build):
-            ready = send(found["http"], "GET", "/readyz")
-            database = url.rsplit("/", 1)[1]
-            with psycopg.connect(postgres.url("postgres"), autocommit=True) as admin:
-                admin.execute(f"DROP DATABASE {database} WITH (FORCE)")
-            gone = send(found["http"], "GET", "/readyz")
-            alive = send(found["http"], "GET", "/healthz")
-    finally:
-        store.close()
+    with running(build):
+        ready = send(found["http"], "GET", "/readyz")
+        database = url.rsplit("/", 1)[1]
+        with psycopg.connect(postgres.url("postgres"), autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE {database} WITH (FORCE)")
+        gone = send(found["http"], "GET", "/readyz")
+        alive = send(found["http"], "GET", "/healthz")
 
     assert (ready.status, ready.json()) == (200, {"status": "SERVING"})
     assert gone.status == 503

@@ -1,6 +1,6 @@
 """``v1op openapi`` (the HTTP port's OpenAPI document) and ``v1op descriptor-set`` (the
 services' protos as a FileDescriptorSet, for tools that cannot use server reflection over
-HTTP/1.1, such as ``buf curl --schema``)."""
+HTTP/1.1, such as ``buf curl`` given it as its schema)."""
 
 from __future__ import annotations
 
@@ -28,11 +28,11 @@ def add_schema_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
 
     descriptors = commands.add_parser(
         "descriptor-set",
-        help="write the services' protos as a FileDescriptorSet (for buf curl --schema)",
+        help="write the services' protos as a FileDescriptorSet (a schema file for buf curl)",
         description="Write the protos of every service the server serves, with their imports "
         "and the payload types given with --import or --descriptor-set, as a binary "
         "FileDescriptorSet: the schema for clients that cannot use server reflection (which "
-        "needs HTTP/2), such as `buf curl --schema FILE` against the HTTP port.",
+        "needs HTTP/2), such as `buf curl` (given it as its schema) against the HTTP port.",
     )
     descriptors.add_argument("-o", "--output", default="-", help="file to write (default: stdout)")
     add_type_options(descriptors)

@@ -20,7 +20,9 @@ def add_serve_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
         description="Serve OperationService, OperationProgressService, "
         "google.longrunning.Operations, health checking and reflection until SIGTERM.",
     )
-    serve.add_argument("--grpc-addr", required=True, metavar="HOST:PORT")
+    serve.add_argument(
+        "--grpc-addr", required=True, metavar="HOST:PORT", help="serve gRPC on this address"
+    )
     serve.add_argument(
         "--db",
         required=True,
@@ -37,7 +39,12 @@ def add_serve_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
     # How --workers starts each worker: a server that shares its port on purpose.
     serve.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     add_identity_options(serve)
-    serve.add_argument("--max-message-bytes", type=int, default=4 * 1024 * 1024)
+    serve.add_argument(
+        "--max-message-bytes",
+        type=int,
+        default=4 * 1024 * 1024,
+        help="the largest gRPC message taken or sent (default: 4 MiB)",
+    )
     serve.add_argument(
         "--http-addr",
         metavar="HOST:PORT",
@@ -56,8 +63,12 @@ def add_serve_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
         "OperationProgressService, and Connect and gRPC-Web for every service, forwarding "
         "each call (with its Authorization) over gRPC.",
     )
-    gateway.add_argument("--http-addr", required=True, metavar="HOST:PORT")
-    gateway.add_argument("--grpc-target", required=True, metavar="HOST:PORT")
+    gateway.add_argument(
+        "--http-addr", required=True, metavar="HOST:PORT", help="serve the REST API on this address"
+    )
+    gateway.add_argument(
+        "--grpc-target", required=True, metavar="HOST:PORT", help="the gRPC server to forward to"
+    )
     gateway.add_argument(
         "--max-body-bytes", type=int, default=4 * 1024 * 1024, help="413 above this"
     )
@@ -129,7 +140,7 @@ def _gateway(args: argparse.Namespace) -> int:
     settings = channel_settings(args.grpc_target, **client_tls_from(args, "grpc-"))
     if settings.credentials is None and not args.grpc_insecure:
         # The gateway forwards every caller's token: the rule of a client's own token.
-        refuse_plaintext_to_remote(args.grpc_target)
+        refuse_plaintext_to_remote(args.grpc_target, flag_prefix="--grpc-")
     tls = server_tls_from(args)
     asyncio.run(
         run_gateway(
