@@ -221,13 +221,15 @@ class Codec:
             return self.encode_text(self.decode_text(data, message_class))
         table = _table_of(message_class)
         wire = self._core_reads(core.decode_text, table, data)
-        message = None if wire is NotImplemented else _merged(wire, message_class)
-        if message is None:  # declined (or refused): the Python codec reads it, once
+        if wire is NotImplemented:  # the Python codec reads it (the core is asked once)
             return self.encode_text(self._decode_python(jsontext.loads(data), message_class))
         text = self._core_writes(core.encode_text, table, wire)
-        if text is NotImplemented:
-            return orjson.dumps(self._encode_python(message))
-        return text  # type: ignore[no-any-return]
+        if text is not NotImplemented:
+            return text  # type: ignore[no-any-return]
+        message = _merged(wire, message_class)
+        if message is None:
+            message = self._decode_python(jsontext.loads(data), message_class)
+        return orjson.dumps(self._encode_python(message))
 
     def _core_reads(self, read: Any, table: Any, source: Any) -> Any:
         """Wire bytes from the core's ``read`` (decode or decode_text), or NotImplemented."""

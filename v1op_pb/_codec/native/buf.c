@@ -50,7 +50,7 @@ static inline Py_ssize_t put_varint(char *p, uint64_t v) {
     return i;
 }
 
-int buf_varint(Buf *b, uint64_t v) {
+int buf_varint_slow(Buf *b, uint64_t v) {
     if (buf_reserve(b, 10) != OK) return ERR;
     b->len += put_varint(b->data + b->len, v);
     return OK;
@@ -92,37 +92,6 @@ int rd_varint_slow(Rd *r, uint64_t *out) {
         }
     }
     return DECLINE; /* longer than ten bytes */
-}
-
-int rd_fixed(Rd *r, int size, uint64_t *out) {
-    if (r->end - r->p < size) return DECLINE;
-    uint64_t v = 0;
-    for (int i = size - 1; i >= 0; i--) v = (v << 8) | r->p[i];
-    r->p += size;
-    *out = v;
-    return OK;
-}
-
-int rd_len(Rd *r, const uint8_t **p, Py_ssize_t *n) {
-    uint64_t len;
-    if (rd_varint(r, &len) != OK || len > (uint64_t)(r->end - r->p)) return DECLINE;
-    *p = r->p;
-    *n = (Py_ssize_t)len;
-    r->p += len;
-    return OK;
-}
-
-int rd_skip(Rd *r, int wire_type) {
-    uint64_t v;
-    const uint8_t *p;
-    Py_ssize_t n;
-    switch (wire_type) {
-    case 0: return rd_varint(r, &v);
-    case 1: return rd_fixed(r, 8, &v);
-    case 5: return rd_fixed(r, 4, &v);
-    case 2: return rd_len(r, &p, &n);
-    default: return DECLINE; /* groups: the tables mark their types unsupported */
-    }
 }
 
 static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

@@ -23,6 +23,13 @@ typedef struct {
 
 #define OUT(e, op, ...) ((e)->quiet ? OK : (e)->sink->op((e)->sink, __VA_ARGS__))
 
+/* A string (or a key) from the wire: the sink checks its UTF-8; with the sink off, this. */
+static int e_text(E *e, const uint8_t *s, Py_ssize_t n, int key) {
+    if (e->quiet) return utf8_valid(s, n) ? OK : DECLINE;
+    if (key) return e->sink->key(e->sink, NULL, (const char *)s, n);
+    return e->sink->str(e->sink, (const char *)s, n, 0);
+}
+
 static int e_message(E *e, Table *t, const uint8_t *p, Py_ssize_t n, int depth, int inline_fields);
 
 int float_shortest(float f, double *out) {
@@ -52,8 +59,7 @@ static int e_scalar(E *e, const Field *f, int wt, Rd *r, int *is_default) {
     if (wt == 2) {
         if (rd_len(r, &q, &n) != OK) return DECLINE;
         *is_default = n == 0;
-        if (f->type == T_BYTES) return OUT(e, b64, q, n);
-        return utf8_valid(q, n) ? OUT(e, str, (const char *)q, n) : DECLINE;
+        return f->type == T_BYTES ? OUT(e, b64, q, n) : e_text(e, q, n, 0);
     }
     if ((wt == 0 ? rd_varint(r, &v) : rd_fixed(r, wt == 1 ? 8 : 4, &v)) != OK) return DECLINE;
     uint32_t low = (uint32_t)v;
@@ -73,8 +79,8 @@ static int e_scalar(E *e, const Field *f, int wt, Rd *r, int *is_default) {
         if (PyErr_Occurred()) return ERR;
         return f->flags & F_ENUM_CLOSED ? DECLINE : OUT(e, integer, (int32_t)low);
     case T_SINT64: v = (v >> 1) ^ (0 - (v & 1)); /* fall through */
-    case T_INT64: case T_SFIXED64: return OUT(e, str, text, fmt_signed(text, (int64_t)v));
-    case T_UINT64: case T_FIXED64: return OUT(e, str, text, fmt_digits(text, v, 0));
+    case T_INT64: case T_SFIXED64: return OUT(e, str, text, fmt_signed(text, (int64_t)v), 1);
+    case T_UINT64: case T_FIXED64: return OUT(e, str, text, fmt_digits(text, v, 0), 1);
     case T_BOOL: return OUT(e, literal, v ? K_TRUE : K_FALSE);
     case T_DOUBLE: {
         double d;
@@ -190,9 +196,7 @@ static int e_map(E *e, const Field *f, const uint8_t *p, const uint8_t *end, int
         int len = x->is_signed ? fmt_signed(text, (int64_t)(x->order ^ ((uint64_t)1 << 63)))
                                : fmt_digits(text, x->order, 0);
         if (kf->type == T_BOOL) len = x->order ? 4 : 5, memcpy(text, x->order ? "true" : "false", 5);
-        if (kf->type != T_STRING) rc = OUT(e, key, NULL, text, len);
-        else if (utf8_valid(x->key, x->key_n)) rc = OUT(e, key, NULL, (const char *)x->key, x->key_n);
-        else rc = DECLINE;
+        rc = kf->type == T_STRING ? e_text(e, x->key, x->key_n, 1) : OUT(e, key, NULL, text, len);
         Rd vr = {x->value, x->value_end};
         const uint8_t *q = (const uint8_t *)"";
         Py_ssize_t n = 0;
@@ -297,14 +301,14 @@ static int e_fields(E *e, Table *t, const uint8_t *p, Py_ssize_t n, int depth, i
         int omit = ctx->omit_output_only && (f->flags & F_OUTPUT_ONLY);
         if (start == NULL) {
             if (!omit && ctx->emit_unpopulated && f->unpopulated != NULL) {
-                rc = OUT(e, key, f->json_key, f->key, f->key_n);
+                rc = OUT(e, field_key, f);
                 if (rc == OK) rc = OUT(e, object, f->unpopulated);
             }
             continue;
         }
         int quiet = omit || (!ctx->emit_unpopulated && no_elements(f, start, end));
         e->quiet += quiet;
-        rc = OUT(e, key, f->json_key, f->key, f->key_n);
+        rc = OUT(e, field_key, f);
         if (rc == OK) rc = e_field(e, f, start, end, depth, PLAIN);
         e->quiet -= quiet;
     }
@@ -359,7 +363,7 @@ static int e_value(E *e, Table *t, const uint8_t *p, Py_ssize_t n, int depth) {
     switch (tag >> 3) {
     case 1: return OUT(e, literal, K_NULL);
     case 2: return OUT(e, number, d);
-    case 3: return utf8_valid(q, len) ? OUT(e, str, (const char *)q, len) : DECLINE;
+    case 3: return e_text(e, q, len, 0);
     case 4: return OUT(e, literal, v ? K_TRUE : K_FALSE);
     default: {
         Table *sub = field_sub(t, (uint32_t)(tag >> 3));
@@ -416,11 +420,11 @@ static int e_wkt(E *e, Table *t, const uint8_t *p, Py_ssize_t n, int depth) {
     switch (t->wkt) {
     case W_TIMESTAMP: case W_DURATION:
         len = t->wkt == W_TIMESTAMP ? timestamp_text(p, n, text) : duration_text(p, n, text);
-        return len < 0 ? DECLINE : OUT(e, str, text, len);
+        return len < 0 ? DECLINE : OUT(e, str, text, len, 1);
     case W_FIELD_MASK: {
         Buf mask = {0};
         rc = field_mask_text(p, n, &mask);
-        if (rc == OK) rc = OUT(e, str, mask.data ? mask.data : "", mask.len);
+        if (rc == OK) rc = OUT(e, str, mask.data ? mask.data : "", mask.len, 0);
         buf_free(&mask);
         return rc;
     }

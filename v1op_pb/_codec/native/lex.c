@@ -242,7 +242,7 @@ static int lex_value(Src *src, Ev *ev) {
 
 /* A member or item follows (OK, *more = 1, the ',' before it consumed), or the container
  * ends at close (*more = 0). */
-static int next(Lex *x, int close, int *more) {
+static inline int next(Lex *x, int close, int *more) {
     int c = peek(x);
     *more = c != close;
     if (!*more) {

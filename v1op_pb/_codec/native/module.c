@@ -30,9 +30,11 @@ static int table_clear(Table *t) {
     PyMem_Free(t->fields);
     PyMem_Free(t->decl);
     PyMem_Free(t->by_number);
+    PyMem_Free(t->key_text);
     t->fields = NULL;
     t->decl = NULL;
     t->by_number = NULL;
+    t->key_text = NULL;
     Py_CLEAR(t->keys);
     Py_CLEAR(t->cls);
     Py_CLEAR(t->refs);
@@ -185,10 +187,24 @@ static PyObject *table_init(Table *t, PyObject *spec) {
             goto fail;
         }
     }
+    Buf text = {0};
     for (int i = 0; i < n; i++) { /* a JSON name that names another field */
-        PyObject *index = PyDict_GetItemWithError(t->keys, t->fields[i].json_key);
+        Field *f = &t->fields[i];
+        PyObject *index = PyDict_GetItemWithError(t->keys, f->json_key);
         if (index == NULL && PyErr_Occurred()) goto fail;
         if (index == NULL || PyLong_AsSsize_t(index) != i) flags |= TF_KEY_CLASH;
+        f->key_json_n = -text.len; /* its offset, until the text stops moving */
+        if (json_key_text(&text, f->key, f->key_n) != OK) {
+            buf_free(&text);
+            if (!PyErr_Occurred()) bad("json_name is not UTF-8");
+            goto fail;
+        }
+    }
+    t->key_text = text.data;
+    for (int i = 0; i < n; i++) {
+        Field *f = &t->fields[i];
+        f->key_json = text.data - f->key_json_n;
+        f->key_json_n = (i + 1 < n ? -f[1].key_json_n : text.len) + f->key_json_n;
     }
     t->flags = flags;
     t->ready = 1;
@@ -198,8 +214,7 @@ fail:
     return NULL;
 }
 
-int field_index(const Table *t, uint32_t number) {
-    if (number < t->dense) return t->by_number[number];
+int field_index_slow(const Table *t, uint32_t number) {
     int lo = 0, hi = t->nfields - 1;
     while (lo <= hi) {
         int mid = (lo + hi) / 2;

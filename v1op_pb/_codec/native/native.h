@@ -70,6 +70,8 @@ typedef struct {
     PyObject *json_key;                 /* str: the key it is written under */
     const char *key;                    /* json_key's UTF-8 */
     Py_ssize_t key_n;
+    const char *key_json;               /* its JSON text, quoted, with the ':' */
+    Py_ssize_t key_json_n;
     PyObject *enum_names;               /* dict number -> first name, or NULL */
     PyObject *enum_numbers;             /* dict name -> number, or NULL */
     PyObject *unpopulated;              /* what emit_unpopulated writes when unset, or NULL */
@@ -87,9 +89,14 @@ typedef struct Table {
     PyObject *name;     /* the full name, for repr */
     int16_t *by_number; /* dense lookup for numbers < dense */
     uint32_t dense;
+    char *key_text;     /* the fields' key_json */
 } Table;
 
-int field_index(const Table *t, uint32_t number); /* -1: no such field */
+/* The index of the field with this number, or -1: the one lookup by number. */
+int field_index_slow(const Table *t, uint32_t number);
+static inline int field_index(const Table *t, uint32_t number) {
+    return number < t->dense ? t->by_number[number] : field_index_slow(t, number);
+}
 Table *field_sub(const Table *t, uint32_t number);
 
 typedef struct {
@@ -114,7 +121,12 @@ static inline int buf_reserve(Buf *b, Py_ssize_t extra) {
     return (b->cap - b->len >= extra) ? OK : buf_grow(b, extra);
 }
 void buf_free(Buf *b);
-int buf_varint(Buf *b, uint64_t v);
+int buf_varint_slow(Buf *b, uint64_t v);
+static inline int buf_varint(Buf *b, uint64_t v) {
+    if (v >= 0x80 || b->len >= b->cap) return buf_varint_slow(b, v);
+    b->data[b->len++] = (char)v; /* most tags and lengths */
+    return OK;
+}
 static inline int buf_tag(Buf *b, uint32_t number, int wire_type) {
     return buf_varint(b, ((uint64_t)number << 3) | (uint64_t)wire_type);
 }
@@ -139,9 +151,34 @@ static inline int rd_varint(Rd *r, uint64_t *out) {
     }
     return rd_varint_slow(r, out);
 }
-int rd_fixed(Rd *r, int size, uint64_t *out);
-int rd_len(Rd *r, const uint8_t **p, Py_ssize_t *n);
-int rd_skip(Rd *r, int wire_type);
+static inline int rd_fixed(Rd *r, int size, uint64_t *out) {
+    if (r->end - r->p < size) return DECLINE;
+    uint64_t v = 0;
+    for (int i = size - 1; i >= 0; i--) v = (v << 8) | r->p[i];
+    r->p += size;
+    *out = v;
+    return OK;
+}
+static inline int rd_len(Rd *r, const uint8_t **p, Py_ssize_t *n) {
+    uint64_t len;
+    if (rd_varint(r, &len) != OK || len > (uint64_t)(r->end - r->p)) return DECLINE;
+    *p = r->p;
+    *n = (Py_ssize_t)len;
+    r->p += len;
+    return OK;
+}
+static inline int rd_skip(Rd *r, int wire_type) {
+    uint64_t v;
+    const uint8_t *p;
+    Py_ssize_t n;
+    switch (wire_type) {
+    case 0: return rd_varint(r, &v);
+    case 1: return rd_fixed(r, 8, &v);
+    case 5: return rd_fixed(r, 4, &v);
+    case 2: return rd_len(r, &p, &n);
+    default: return DECLINE; /* groups: the tables mark their types unsupported */
+    }
+}
 /* The wire type a field of this type is written with (packed repeated fields aside). */
 static inline int wire_type(int type) {
     switch (type) {
@@ -229,9 +266,11 @@ typedef struct Sink Sink;
 struct Sink {
     int (*open)(Sink *, int bracket);  /* '{' or '[' */
     int (*close)(Sink *, int bracket);
-    /* An object member's key: obj (a str) if there is one, and its UTF-8 (valid). */
+    int (*field_key)(Sink *, const Field *f);
+    /* Another member's key: obj (a str), or else its UTF-8 (DECLINE when it is not). */
     int (*key)(Sink *, PyObject *obj, const char *s, Py_ssize_t n);
-    int (*str)(Sink *, const char *s, Py_ssize_t n); /* valid UTF-8 */
+    /* A string: UTF-8 (DECLINE when it is not), or ascii: plain ASCII (no escapes). */
+    int (*str)(Sink *, const char *s, Py_ssize_t n, int ascii);
     int (*b64)(Sink *, const uint8_t *p, Py_ssize_t n);
     int (*integer)(Sink *, int64_t v);
     int (*number)(Sink *, double d); /* NaN and the infinities as their strings */
@@ -244,6 +283,8 @@ typedef struct {
     Buf b;
 } TextSink;
 void text_sink_init(TextSink *s);
+/* A key's JSON text ("key":) appended to b. */
+int json_key_text(Buf *b, const char *s, Py_ssize_t n);
 
 typedef struct {
     Sink sink;

@@ -409,7 +409,8 @@ static int find_key(Table *t, const Ev *key, int *cursor, int *index) {
     if (!(t->flags & TF_KEY_CLASH)) {
         for (int j = *cursor; j < t->nfields; j++) {
             const Field *f = &t->fields[j];
-            if (f->key_n == key->n && memcmp(f->key, key->s, (size_t)key->n) == 0) {
+            if (f->key_n == key->n && (key->n == 0 || f->key[0] == key->s[0]) &&
+                memcmp(f->key, key->s, (size_t)key->n) == 0) {
                 *index = j;
                 *cursor = j + 1;
                 return OK;

@@ -34,18 +34,45 @@ static const uint8_t ESCAPED[256] = {
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
 };
 
-/* A string of valid UTF-8 (the driver checked it). */
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+
+/* Whether a word may hold a byte to escape ('"', '\\', control characters) or non-ASCII:
+ * never a miss; a false alarm only sends the word the slow way. */
+static inline int special(uint64_t w) {
+    uint64_t quote = w ^ (ONES * '"'), slash = w ^ (ONES * '\\');
+    return ((((quote - ONES) & ~quote) | ((slash - ONES) & ~slash) | (w - ONES * 0x20) | w) & HIGHS) != 0;
+}
+
+/* A string from UTF-8, checked (DECLINE when it is not UTF-8, as the value sink's decoding
+ * refuses it) and escaped as orjson escapes. */
 static int json_string(Buf *b, const char *s, Py_ssize_t n) {
-    if (n > (PY_SSIZE_T_MAX - 2) / 6) { /* at most 6 bytes per byte (\u00XX), the quotes */
+    if (n > (PY_SSIZE_T_MAX - 3) / 6) { /* at most 6 bytes per byte (\u00XX), the quotes */
         PyErr_NoMemory();
         return ERR;
     }
     if (buf_reserve(b, n * 6 + 3) != OK) return ERR;
-    const uint8_t *p = (const uint8_t *)s;
+    const uint8_t *p = (const uint8_t *)s, *end = p + n;
     char *o = b->data + b->len;
     *o++ = '"';
-    for (Py_ssize_t i = 0; i < n; i++) {
-        uint8_t c = p[i];
+    while (p < end) {
+        uint64_t w;
+        while (end - p >= 8 && (memcpy(&w, p, 8), !special(w))) {
+            memcpy(o, p, 8);
+            o += 8;
+            p += 8;
+        }
+        if (p == end) break;
+        uint8_t c = *p;
+        if (c >= 0x80) {
+            int len = utf8_char(p, end);
+            if (len == 0) return DECLINE;
+            memcpy(o, p, (size_t)len);
+            o += len;
+            p += len;
+            continue;
+        }
+        p++;
         if (!ESCAPED[c]) {
             *o++ = (char)c;
             continue;
@@ -201,15 +228,31 @@ static int text_close(Sink *s, int bracket) {
     return put(&((TextSink *)s)->b, &c, 1);
 }
 
-static int text_key(Sink *s, PyObject *obj, const char *key, Py_ssize_t n) {
-    Buf *b = &((TextSink *)s)->b;
-    if (sep(b) != OK || json_string(b, key, n) != OK) return ERR;
-    return put(b, ":", 1);
+int json_key_text(Buf *b, const char *key, Py_ssize_t n) {
+    int rc = json_string(b, key, n);
+    return rc == OK ? put(b, ":", 1) : rc;
 }
 
-static int text_str(Sink *s, const char *p, Py_ssize_t n) {
+static int text_field_key(Sink *s, const Field *f) {
     Buf *b = &((TextSink *)s)->b;
-    return sep(b) == OK ? json_string(b, p, n) : ERR;
+    return sep(b) == OK ? put(b, f->key_json, f->key_json_n) : ERR;
+}
+
+static int text_key(Sink *s, PyObject *obj, const char *key, Py_ssize_t n) {
+    Buf *b = &((TextSink *)s)->b;
+    return sep(b) == OK ? json_key_text(b, key, n) : ERR;
+}
+
+static int text_str(Sink *s, const char *p, Py_ssize_t n, int ascii) {
+    Buf *b = &((TextSink *)s)->b;
+    if (sep(b) != OK) return ERR;
+    if (!ascii) return json_string(b, p, n);
+    if (buf_reserve(b, n + 2) != OK) return ERR;
+    b->data[b->len] = '"';
+    memcpy(b->data + b->len + 1, p, (size_t)n);
+    b->data[b->len + n + 1] = '"';
+    b->len += n + 2;
+    return OK;
 }
 
 static int text_b64(Sink *s, const uint8_t *p, Py_ssize_t n) {
@@ -245,7 +288,7 @@ static int text_literal(Sink *s, int kind) {
 static int text_object(Sink *s, PyObject *v) { return json_pyvalue(&((TextSink *)s)->b, v, 0); }
 
 void text_sink_init(TextSink *s) {
-    *s = (TextSink){{text_open, text_close, text_key, text_str, text_b64, text_integer,
+    *s = (TextSink){{text_open, text_close, text_field_key, text_key, text_str, text_b64, text_integer,
                      text_number, text_literal, text_object},
                     {0}};
 }

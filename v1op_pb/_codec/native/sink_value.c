@@ -39,14 +39,32 @@ static int value_close(Sink *sink, int bracket) {
     return OK;
 }
 
-static int value_key(Sink *sink, PyObject *obj, const char *key, Py_ssize_t n) {
-    ValueSink *s = (ValueSink *)sink;
-    Py_XSETREF(s->key, obj ? Py_NewRef(obj) : PyUnicode_DecodeUTF8(key, n, NULL));
-    return s->key ? OK : ERR;
+/* A str of UTF-8 (DECLINE when it is not: the Python codec reports it). */
+static int decode(const char *p, Py_ssize_t n, PyObject **out) {
+    *out = PyUnicode_DecodeUTF8(p, n, NULL);
+    if (*out != NULL || !PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) return *out ? OK : ERR;
+    PyErr_Clear();
+    return DECLINE;
 }
 
-static int value_str(Sink *sink, const char *p, Py_ssize_t n) {
-    return add((ValueSink *)sink, PyUnicode_DecodeUTF8(p, n, NULL));
+static int value_field_key(Sink *sink, const Field *f) {
+    ValueSink *s = (ValueSink *)sink;
+    Py_XSETREF(s->key, Py_NewRef(f->json_key));
+    return OK;
+}
+
+static int value_key(Sink *sink, PyObject *obj, const char *key, Py_ssize_t n) {
+    ValueSink *s = (ValueSink *)sink;
+    Py_CLEAR(s->key);
+    if (obj != NULL) s->key = Py_NewRef(obj);
+    return obj != NULL ? OK : decode(key, n, &s->key);
+}
+
+static int value_str(Sink *sink, const char *p, Py_ssize_t n, int ascii) {
+    PyObject *v = NULL;
+    if (ascii && (v = PyUnicode_New(n, 127)) != NULL) memcpy(PyUnicode_DATA(v), p, (size_t)n);
+    int rc = ascii ? OK : decode(p, n, &v);
+    return rc == OK ? add((ValueSink *)sink, v) : rc;
 }
 
 static int value_b64(Sink *sink, const uint8_t *p, Py_ssize_t n) {
@@ -81,7 +99,7 @@ static int value_object(Sink *sink, PyObject *v) {
 }
 
 void value_sink_init(ValueSink *s, State *st) {
-    *s = (ValueSink){{value_open, value_close, value_key, value_str, value_b64, value_integer,
+    *s = (ValueSink){{value_open, value_close, value_field_key, value_key, value_str, value_b64, value_integer,
                       value_number, value_literal, value_object},
                      st, NULL, NULL, NULL, 0, 0};
 }

@@ -9,7 +9,12 @@
 #include "native.h"
 
 static int utf8_of(PyObject *v, Ev *ev) {
-    ev->s = PyUnicode_AsUTF8AndSize(v, &ev->n);
+    if (PyUnicode_IS_COMPACT_ASCII(v)) { /* most keys and strings: their own bytes */
+        ev->s = (const char *)PyUnicode_DATA(v);
+        ev->n = PyUnicode_GET_LENGTH(v);
+    } else {
+        ev->s = PyUnicode_AsUTF8AndSize(v, &ev->n);
+    }
     if (ev->s == NULL) { /* surrogates: the Python codec words the error */
         if (!PyErr_ExceptionMatches(PyExc_UnicodeEncodeError)) return ERR;
         PyErr_Clear();
