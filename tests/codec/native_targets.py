@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 from google.protobuf import struct_pb2
+from google.protobuf.message import Message
 from test_codec_differential import REGISTRY, PoolAny, Rich
 from test_parse_text import oracle
 
@@ -72,11 +73,11 @@ def outcome(convert: Callable[[], Any]) -> tuple[str, Any]:
         result = convert()
     except ConversionError as e:
         return ("error", (str(e), tuple(e.path)))
-    if isinstance(result, (str, bytes)):
-        return ("text", result)
-    if isinstance(result, (dict, list)):
-        return ("value", json.dumps(result, ensure_ascii=False))
-    return ("message", result.SerializePartialToString(deterministic=True))
+    if isinstance(result, Message):
+        return ("message", result.SerializePartialToString(deterministic=True))
+    if isinstance(result, bytes):
+        result = result.decode()
+    return ("value", json.dumps(result, ensure_ascii=False))  # to_json's text too, quoted
 
 
 def compare(convert: Callable[[], Any], route: str) -> None:

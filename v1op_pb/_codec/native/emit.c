@@ -167,28 +167,43 @@ static int by_key_order(const void *a, const void *b) {
     return (x->order > y->order) - (x->order < y->order);
 }
 
-/* A map field from its records in [p, end): entries read, sorted (a key twice declines),
- * written. Struct is one of these (map<string, Value>). */
-static int e_map(E *e, const Field *f, const uint8_t *p, const uint8_t *end, int depth) {
+/* Whether the next record (at r) belongs to field number: its tag consumed if so. */
+static int next_of(Rd *r, uint32_t number, int *wt) {
+    Rd at = *r;
+    uint64_t tag;
+    if (r->p == r->end || rd_varint(r, &tag) != OK || (tag >> 3) != number) {
+        *r = at;
+        return 0;
+    }
+    *wt = (int)(tag & 7);
+    return 1;
+}
+
+/* A map field from its run of records at r (the first one's tag read: of wire type wt):
+ * entries read, sorted (a key twice declines), written. Struct is one of these
+ * (map<string, Value>). */
+static int e_map(E *e, const Field *f, Rd *r, int wt, int depth) {
     const Field *kf = &f->sub->fields[0], *vf = &f->sub->fields[1];
     Entry *items = NULL;
     Py_ssize_t count = 0, cap = 0;
-    Rd r = {p, end};
-    int rc = OK, is_default;
-    while (r.p < r.end && rc == OK) {
-        uint64_t tag;
+    int rc = f->sub->nfields == 2 ? OK : DECLINE, is_default;
+    do {
         const uint8_t *q;
         Py_ssize_t n;
-        rc = rd_varint(&r, &tag) == OK && rd_len(&r, &q, &n) == OK ? OK : DECLINE;
-        if (rc == OK) rc = vec_reserve((void **)&items, &cap, count + 1, sizeof(Entry));
+        rc = rc == OK && wt == 2 && rd_len(r, &q, &n) == OK ? OK : DECLINE;
+        if (rc == OK && count == cap) rc = vec_reserve((void **)&items, &cap, count + 1, sizeof(Entry));
         if (rc == OK) rc = read_entry(f->sub, q, n, &items[count++]);
-    }
+    } while (rc == OK && next_of(r, f->number, &wt));
     int (*cmp)(const void *, const void *) = kf->type == T_STRING ? by_key_bytes : by_key_order;
-    if (rc == OK && count > 1) {
-        qsort(items, (size_t)count, sizeof(Entry), cmp);
-        for (Py_ssize_t i = 1; i < count && rc == OK; i++)
-            if (cmp(&items[i - 1], &items[i]) == 0) rc = DECLINE;
+    if (rc == OK && count > 16) qsort(items, (size_t)count, sizeof(Entry), cmp);
+    for (Py_ssize_t i = 1; rc == OK && count <= 16 && i < count; i++) { /* few: inserted */
+        Entry x = items[i];
+        Py_ssize_t j = i;
+        for (; j > 0 && cmp(&items[j - 1], &x) > 0; j--) items[j] = items[j - 1];
+        items[j] = x;
     }
+    for (Py_ssize_t i = 1; i < count && rc == OK; i++)
+        if (cmp(&items[i - 1], &items[i]) == 0) rc = DECLINE;
     if (rc == OK) rc = OUT(e, open, '{');
     for (Py_ssize_t i = 0; i < count && rc == OK; i++) {
         Entry *x = &items[i];
@@ -215,119 +230,118 @@ static int e_map(E *e, const Field *f, const uint8_t *p, const uint8_t *end, int
 
 enum { PLAIN, WRAPPED };
 
-/* The JSON value of a field from its records in [p, end). PLAIN: a default read for a field
- * without presence declines (the field would be unset); WRAPPED: a wrapper's value. */
-static int e_field(E *e, const Field *f, const uint8_t *p, const uint8_t *end, int depth, int mode) {
-    if (f->flags & F_MAP) return e_map(e, f, p, end, depth);
-    Rd r = {p, end};
+/* The JSON value of a field from its run of records at r (a serializer writes a field's
+ * records together), the first one's tag read (of wire type wt). A singular field takes one
+ * record: a second is the next run's, which e_next declines. PLAIN: a default read for a
+ * field without presence declines (it would be unset); WRAPPED: a wrapper's value. */
+static int e_field(E *e, const Field *f, Rd *r, int wt, int depth, int mode) {
+    if (f->flags & F_MAP) return e_map(e, f, r, wt, depth);
     int repeated = (f->flags & F_REPEATED) != 0, rc = OK, is_default;
     if (repeated) rc = OUT(e, open, '[');
-    while (r.p < r.end && rc == OK) {
-        uint64_t tag;
+    do {
         const uint8_t *q;
         Py_ssize_t n;
-        int wt = rd_varint(&r, &tag) == OK ? (int)(tag & 7) : -1;
-        if (wt == 2 && (f->type == T_MESSAGE || wire_type(f->type) != 2)) {
-            if (rd_len(&r, &q, &n) != OK) return DECLINE;
+        if (rc != OK) break;
+        if (wt == 2 && (f->type == T_MESSAGE || (repeated && wire_type(f->type) != 2))) {
+            if (rd_len(r, &q, &n) != OK) return DECLINE;
             if (f->type == T_MESSAGE) rc = e_message(e, f->sub, q, n, depth + 1, 0);
             for (Rd packed = {q, q + n}; f->type != T_MESSAGE && packed.p < packed.end && rc == OK;)
                 rc = e_scalar(e, f, wire_type(f->type), &packed, &is_default);
-        } else if (wt >= 0) {
-            rc = e_scalar(e, f, wt, &r, &is_default);
+        } else if (wt == wire_type(f->type)) {
+            rc = e_scalar(e, f, wt, r, &is_default);
             if (rc == OK && is_default && !repeated && mode == PLAIN &&
                 !(f->flags & F_PRESENCE) && !e->ctx->emit_unpopulated)
                 rc = DECLINE;
         } else {
             rc = DECLINE;
         }
-    }
+    } while (repeated && rc == OK && next_of(r, f->number, &wt));
     return rc == OK && repeated ? OUT(e, close, ']') : rc;
 }
 
-/* Where each field's records are (spans from base on: start and end per field index); the
- * wire form is declined unless it is what serializers write (see the top). */
-static int e_scan(E *e, Table *t, const uint8_t *p, Py_ssize_t n, Py_ssize_t base) {
-    if (vec_reserve((void **)&e->spans, &e->cap, base + 2 * t->nfields, sizeof(*e->spans)) != OK)
-        return ERR;
-    const uint8_t **span = e->spans + base;
-    memset(span, 0, sizeof(*span) * 2 * (size_t)t->nfields);
-    e->nspans = base + 2 * t->nfields;
-    uint64_t oneofs = 0; /* tables have at most 64 oneofs (module.c) */
-    int last = -1;
-    Rd r = {p, p + n};
-    while (r.p < r.end) {
-        const uint8_t *at = r.p;
-        uint64_t tag;
-        if (rd_varint(&r, &tag) != OK || (tag >> 35)) return DECLINE;
-        int wt = (int)(tag & 7), i = field_index(t, (uint32_t)(tag >> 3));
-        if (i < 0) return DECLINE; /* an unknown field or an extension */
-        const Field *f = &t->fields[i];
-        int packed = wt == 2 && (f->flags & F_REPEATED) && !(f->flags & F_MAP);
-        if ((wt != wire_type(f->type) && !packed) || rd_skip(&r, wt) != OK) return DECLINE;
-        if (i != last) {
-            uint64_t bit = f->oneof >= 0 ? (uint64_t)1 << f->oneof : 0;
-            if (span[2 * i] != NULL || i < last || (oneofs & bit)) return DECLINE;
-            oneofs |= bit;
-            span[2 * i] = at;
-        } else if (!(f->flags & F_REPEATED)) {
-            return DECLINE; /* a singular field twice: the last would win, messages merge */
-        }
-        span[2 * i + 1] = r.p;
-        last = i;
-    }
-    return OK;
+/* The field whose run of records starts at r, in number order after the last one and the
+ * one member of its oneof there: its index (the tag read, of wire type *wt), or -1
+ * (declined: an unknown field or an extension too). */
+static int e_next(const Table *t, Rd *r, int *wt, int *last, uint64_t *oneofs) {
+    uint64_t tag, bit;
+    if (rd_varint(r, &tag) != OK || (tag >> 35)) return -1;
+    int i = field_index(t, (uint32_t)(tag >> 3));
+    *wt = (int)(tag & 7);
+    if (i <= *last) return -1;
+    bit = t->fields[i].oneof >= 0 ? (uint64_t)1 << t->fields[i].oneof : 0;
+    if (*oneofs & bit) return -1; /* tables have at most 64 oneofs (module.c) */
+    *oneofs |= bit;
+    return *last = i;
 }
 
-/* Whether a repeated scalar field's records hold no element (only empty packed records). */
-static int no_elements(const Field *f, const uint8_t *p, const uint8_t *end) {
+/* Whether a repeated scalar field's run at r holds no element (only empty packed records). */
+static int no_elements(const Field *f, Rd r, int wt) {
+    uint64_t len;
     if (!(f->flags & F_REPEATED) || (f->flags & F_MAP) || wire_type(f->type) == 2) return 0;
-    Rd r = {p, end};
-    uint64_t tag, len;
-    while (r.p < r.end)
-        if (rd_varint(&r, &tag) != OK || (tag & 7) != 2 || rd_varint(&r, &len) != OK || len)
-            return 0;
+    do {
+        if (wt != 2 || rd_varint(&r, &len) != OK || len) return 0;
+    } while (next_of(&r, f->number, &wt));
     return 1;
 }
 
-static int e_fields(E *e, Table *t, const uint8_t *p, Py_ssize_t n, int depth, int inline_fields) {
-    Ctx *ctx = e->ctx;
-    Py_ssize_t base = e->nspans;
-    int rc = e_scan(e, t, p, n, base);
-    if (rc == OK && !inline_fields) rc = OUT(e, open, '{');
-    for (int k = 0; k < t->nfields && rc == OK; k++) {
-        int i = ctx->emit_unpopulated ? t->decl[k] : k;
-        const Field *f = &t->fields[i];
-        const uint8_t *start = e->spans[base + 2 * i], *end = e->spans[base + 2 * i + 1];
-        int omit = ctx->omit_output_only && (f->flags & F_OUTPUT_ONLY);
-        if (start == NULL) {
-            if (!omit && ctx->emit_unpopulated && f->unpopulated != NULL) {
-                rc = OUT(e, field_key, f);
-                if (rc == OK) rc = OUT(e, object, f->unpopulated);
-            }
-            continue;
-        }
-        int quiet = omit || (!ctx->emit_unpopulated && no_elements(f, start, end));
-        e->quiet += quiet;
-        rc = OUT(e, field_key, f);
-        if (rc == OK) rc = e_field(e, f, start, end, depth, PLAIN);
-        e->quiet -= quiet;
-    }
-    if (rc == OK && !inline_fields) rc = OUT(e, close, '}');
-    e->nspans = base;
+/* One present field, key and value; read with the sink off when it is left out. */
+static int e_member(E *e, const Field *f, Rd *r, int wt, int depth) {
+    int quiet = (e->ctx->omit_output_only && (f->flags & F_OUTPUT_ONLY)) ||
+                (!e->ctx->emit_unpopulated && no_elements(f, *r, wt));
+    e->quiet += quiet;
+    int rc = OUT(e, field_key, f);
+    if (rc == OK) rc = e_field(e, f, r, wt, depth, PLAIN);
+    e->quiet -= quiet;
     return rc;
+}
+
+static int e_fields(E *e, Table *t, const uint8_t *p, Py_ssize_t n, int depth, int inline_fields) {
+    Rd r = {p, p + n};
+    int rc = inline_fields ? OK : OUT(e, open, '{'), last = -1, i, wt;
+    uint64_t oneofs = 0;
+    if (!e->ctx->emit_unpopulated) { /* number order: one pass */
+        while (rc == OK && r.p < r.end) {
+            i = e_next(t, &r, &wt, &last, &oneofs);
+            rc = i < 0 ? DECLINE : e_member(e, &t->fields[i], &r, wt, depth);
+        }
+        return rc == OK && !inline_fields ? OUT(e, close, '}') : rc;
+    }
+    /* declaration order: where each field's run starts, first */
+    Py_ssize_t base = e->nspans;
+    if (vec_reserve((void **)&e->spans, &e->cap, base + t->nfields + 1, sizeof(*e->spans)) != OK)
+        return ERR;
+    memset(e->spans + base, 0, sizeof(*e->spans) * (size_t)t->nfields);
+    e->nspans = base + t->nfields;
+    while (rc == OK && r.p < r.end) {
+        const uint8_t *at = r.p;
+        if ((i = e_next(t, &r, &wt, &last, &oneofs)) < 0) rc = DECLINE;
+        else e->spans[base + i] = at;
+        do rc = rc == OK ? rd_skip(&r, wt) : rc;
+        while (rc == OK && (t->fields[i].flags & F_REPEATED) && next_of(&r, t->fields[i].number, &wt));
+    }
+    for (int k = 0; k < t->nfields && rc == OK; k++) {
+        const Field *f = &t->fields[t->decl[k]];
+        Rd run = {e->spans[base + t->decl[k]], p + n};
+        if (run.p != NULL) rc = next_of(&run, f->number, &wt) ? e_member(e, f, &run, wt, depth) : DECLINE;
+        else if (f->unpopulated && !(e->ctx->omit_output_only && (f->flags & F_OUTPUT_ONLY)))
+            rc = OUT(e, field_key, f) == OK ? OUT(e, object, f->unpopulated) : ERR;
+    }
+    e->nspans = base;
+    return rc == OK && !inline_fields ? OUT(e, close, '}') : rc;
 }
 
 /* --- well-known types ------------------------------------------------------------------------ */
 
 /* Struct, ListValue and the wrappers: the JSON value of their one field. */
 static int e_only_field(E *e, Table *t, const uint8_t *p, Py_ssize_t n, int depth) {
-    Py_ssize_t base = e->nspans;
+    Rd r = {p, p + n};
+    int last = -1, rc, wt;
+    uint64_t oneofs = 0;
     const Field *f = &t->fields[0];
-    int rc = e_scan(e, t, p, n, base);
-    const uint8_t *start = e->spans[base], *end = e->spans[base + 1];
-    e->nspans = base;
-    if (rc != OK) return rc;
-    if (start != NULL) return e_field(e, f, start, end, depth, WRAPPED);
+    if (r.p < r.end) {
+        rc = e_next(t, &r, &wt, &last, &oneofs) < 0 ? DECLINE : e_field(e, f, &r, wt, depth, WRAPPED);
+        return rc == OK && r.p != r.end ? DECLINE : rc; /* another field */
+    }
     if (t->wkt == W_WRAPPER) return f->unpopulated ? OUT(e, object, f->unpopulated) : DECLINE;
     int bracket = t->wkt == W_STRUCT ? '{' : '[';
     rc = OUT(e, open, bracket);

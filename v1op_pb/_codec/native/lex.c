@@ -6,8 +6,8 @@
 #include "native.h"
 
 static inline int peek(Lex *x) {
-    while (x->p < x->end && (*x->p == ' ' || *x->p == '\n' || *x->p == '\r' || *x->p == '\t'))
-        x->p++;
+    for (; x->p < x->end && *x->p <= ' '; x->p++) /* (whitespace is below '!') */
+        if (*x->p != ' ' && *x->p != '\n' && *x->p != '\r' && *x->p != '\t') break;
     return x->p < x->end ? *x->p : -1;
 }
 
@@ -68,6 +68,14 @@ static int put_utf8(Buf *b, uint32_t c) {
     return buf_raw(b, o, n);
 }
 
+static inline void set_string(Ev *ev, const char *s, Py_ssize_t n, int ascii) {
+    ev->kind = K_STRING;
+    ev->s = s;
+    ev->n = n;
+    ev->ascii = ascii;
+    ev->obj = NULL;
+}
+
 /* The rest of a string whose plain start [start, x->p) is behind, decoded into x->str. */
 static int string_slow(Lex *x, const uint8_t *start, Ev *ev) {
     Buf *b = &x->str;
@@ -116,7 +124,7 @@ static int string_slow(Lex *x, const uint8_t *start, Ev *ev) {
     if (buf_reserve(b, 1) != OK) return ERR;
     b->data[b->len] = 0;
     x->p = p + 1;
-    *ev = (Ev){.kind = K_STRING, .s = b->data, .n = b->len, .ascii = ascii};
+    set_string(ev, b->data, b->len, ascii);
     return OK;
 }
 
@@ -124,7 +132,7 @@ static int string(Lex *x, Ev *ev) {
     if (peek(x) != '"') return DECLINE;
     const uint8_t *start = ++x->p, *p = skip_plain(start, x->end);
     if (p < x->end && *p == '"') { /* the common case: the text's own bytes */
-        *ev = (Ev){.kind = K_STRING, .s = (const char *)start, .n = p - start, .ascii = 1};
+        set_string(ev, (const char *)start, p - start, 1);
         x->p = p + 1;
         return OK;
     }
@@ -187,7 +195,10 @@ static int digit_run(Lex *x) {
  * to it for runs of 19 digits, which orjson may read otherwise); beyond, this declines. */
 static int number(Lex *x, Ev *ev) {
     const uint8_t *start = x->p;
-    *ev = (Ev){.kind = K_INT, .neg = *x->p == '-'};
+    ev->kind = K_INT;
+    ev->neg = *x->p == '-';
+    ev->big = 0;
+    ev->mag = 0;
     x->p += ev->neg;
     const uint8_t *digits = x->p;
     int n = digit_run(x);
@@ -217,7 +228,7 @@ static int literal(Lex *x, const char *word, int kind, Ev *ev) {
     Py_ssize_t n = (Py_ssize_t)strlen(word);
     if (x->end - x->p < n || memcmp(x->p, word, (size_t)n) != 0) return DECLINE;
     x->p += n;
-    *ev = (Ev){.kind = kind};
+    ev->kind = kind;
     return OK;
 }
 
@@ -229,7 +240,7 @@ static int lex_value(Src *src, Ev *ev) {
     case '{': case '[':
         x->p++;
         x->first = 1;
-        *ev = (Ev){.kind = c == '{' ? K_OBJECT : K_ARRAY};
+        ev->kind = c == '{' ? K_OBJECT : K_ARRAY;
         return OK;
     case 't': return literal(x, "true", K_TRUE, ev);
     case 'f': return literal(x, "false", K_FALSE, ev);
@@ -282,19 +293,20 @@ static int skip_at(Lex *x, int depth) {
 
 static int lex_skip(Src *src) { return skip_at((Lex *)src, 0); }
 
-static int lex_find_type(Src *src, Ev *url) {
+static int lex_find_type(Src *src, Ev *url, int *taken) {
     Lex *x = (Lex *)src;
     const uint8_t *at = x->p;
     int more, rc;
     Ev key;
-    while ((rc = lex_member(src, &key, &more)) == OK) {
+    for (*taken = 1; (rc = lex_member(src, &key, &more)) == OK; *taken = 0) {
         if (!more) {
-            *url = (Ev){.kind = K_NULL};
+            url->kind = K_NULL;
             break;
         }
         if (key.n == 5 && memcmp(key.s, "@type", 5) == 0) {
             rc = lex_value(src, url);
             if (rc == OK && url->kind != K_STRING) rc = DECLINE;
+            if (*taken) return rc; /* first, as writers put it: read once */
             break;
         }
         rc = lex_skip(src);
@@ -302,6 +314,7 @@ static int lex_find_type(Src *src, Ev *url) {
     }
     x->p = at;
     x->first = 1;
+    *taken = 0;
     return rc;
 }
 

@@ -209,7 +209,7 @@ static inline int fmt_signed(char *out, int64_t v) {
 enum { K_STRING, K_INT, K_FLOAT, K_TRUE, K_FALSE, K_NULL, K_OBJECT, K_ARRAY };
 
 /* A JSON value as a source reads it: a scalar, or an object or array it has entered (its
- * members or items follow). */
+ * members or items follow). Only the fields of its kind are set (they are set often). */
 typedef struct {
     int kind;
     const char *s;  /* K_STRING: its UTF-8 (valid) */
@@ -228,8 +228,9 @@ struct Src {
     int (*item)(Src *, int *more);               /* whether an item of the array follows */
     int (*skip)(Src *);                          /* the next value, unread */
     /* In the object just entered: the value of its "@type" member (a K_STRING), K_NULL when
-     * the object is empty, DECLINE otherwise; nothing is consumed. */
-    int (*find_type)(Src *, Ev *url);
+     * the object is empty, DECLINE otherwise; *taken: the member was read (it came first),
+     * else nothing was consumed. */
+    int (*find_type)(Src *, Ev *url, int *taken);
 };
 
 typedef struct {
@@ -290,6 +291,7 @@ typedef struct {
     Sink sink;
     State *st;
     PyObject *root, *key; /* the value made; a key waiting for its value */
+    int owned;            /* whether key is a reference of the sink's own */
     PyObject **stack;     /* the open containers (borrowed: their parents hold them) */
     Py_ssize_t n, cap;
 } ValueSink;

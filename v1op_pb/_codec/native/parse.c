@@ -60,9 +60,12 @@ static int integer_text(const Ev *ev, int *neg, uint64_t *mag) {
 /* An integer field's value, as scalars._integer_decoder reads it: a number with an integral
  * value (7.0 too), or its decimal text. */
 static int to_integer(const Ev *ev, int64_t lo, int64_t hi, uint64_t uhi, uint64_t *out) {
-    int neg = ev->neg;
-    uint64_t mag = ev->mag;
-    if (ev->kind == K_FLOAT) {
+    int neg;
+    uint64_t mag;
+    if (ev->kind == K_INT && !ev->big) {
+        neg = ev->neg;
+        mag = ev->mag;
+    } else if (ev->kind == K_FLOAT) {
         double d = ev->d;
         if (!isfinite(d) || d != floor(d) || !(d > -18446744073709551616.0 && d < 18446744073709551616.0))
             return DECLINE;
@@ -70,7 +73,7 @@ static int to_integer(const Ev *ev, int64_t lo, int64_t hi, uint64_t uhi, uint64
         mag = (uint64_t)fabs(d);
     } else if (ev->kind == K_STRING) {
         if (integer_text(ev, &neg, &mag) != OK) return DECLINE;
-    } else if (ev->kind != K_INT || ev->big) {
+    } else {
         return DECLINE; /* bool, null, containers: the Python codec decides */
     }
     if (lo < 0) { /* signed */
@@ -249,8 +252,9 @@ static int p_sub(P *p, uint32_t number, Table *t, const Ev *ev, int depth) {
     return rc == OK ? buf_close(p->b, start) : rc;
 }
 
-static Py_ssize_t push_seg(P *p) {
-    if (vec_reserve((void **)&p->segs, &p->cap, p->nsegs + 1, sizeof(Seg)) != OK) return -1;
+static inline Py_ssize_t push_seg(P *p) {
+    if (p->nsegs == p->cap && vec_reserve((void **)&p->segs, &p->cap, p->nsegs + 1, sizeof(Seg)) != OK)
+        return -1;
     p->segs[p->nsegs] = (Seg){.start = p->b->len};
     return p->nsegs++;
 }
@@ -278,15 +282,19 @@ static int seg_by_integer(const void *a, const void *b) {
  * stopped moving), decline when two compare equal (a key or field given twice), and put
  * their bytes (contiguous) in that order. */
 static int sort_segs(P *p, Py_ssize_t base, int (*cmp)(const void *, const void *)) {
-    Seg *s = p->segs + base;
     Py_ssize_t n = p->nsegs - base, at = PY_SSIZE_T_MAX, total = 0;
+    if (n == 0) return OK; /* (and segs may be NULL: no pointer into it) */
+    Seg *s = p->segs + base;
     for (Py_ssize_t i = 0; i < n; i++) {
         if (s[i].kn) s[i].k = p->b->data + s[i].end - s[i].rel - s[i].kn;
         at = s[i].start < at ? s[i].start : at;
         total += s[i].end - s[i].start;
     }
+    Py_ssize_t i = 1;
+    while (i < n && cmp(&s[i - 1], &s[i]) < 0) i++;
+    if (i == n) return OK; /* in order already, as writers mostly put them */
     qsort(s, (size_t)n, sizeof(Seg), cmp);
-    for (Py_ssize_t i = 1; i < n; i++)
+    for (i = 1; i < n; i++)
         if (cmp(&s[i - 1], &s[i]) == 0) return DECLINE;
     if (total == 0) return OK;
     char *tmp = PyMem_Malloc((size_t)total), *o = tmp;
@@ -344,7 +352,7 @@ static int map_key(const Field *kf, const Ev *key, Scalar *k) {
 }
 
 static int p_map(P *p, const Field *f, const Ev *ev, int depth) {
-    if (ev->kind != K_OBJECT) return DECLINE;
+    if (ev->kind != K_OBJECT || f->sub->nfields != 2) return DECLINE; /* (an entry's table) */
     const Field *kf = &f->sub->fields[0], *vf = &f->sub->fields[1];
     Buf *b = p->b;
     Py_ssize_t base = p->nsegs;
@@ -426,34 +434,33 @@ static int find_key(Table *t, const Ev *key, int *cursor, int *index) {
     return OK;
 }
 
-/* Pass over a member that is not a field, unless its key was passed over before in this
- * object (from base on): jsontext.loads would not make a plain dict of such text. */
-static int pass_over(P *p, const Ev *key, Py_ssize_t base) {
-    for (Py_ssize_t at = base, n; at < p->skipped.len; at += (Py_ssize_t)sizeof(n) + n) {
-        memcpy(&n, p->skipped.data + at, sizeof(n));
-        if (n == key->n && memcmp(p->skipped.data + at + sizeof(n), key->s, (size_t)n) == 0)
-            return DECLINE;
+/* Note a key passed over in this object (from base on), declining one seen before:
+ * jsontext.loads would not make a plain dict of such text. */
+static int passed_over(P *p, const char *key, Py_ssize_t n, Py_ssize_t base) {
+    for (Py_ssize_t at = base, k; at < p->skipped.len; at += (Py_ssize_t)sizeof(k) + k) {
+        memcpy(&k, p->skipped.data + at, sizeof(k));
+        if (k == n && memcmp(p->skipped.data + at + sizeof(k), key, (size_t)n) == 0) return DECLINE;
     }
-    if (buf_raw(&p->skipped, &key->n, sizeof(key->n)) != OK || buf_raw(&p->skipped, key->s, key->n) != OK)
-        return ERR;
-    return p->src->skip(p->src);
+    return buf_raw(&p->skipped, &n, sizeof(n)) == OK && buf_raw(&p->skipped, key, n) == OK ? OK : ERR;
 }
 
-/* The members of a regular message's object (entered). skip_type: an Any's payload, whose
- * "@type" is not a field. The Python decoder's checks, in its order. */
-static int p_fields(P *p, Table *t, int depth, int skip_type) {
+/* The members of a regular message's object (entered). any: an Any's payload, whose
+ * "@type" is not a field, to pass over (1) or read already (2). The Python decoder's checks,
+ * in its order. */
+static int p_fields(P *p, Table *t, int depth, int any) {
     Src *src = p->src;
     Py_ssize_t base = p->nsegs, skipped = p->skipped.len;
     uint64_t chosen = 0, null_set = 0;
-    int sorted = 1, cursor = 0, more, rc, i;
+    int sorted = 1, cursor = 0, more, rc = any == 2 ? passed_over(p, "@type", 5, skipped) : OK, i;
     Ev key, v;
-    while ((rc = src->member(src, &key, &more)) == OK && more) {
+    while (rc == OK && (rc = src->member(src, &key, &more)) == OK && more) {
         rc = find_key(t, &key, &cursor, &i);
         if (rc == DECLINE) { /* not a field: "@type" in an Any, or an unknown key */
-            if (!(skip_type && is(&key, "@type")) &&
+            if (!(any && is(&key, "@type")) &&
                 (!p->ctx->ignore_unknown || key.n == 0 || key.s[0] == '['))
                 break;
-            if ((rc = pass_over(p, &key, skipped)) != OK) break;
+            if ((rc = passed_over(p, key.s, key.n, skipped)) != OK || (rc = src->skip(src)) != OK)
+                break;
             continue;
         }
         if (rc != OK || (rc = src->value(src, &v)) != OK) break;
@@ -543,9 +550,9 @@ static int repack(P *p, Table *inner, Py_ssize_t start) {
 }
 
 /* The payload of an Any whose type has a JSON form of its own: its "value" member, beside
- * "@type" and nothing else. */
-static int p_any_value(P *p, Table *inner, int depth) {
-    int more, rc, type_seen = 0, value_seen = 0;
+ * "@type" (unless read already) and nothing else. */
+static int p_any_value(P *p, Table *inner, int depth, int type_seen) {
+    int more, rc, value_seen = 0;
     Ev key, v;
     while ((rc = p->src->member(p->src, &key, &more)) == OK && more) {
         if (is(&key, "@type") && !type_seen) {
@@ -565,7 +572,7 @@ static int p_any_value(P *p, Table *inner, int depth) {
 
 static int p_any(P *p, const Ev *ev, int depth) {
     Ev url, key;
-    int more, rc = ev->kind == K_OBJECT ? p->src->find_type(p->src, &url) : DECLINE;
+    int more, taken, rc = ev->kind == K_OBJECT ? p->src->find_type(p->src, &url, &taken) : DECLINE;
     if (rc != OK) return rc;
     if (url.kind == K_NULL) { /* {}: the empty Any */
         rc = p->src->member(p->src, &key, &more);
@@ -584,8 +591,8 @@ static int p_any(P *p, const Ev *ev, int depth) {
         if (rc == OK && buf_tag(b, 2, 2) != OK) rc = ERR;
         Py_ssize_t start = buf_open(b);
         if (rc == OK)
-            rc = inner->wkt == W_NONE ? p_message(p, inner, ev, depth + 1, 1)
-                                      : p_any_value(p, inner, depth);
+            rc = inner->wkt == W_NONE ? p_message(p, inner, ev, depth + 1, taken ? 2 : 1)
+                                      : p_any_value(p, inner, depth, taken);
         if (rc == OK && p->ctx->repack_maps && (inner->flags & TF_HAS_MAPS) && b->len > start)
             rc = repack(p, inner, start);
         if (rc == OK && b->len == start) b->len = mark; /* an empty payload is not written */
@@ -611,6 +618,7 @@ static int p_wkt(P *p, Table *t, const Ev *ev, int depth) {
     }
 }
 
+/* in_any: an Any's payload, whose "@type" is to be passed over (1) or was read (2). */
 static int p_message(P *p, Table *t, const Ev *ev, int depth, int in_any) {
     if (depth > MAX_DEPTH || (t->flags & TF_UNSUPPORTED) || !t->ready) return DECLINE;
     if (t->wkt != W_NONE && !in_any) return p_wkt(p, t, ev, depth);

@@ -5,7 +5,8 @@
 #include "native.h"
 #include <math.h>
 
-/* Put v (a new reference, or NULL after an error) where the next value goes. */
+/* Put v (a new reference, or NULL after an error) where the next value goes: under the
+ * key given last in an object, at the end of an array (PyList_Append refuses a dict). */
 static int add(ValueSink *s, PyObject *v) {
     if (v == NULL) return ERR;
     int rc = 0;
@@ -14,20 +15,21 @@ static int add(ValueSink *s, PyObject *v) {
         return OK;
     }
     PyObject *top = s->stack[s->n - 1];
-    if (PyDict_CheckExact(top)) {
-        rc = s->key ? PyDict_SetItem(top, s->key, v) : -1;
-        Py_CLEAR(s->key);
+    if (s->key != NULL) {
+        rc = PyDict_SetItem(top, s->key, v);
+        if (s->owned) Py_DECREF(s->key);
+        s->key = NULL;
     } else {
         rc = PyList_Append(top, v);
     }
     Py_DECREF(v);
-    if (rc < 0 && !PyErr_Occurred()) PyErr_SetString(PyExc_SystemError, "a value without its key");
     return rc < 0 ? ERR : OK;
 }
 
 static int value_open(Sink *sink, int bracket) {
     ValueSink *s = (ValueSink *)sink;
-    if (vec_reserve((void **)&s->stack, &s->cap, s->n + 1, sizeof(PyObject *)) != OK) return ERR;
+    if (s->n == s->cap && vec_reserve((void **)&s->stack, &s->cap, s->n + 1, sizeof(PyObject *)) != OK)
+        return ERR;
     PyObject *v = bracket == '{' ? PyDict_New() : PyList_New(0);
     if (add(s, v) != OK) return ERR;
     s->stack[s->n++] = v; /* held by its parent */
@@ -47,16 +49,18 @@ static int decode(const char *p, Py_ssize_t n, PyObject **out) {
     return DECLINE;
 }
 
+/* The keys the table holds (field names, "@type") outlive the conversion: borrowed. */
 static int value_field_key(Sink *sink, const Field *f) {
     ValueSink *s = (ValueSink *)sink;
-    Py_XSETREF(s->key, Py_NewRef(f->json_key));
+    s->key = f->json_key;
+    s->owned = 0;
     return OK;
 }
 
 static int value_key(Sink *sink, PyObject *obj, const char *key, Py_ssize_t n) {
     ValueSink *s = (ValueSink *)sink;
-    Py_CLEAR(s->key);
-    if (obj != NULL) s->key = Py_NewRef(obj);
+    s->key = obj;
+    s->owned = obj == NULL;
     return obj != NULL ? OK : decode(key, n, &s->key);
 }
 
@@ -101,11 +105,11 @@ static int value_object(Sink *sink, PyObject *v) {
 void value_sink_init(ValueSink *s, State *st) {
     *s = (ValueSink){{value_open, value_close, value_field_key, value_key, value_str, value_b64, value_integer,
                       value_number, value_literal, value_object},
-                     st, NULL, NULL, NULL, 0, 0};
+                     st, NULL, NULL, 0, NULL, 0, 0};
 }
 
 void value_sink_free(ValueSink *s) {
     Py_CLEAR(s->root);
-    Py_CLEAR(s->key);
+    if (s->owned) Py_CLEAR(s->key);
     PyMem_Free(s->stack);
 }

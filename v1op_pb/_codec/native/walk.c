@@ -30,7 +30,10 @@ static int integer(PyObject *v, Ev *ev) {
     int overflow;
     long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
     if (x == -1 && PyErr_Occurred()) return ERR;
-    *ev = (Ev){.kind = K_INT, .neg = overflow ? overflow < 0 : x < 0, .obj = v};
+    ev->kind = K_INT;
+    ev->neg = overflow ? overflow < 0 : x < 0;
+    ev->big = 0;
+    ev->obj = v;
     if (!overflow) {
         ev->mag = x < 0 ? (uint64_t)0 - (uint64_t)x : (uint64_t)x;
         return OK;
@@ -57,7 +60,7 @@ static int integer(PyObject *v, Ev *ev) {
 static int walk_value(Src *src, Ev *ev) {
     Walk *w = (Walk *)src;
     PyObject *v = w->pending;
-    *ev = (Ev){.obj = v};
+    ev->obj = v;
     if (v == NULL) return DECLINE;
     if (PyUnicode_CheckExact(v)) return utf8_of(v, ev);
     if (PyLong_CheckExact(v)) return integer(v, ev);
@@ -110,10 +113,11 @@ static int walk_skip(Src *src) {
     return OK;
 }
 
-static int walk_find_type(Src *src, Ev *url) {
+static int walk_find_type(Src *src, Ev *url, int *taken) {
     Walk *w = (Walk *)src;
+    *taken = 0;
     PyObject *dict = w->frames[w->n - 1].container;
-    *url = (Ev){.kind = K_NULL};
+    url->kind = K_NULL;
     if (PyDict_GET_SIZE(dict) == 0) return OK;
     PyObject *found = PyDict_GetItemWithError(dict, w->s_type);
     if (found == NULL) return PyErr_Occurred() ? ERR : DECLINE;
