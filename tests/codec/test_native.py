@@ -20,7 +20,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import orjson
 import pytest
 from google.protobuf import duration_pb2, struct_pb2, timestamp_pb2
 from google.protobuf.message import Message
@@ -41,7 +40,6 @@ from v1op_pb import ConversionError, TypeRegistry, from_dict, from_json, pack, t
 from v1op_pb._codec import native_enabled, native_stats, set_native
 from v1op_pb._codec.codec import PURE_PYTHON_VARIABLE, Codec
 from v1op_pb._codec.descriptors import is_repeated
-from v1op_pb._codec.jsontext import _may_differ
 from v1op_pb._codec.plan import TABLES, TABLES_BY_CLASS, _native, packed_by_runtime
 
 pytestmark = [
@@ -417,28 +415,6 @@ def test_many_conversions_leave_nothing_behind() -> None:
 
 
 # --- the check of orjson's reading (jsontext._may_differ), in C ----------------------------
-
-TEXTS = st.one_of(
-    st.builds(lambda c: c[1], mutated_inputs()),
-    st.text(alphabet='{}[]":,\\u003a0123456789 ', max_size=60),
-    st.builds(lambda n: '{"a":' + "1" * n + "}", st.integers(15, 22)),
-    st.builds(lambda k: f'{{"{k}":1,"{k}":2}}', st.text(alphabet="a:b", max_size=3)),
-)
-
-
-@settings(PROPERTY, max_examples=300)
-@given(TEXTS, st.booleans())
-def test_same_reading_is_what_may_differ_finds(text: str, as_bytes: bool) -> None:
-    try:
-        value = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return
-    data = text.encode("utf-8") if as_bytes else text
-    same = _native.same_reading(data, value)
-    if same:  # never says "same" where the Python check would read the text again
-        assert not _may_differ(text.encode("utf-8"), value)
-    else:
-        event("native check: read again")
 
 
 def test_no_declines_on_the_benchmark_corpus() -> None:

@@ -95,7 +95,6 @@ def set_native(enabled: bool) -> bool:
     if enabled and _native is None:
         raise RuntimeError("the native codec core (v1op_pb._codec._native) is not built")
     _core = _native if enabled else None
-    jsontext._fast = _core
     return previous
 
 

@@ -32,7 +32,9 @@ static int e_text(E *e, const uint8_t *s, Py_ssize_t n, int key) {
 
 static int e_message(E *e, Table *t, const uint8_t *p, Py_ssize_t n, int depth, int inline_fields);
 
-int float_shortest(float f, double *out) {
+/* The shortest of 6 to 9 significant digits that reads back as f, as a double (what
+ * scalars._encode_float finds). */
+static int float_shortest(float f, double *out) {
     double value = (double)f;
     for (int precision = 6; precision < 10; precision++) {
         char *text = PyOS_double_to_string(value, 'g', precision, 0, NULL);

@@ -25,16 +25,14 @@ static int table_traverse(Table *t, visitproc visit, void *arg) {
     return 0;
 }
 
+#define FREE(p) (PyMem_Free(p), (p) = NULL)
+
 static int table_clear(Table *t) {
     t->ready = t->nfields = 0;
-    PyMem_Free(t->fields);
-    PyMem_Free(t->decl);
-    PyMem_Free(t->by_number);
-    PyMem_Free(t->key_text);
-    t->fields = NULL;
-    t->decl = NULL;
-    t->by_number = NULL;
-    t->key_text = NULL;
+    FREE(t->fields);
+    FREE(t->decl);
+    FREE(t->by_number);
+    FREE(t->key_text);
     Py_CLEAR(t->keys);
     Py_CLEAR(t->cls);
     Py_CLEAR(t->refs);
@@ -188,28 +186,25 @@ static PyObject *table_init(Table *t, PyObject *spec) {
         }
     }
     Buf text = {0};
-    for (int i = 0; i < n; i++) { /* a JSON name that names another field */
+    for (int i = 0; i < n; i++) { /* a JSON name that names another field; the keys' text */
         Field *f = &t->fields[i];
         PyObject *index = PyDict_GetItemWithError(t->keys, f->json_key);
-        if (index == NULL && PyErr_Occurred()) goto fail;
+        int rc = index == NULL && PyErr_Occurred() ? ERR : json_key_text(&text, f->key, f->key_n);
+        t->key_text = text.data; /* (table_clear frees it) */
+        if (rc != OK) goto fail;
         if (index == NULL || PyLong_AsSsize_t(index) != i) flags |= TF_KEY_CLASH;
-        f->key_json_n = -text.len; /* its offset, until the text stops moving */
-        if (json_key_text(&text, f->key, f->key_n) != OK) {
-            buf_free(&text);
-            if (!PyErr_Occurred()) bad("json_name is not UTF-8");
-            goto fail;
-        }
+        f->key_json_n = text.len; /* where it ends, until the text stops moving */
     }
-    t->key_text = text.data;
-    for (int i = 0; i < n; i++) {
-        Field *f = &t->fields[i];
-        f->key_json = text.data - f->key_json_n;
-        f->key_json_n = (i + 1 < n ? -f[1].key_json_n : text.len) + f->key_json_n;
+    for (int i = (int)n - 1; i >= 0; i--) {
+        Py_ssize_t start = i ? t->fields[i - 1].key_json_n : 0;
+        t->fields[i].key_json = t->key_text + start;
+        t->fields[i].key_json_n -= start;
     }
     t->flags = flags;
     t->ready = 1;
     Py_RETURN_NONE;
 fail:
+    if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "bad table spec");
     table_clear(t);
     return NULL;
 }
@@ -408,8 +403,6 @@ static PyObject *native_stats(PyObject *self, PyObject *args) {
 #define FASTCALL(f) (PyCFunction)(void (*)(void))(f), METH_FASTCALL
 static PyMethodDef methods[] = {
     {"stats", native_stats, METH_VARARGS, "stats(reset=False) -> dict: conversions done and declined"},
-    {"same_reading", native_same_reading, METH_VARARGS,
-     "same_reading(text, value) -> bool: orjson's value surely equals json.loads's"},
     {"decode", FASTCALL(native_decode), "decode(table, value, ...) -> bytes or NotImplemented"},
     {"decode_text", FASTCALL(native_decode_text), "decode_text(table, text, ...) -> bytes or NotImplemented"},
     {"encode", FASTCALL(native_encode), "encode(table, data, ...) -> value or NotImplemented"},

@@ -258,8 +258,6 @@ void walk_free(Walk *w);
 
 /* JSON -> wire: the contents of a message of type t, read from src (parse.c). */
 int parse(Ctx *ctx, Src *src, Buf *b, Table *t);
-/* The text of an Ev as a new str (its own object if it has one). */
-PyObject *ev_str(const Ev *ev);
 
 /* --- the emit direction: sinks of JSON values --------------------------------------------- */
 
@@ -300,8 +298,6 @@ void value_sink_free(ValueSink *s);
 
 /* wire -> JSON: the message of type t in n bytes at p, to sink (emit.c). */
 int emit(Ctx *ctx, Sink *sink, Table *t, const uint8_t *p, Py_ssize_t n);
-/* The shortest of 6 to 9 significant digits that reads back as f, as a double. */
-int float_shortest(float f, double *out);
 
 /* --- Timestamp, Duration, FieldMask (wkt_time.c) ------------------------------------------ */
 
@@ -314,7 +310,5 @@ int field_mask_from_text(Buf *b, const char *s, Py_ssize_t n);
 int timestamp_text(const uint8_t *p, Py_ssize_t n, char *text);
 int duration_text(const uint8_t *p, Py_ssize_t n, char *text);
 int field_mask_text(const uint8_t *p, Py_ssize_t n, Buf *out);
-
-PyObject *native_same_reading(PyObject *self, PyObject *args);
 
 #endif

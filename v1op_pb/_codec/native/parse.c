@@ -28,7 +28,8 @@ typedef struct {
     Buf skipped; /* per level, the keys passed over: (length, bytes) each */
 } P;
 
-PyObject *ev_str(const Ev *ev) {
+/* The text of an Ev as a new str (its own object if it has one). */
+static PyObject *ev_str(const Ev *ev) {
     return ev->obj ? Py_NewRef(ev->obj) : PyUnicode_DecodeUTF8(ev->s, ev->n, NULL);
 }
 

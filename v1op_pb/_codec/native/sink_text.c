@@ -178,13 +178,16 @@ static int json_finite(Buf *b, double d) {
     return OK;
 }
 
-static int json_pyvalue(Buf *b, PyObject *v, int depth) {
-    int rc = sep(b);
-    if (rc != OK || depth > MAX_DEPTH) return rc == OK ? DECLINE : rc;
+/* A JSON value the table holds (what emit_unpopulated writes, an enum's name): null, a
+ * bool, a str, an int, a float, [] or {}. */
+static int json_pyvalue(Buf *b, PyObject *v) {
+    char text[24];
+    int overflow;
+    Py_ssize_t n;
+    if (sep(b) != OK) return ERR;
     if (v == Py_None || v == Py_True || v == Py_False)
         return put(b, v == Py_None ? "null" : v == Py_True ? "true" : "false", v == Py_False ? 5 : 4);
     if (PyUnicode_CheckExact(v)) {
-        Py_ssize_t n;
         const char *s = PyUnicode_AsUTF8AndSize(v, &n);
         if (s != NULL) return json_string(b, s, n);
         if (!PyErr_ExceptionMatches(PyExc_UnicodeEncodeError)) return ERR;
@@ -192,29 +195,15 @@ static int json_pyvalue(Buf *b, PyObject *v, int depth) {
         return DECLINE; /* a lone surrogate: orjson refuses it */
     }
     if (PyLong_CheckExact(v)) {
-        int overflow;
         long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
         if (x == -1 && PyErr_Occurred()) return ERR;
-        char text[24];
         return overflow ? DECLINE : put(b, text, fmt_signed(text, x));
     }
     if (PyFloat_CheckExact(v)) /* orjson writes null for what is not finite */
         return isfinite(PyFloat_AS_DOUBLE(v)) ? json_finite(b, PyFloat_AS_DOUBLE(v)) : DECLINE;
-    int is_list = PyList_CheckExact(v);
-    if (!is_list && !PyDict_CheckExact(v)) return DECLINE;
-    if ((rc = put(b, is_list ? "[" : "{", 1)) != OK) return rc;
-    PyObject *key, *item;
-    for (Py_ssize_t pos = 0; rc == OK && (is_list ? pos < PyList_GET_SIZE(v) : PyDict_Next(v, &pos, &key, &item));) {
-        if (is_list) {
-            item = PyList_GET_ITEM(v, pos++);
-        } else if (!PyUnicode_CheckExact(key)) {
-            return DECLINE;
-        } else if ((rc = json_pyvalue(b, key, depth + 1)) != OK || (rc = put(b, ":", 1)) != OK) {
-            return rc;
-        }
-        rc = json_pyvalue(b, item, depth + 1);
-    }
-    return rc == OK ? put(b, is_list ? "]" : "}", 1) : rc;
+    if (PyList_CheckExact(v) && PyList_GET_SIZE(v) == 0) return put(b, "[]", 2);
+    if (PyDict_CheckExact(v) && PyDict_GET_SIZE(v) == 0) return put(b, "{}", 2);
+    return DECLINE;
 }
 
 static int text_open(Sink *s, int bracket) {
@@ -285,7 +274,7 @@ static int text_literal(Sink *s, int kind) {
     return kind == K_NULL ? put(b, "null", 4) : kind == K_TRUE ? put(b, "true", 4) : put(b, "false", 5);
 }
 
-static int text_object(Sink *s, PyObject *v) { return json_pyvalue(&((TextSink *)s)->b, v, 0); }
+static int text_object(Sink *s, PyObject *v) { return json_pyvalue(&((TextSink *)s)->b, v); }
 
 void text_sink_init(TextSink *s) {
     *s = (TextSink){{text_open, text_close, text_field_key, text_key, text_str, text_b64, text_integer,
