@@ -151,7 +151,8 @@ fuzz-native: $(VENV_STAMP) ## Coverage-guided fuzzing of the native codec core a
 		CC=$(FUZZ_CLANG) LDSHARED="$(FUZZ_CLANG) -shared" \
 		CFLAGS="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g" \
 		LDFLAGS="-fsanitize=address,undefined" $(abspath $(BIN))/python setup.py -q build_ext --inplace && \
-		LD_PRELOAD="$$tmp/asan_with_fuzzer.so" ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1 \
+		TMPDIR="$$tmp" LD_PRELOAD="$$tmp/asan_with_fuzzer.so" \
+		ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1 \
 		UBSAN_OPTIONS=print_stacktrace=1 \
 		$(abspath $(BIN))/python tests/codec/fuzz_native.py -max_total_time=$(FUZZ_SECONDS) \
 			-rss_limit_mb=4096 -print_final_stats=1 -artifact_prefix=$${TMPDIR:-/tmp}/v1op-fuzz-native-

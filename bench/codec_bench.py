@@ -264,8 +264,6 @@ def contenders(forms: Forms, baseline: ModuleType | None = None) -> list[Contend
             transcode(line, Operation)
 
     return [
-        *_baseline(forms, baseline),
-        Contender("NDJSON line", OURS, transcode_ours),
         Contender("parse", PURE, _pure(parse_ours)),
         Contender("emit", PURE, _pure(emit_ours)),
         Contender("from_dict", OURS, from_dict_ours),
@@ -284,6 +282,8 @@ def contenders(forms: Forms, baseline: ModuleType | None = None) -> list[Contend
         Contender("emit", JSON_FORMAT, emit_json_format),
         Contender("emit", DOCUMENTED, emit_documented),
         Contender("emit", FLOOR, emit_floor),
+        Contender("NDJSON line", OURS, transcode_ours),
+        *_baseline(forms, baseline),
     ]
 
 

@@ -17,7 +17,7 @@ typedef struct {
     Ctx *ctx;
     Sink *sink;
     int quiet; /* > 0: reading only, nothing goes to the sink */
-    const uint8_t **spans; /* per level, per field: where its records start and end */
+    const uint8_t **spans; /* per level, per field: where its run of records starts */
     Py_ssize_t nspans, cap;
 } E;
 
