@@ -137,7 +137,7 @@ fuzz-native: $(VENV_STAMP) ## Coverage-guided fuzzing of the native codec core a
 	if [ -z "$$missing" ]; then rt=$$(dirname "$$($(FUZZ_CLANG) -print-file-name=libclang_rt.asan-x86_64.a)"); \
 		for lib in asan fuzzer_no_main; do test -f "$$rt/libclang_rt.$$lib-x86_64.a" || \
 			missing="$$missing $$rt/libclang_rt.$$lib-x86_64.a"; done; fi; \
-	if [ -n "$$missing" ]; then version=$$($(FUZZ_CLANG) -dumpversion 2>/dev/null | cut -d. -f1); \
+	if [ -n "$$missing" ]; then version=$$($(FUZZ_CLANG) -dumpversion 2>/dev/null | cut -d. -f1 || true); \
 		echo "make fuzz-native: missing $$missing; on Debian: apt-get install clang libclang-rt-$${version:-14}-dev" >&2; \
 		exit 1; fi
 	$(BIN)/python -m pip install --quiet atheris
