@@ -31,6 +31,13 @@ NATIVE_SOURCES := $(wildcard v1op_pb/_codec/native/*.c v1op_pb/_codec/native/*.h
 # pure-Python mode, and `make sanitize` under AddressSanitizer and UBSan.
 CODEC_TESTS := tests/codec tests/test_json.py tests/test_stream.py
 PURE_PYTHON := V1OP_PB_PURE_PYTHON=1
+# The suite on every core (pytest-xdist), a test module at a time: its module-scoped
+# fixtures (servers, stores) start once, and tests that build on each other's state (the
+# README's blocks, one module's server) stay in order. (--dist loadgroup would spread
+# single tests, but its groups are ignored with pytest 9.) `make test PYTEST_WORKERS=0`
+# runs the suite in this one process.
+PYTEST_WORKERS ?= auto
+PYTEST_PARALLEL = -n $(PYTEST_WORKERS) --dist loadscope
 PROTO_FILES := $(shell find proto -name '*.proto' | sort)
 # protoc from the pinned grpcio-tools (no system protoc), seeing our protos, the well-known
 # types it ships and the googleapis protos that googleapis-common-protos ships.
@@ -45,10 +52,16 @@ SERVICE_PROTO_FILES := $(shell grep -l '^service ' $(PROTO_FILES))
 help: ## Describe useful make targets
 	@grep -E '^[a-zA-Z_-]+:.*?## .*$$' $(MAKEFILE_LIST) | sort | awk 'BEGIN {FS = ":.*?## "}; {printf "%-15s %s\n", $$1, $$2}'
 
+# The venv's own pip (23.0 and later, with every supported Python) installs editable
+# packages; --no-compile leaves byte-compiling to the first import of each module, so the
+# install does not compile the thousands of files of the tools that the tests never import.
+PIP_INSTALL = -m pip install --quiet --no-compile --disable-pip-version-check
+
 $(VENV_STAMP): pyproject.toml setup.py $(NATIVE_SOURCES)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# The development build must have the C core (the tests check it against the Python
+	# codec): a failed compile is an error here, not the users' warning and fallback.
+	V1OP_PB_REQUIRE_NATIVE=1 $(BIN)/python $(PIP_INSTALL) -e '.[dev]'
 	touch $@
 
 .PHONY: install
@@ -56,7 +69,7 @@ install: $(VENV_STAMP) ## Create .venv and install the package with its developm
 
 $(GEN_STAMP): requirements/gen.txt
 	$(PYTHON) -m venv $(GEN_VENV)
-	$(GEN_VENV)/bin/python -m pip install --quiet -r requirements/gen.txt
+	$(GEN_VENV)/bin/python $(PIP_INSTALL) -r requirements/gen.txt
 	touch $@
 
 $(BUF_STAMP):
@@ -65,8 +78,7 @@ $(BUF_STAMP):
 
 $(LOWEST_STAMP): pyproject.toml requirements/lowest.txt
 	$(PYTHON) -m venv $(LOWEST_VENV)
-	$(LOWEST_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(LOWEST_VENV)/bin/python -m pip install --quiet -c requirements/lowest.txt -e '.[test]'
+	V1OP_PB_REQUIRE_NATIVE=1 $(LOWEST_VENV)/bin/python $(PIP_INSTALL) -c requirements/lowest.txt -e '.[test]'
 	touch $@
 
 .PHONY: gen
@@ -89,6 +101,10 @@ gen-into: $(VENV_STAMP) $(GEN_STAMP)
 		$(SERVICE_PROTO_FILES)
 	# Regular packages, so that the wheel and every import system see them.
 	find $(OUT) -mindepth 1 -type d -exec touch {}/__init__.py \;
+	# The services' protos with their comments (source info), for the OpenAPI document
+	# (`v1op openapi`): its descriptions are the proto comments, as protoc-gen-openapiv2's.
+	$(PROTOC) --include_source_info --descriptor_set_out=$(OUT)/v1op/v1/source_info.binpb \
+		$(filter proto/v1op/v1/%,$(PROTO_FILES)) google/protobuf/any.proto
 	# The sources beside the modules they made, and the typing marker: both ship in the wheel.
 	for f in $(PROTO_FILES); do install -D -m 644 "$$f" "$(OUT)/$${f#proto/}"; done
 	touch $(OUT)/v1op/py.typed
@@ -101,10 +117,10 @@ check-gen: $(VENV_STAMP) ## Fail when gen/ differs from what proto/ generates
 		{ echo "gen/ is stale: run 'make gen' and commit the result" >&2; exit 1; }
 
 .PHONY: test
-test: $(VENV_STAMP) ## Run the test suite (the codec tests twice: native core, pure Python)
+test: $(VENV_STAMP) $(BUF_STAMP) ## Run the test suite (the codec tests twice: native core, pure Python)
 	$(MAKE) check-gen
-	$(BIN)/python -m pytest
-	$(PURE_PYTHON) $(BIN)/python -m pytest -q $(CODEC_TESTS)
+	$(BIN)/python -m pytest $(PYTEST_PARALLEL)
+	$(PURE_PYTHON) $(BIN)/python -m pytest -q $(PYTEST_PARALLEL) $(CODEC_TESTS)
 
 .PHONY: sanitize
 sanitize: $(VENV_STAMP) ## Run the codec tests with the native core built with ASan and UBSan
@@ -117,7 +133,7 @@ sanitize: $(VENV_STAMP) ## Run the codec tests with the native core built with A
 		git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t "$$tmp" && \
 		cd "$$tmp" && \
 		CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g" \
-		LDFLAGS="-fsanitize=address,undefined" \
+		LDFLAGS="-fsanitize=address,undefined" V1OP_PB_REQUIRE_NATIVE=1 \
 			$(abspath $(BIN))/python setup.py -q build_ext --inplace && \
 		export LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
 			ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
@@ -158,9 +174,9 @@ fuzz-native: $(VENV_STAMP) ## Coverage-guided fuzzing of the native codec core a
 			-rss_limit_mb=4096 -print_final_stats=1 -artifact_prefix=$${TMPDIR:-/tmp}/v1op-fuzz-native-
 
 .PHONY: test-lowest
-test-lowest: $(LOWEST_STAMP) ## Run the test suite on the lowest supported dependencies
+test-lowest: $(LOWEST_STAMP) $(BUF_STAMP) ## Run the test suite on the lowest supported dependencies
 	$(LOWEST_VENV)/bin/python -c 'import google.protobuf, grpc, orjson, aiohttp; print("lowest: protobuf", google.protobuf.__version__, "grpcio", grpc.__version__, "orjson", orjson.__version__, "aiohttp", aiohttp.__version__)'
-	$(LOWEST_VENV)/bin/python -m pytest
+	$(LOWEST_VENV)/bin/python -m pytest $(PYTEST_PARALLEL)
 
 .PHONY: lint
 lint: $(VENV_STAMP) ## Lint: ruff, mypy --strict (package and examples), buf lint and breaking
@@ -199,10 +215,20 @@ format: $(VENV_STAMP) ## Format the hand-written code
 demo: $(VENV_STAMP) ## Convert a shipped example between JSON, binary and text
 	bash examples/demo.sh $(BIN)
 
+# The server benchmark's load generator: h2load, from Debian's nghttp2-client.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: h2load
+h2load:
+	@command -v h2load >/dev/null || { \
+		echo "bench: installing h2load (Debian's nghttp2-client)"; \
+		$(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q nghttp2-client; }
+
 .PHONY: bench
-bench: $(VENV_STAMP) ## Run the benchmarks (outside the test suite) and print their tables
+bench: $(VENV_STAMP) h2load ## Run the benchmarks (outside the test suite) and print their tables
 	$(BIN)/python -m bench.grpc_bench
 	$(BIN)/python -m bench.scale_bench
+	$(BIN)/python -m bench.server_bench
 	$(BIN)/python -m bench.codec_bench
 
 # Seconds of fuzzing per target; `make fuzz FUZZ_SECONDS=600` for a longer run.

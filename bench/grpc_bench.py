@@ -1,13 +1,16 @@
-"""Benchmark of the reference server (``v1op serve``) over loopback, gRPC and REST.
+"""Benchmark of the reference server (``v1op serve``) over loopback: gRPC, REST and Connect.
 
-Starts the server as its own process on 127.0.0.1, serving gRPC and the documented REST API
-(``--http-addr``), with a SQLite file on disk; seeds it with operations from
-``bench.corpus``, then measures from this process, as the client:
+Starts the server as its own process on 127.0.0.1, serving gRPC and its HTTP port
+(``--http-addr``: REST, Connect, gRPC-Web, calling the services in-process), with a SQLite
+file on disk; seeds it with operations from ``bench.corpus``, then measures from this
+process, as the client:
 
 * GetOperation over gRPC: throughput and p50/p99 latency with 1, 8, 16 and 64 concurrent
   clients, each sending requests back to back for a fixed time;
-* GetOperation over REST (``GET /v1/operations%2F<id>``, see ``bench.rest_bench``): the
-  same with 1 and 16 clients, beside gRPC at the same counts; every answer is checked (HTTP
+* GetOperation over REST (``GET /v1/operations%2F<id>``) and over Connect with JSON
+  (``POST /v1op.v1.OperationService/GetOperation``, see ``bench.rest_bench``) with 1 and 16
+  clients, interleaved with gRPC at the same counts: the three take turns, in rounds, so
+  that a change in the machine's load falls on all alike; every answer is checked (HTTP
   200, JSON, the requested name) and wrong ones are counted as errors, not as answers;
 * CreateOperation and FinalizeOperation: throughput (and latency) of M writes by K
   concurrent clients, each write a committed SQLite transaction on disk.
@@ -50,7 +53,7 @@ from v1op_pb import Operation, pack, unpack
 
 from .corpus import make_corpus
 from .machine import cpu_fact, cpu_in_use, filesystem, os_fact, protobuf_fact, python_fact
-from .rest_bench import RestClients
+from .rest_bench import ConnectClients, RestClients
 
 SERVICE = "services/bench"
 # The payload types the corpus packs into Any; the server refuses Anys it cannot read.
@@ -70,12 +73,13 @@ CHANNEL_OPTIONS = (("grpc.use_local_subchannel_pool", 1),)
 class Settings:
     seed_operations: int
     get_clients: tuple[int, ...]  # GetOperation over gRPC
-    rest_clients: tuple[int, ...]  # GetOperation over REST
+    rest_clients: tuple[int, ...]  # GetOperation over REST and Connect, beside gRPC
     get_seconds: float
     warmup_seconds: float
     write_operations: int
     write_clients: int
     seed: int
+    rounds: int  # turns each transport takes at a client count it shares with others
 
 
 FULL = Settings(
@@ -87,6 +91,7 @@ FULL = Settings(
     write_operations=2000,
     write_clients=8,
     seed=0,
+    rounds=3,
 )
 QUICK = dataclasses.replace(
     FULL, seed_operations=100, get_seconds=0.5, warmup_seconds=0.2, write_operations=100
@@ -299,7 +304,8 @@ def _tail(log: Path, lines: int = 30) -> str:
 
 
 class GetClients(Protocol):
-    """GetOperation over one transport, for ``get_for``: ``Clients`` or ``RestClients``."""
+    """GetOperation over one transport, for ``get_for``: ``Clients``, ``RestClients`` or
+    ``ConnectClients``."""
 
     transport: str
 
@@ -439,6 +445,7 @@ async def run(server: Server, token: str, settings: Settings) -> list[Result]:
     clock = CpuClock(server.pid)
     clients = Clients(server.target, token)
     rest = RestClients(server.http_base, token)
+    connect = ConnectClients(server.http_base, token)
     results: list[Result] = []
     try:
         corpus = make_corpus(settings.seed_operations, settings.seed)
@@ -449,18 +456,25 @@ async def run(server: Server, token: str, settings: Settings) -> list[Result]:
         _note(f"seeding {len(seeding)} operations")
         _, names = await create_all(clients, clock, seeding, settings.write_clients)
 
-        # By client count, gRPC then REST at each, so that the rows compare side by side.
-        runs: list[tuple[int, GetClients]] = sorted(
-            [(count, clients) for count in set(settings.get_clients)]
-            + [(count, rest) for count in set(settings.rest_clients)],
-            key=lambda item: (item[0], item[1] is rest),
-        )
-        for count, transport in runs:
-            _note(f"GetOperation over {transport.transport}, {count} clients")
-            await get_for(transport, clock, names, count, settings.warmup_seconds, settings.seed)
-            results.append(
-                await get_for(transport, clock, names, count, settings.get_seconds, settings.seed)
-            )
+        # By client count: gRPC alone, or gRPC, REST and Connect taking turns in rounds.
+        for count in sorted(set(settings.get_clients) | set(settings.rest_clients)):
+            transports: list[GetClients] = [clients]
+            if count in settings.rest_clients:
+                transports += [rest, connect]
+            for transport in transports:
+                _note(f"GetOperation over {transport.transport}, {count} clients: warm-up")
+                await get_for(
+                    transport, clock, names, count, settings.warmup_seconds, settings.seed
+                )
+            rounds = settings.rounds if len(transports) > 1 else 1
+            parts: list[list[Result]] = [[] for _ in transports]
+            for turn in range(rounds):
+                for transport, done in zip(transports, parts, strict=True):
+                    _note(f"GetOperation over {transport.transport}, {count} clients")
+                    seconds = settings.get_seconds / rounds
+                    seed = settings.seed + turn
+                    done.append(await get_for(transport, clock, names, count, seconds, seed))
+            results += [merged(done) for done in parts]
 
         # The writes: running operations created, then each finished with the outcome of a
         # finished corpus operation, as an evaluation service does.
@@ -486,8 +500,44 @@ async def run(server: Server, token: str, settings: Settings) -> list[Result]:
         _note(f"FinalizeOperation, {len(finals)} operations")
         results.append(await finalize_all(clients, clock, finals, settings.write_clients))
     finally:
-        await asyncio.gather(clients.close(), rest.close())
+        await asyncio.gather(clients.close(), rest.close(), connect.close())
     return results
+
+
+def merged(parts: Sequence[Result]) -> Result:
+    """The rounds of one transport at one client count, as one row."""
+    first = parts[0]
+    cpu = [p.server_cpu for p in parts]
+    errors: Counter[str] = Counter()
+    for part in parts:
+        errors.update(part.errors)
+    return Result(
+        call=first.call,
+        transport=first.transport,
+        clients=first.clients,
+        requests=sum(p.requests for p in parts),
+        seconds=sum(p.seconds for p in parts),
+        latencies_ns=[ns for p in parts for ns in p.latencies_ns],
+        server_cpu=None if None in cpu else sum(c for c in cpu if c is not None),
+        client_cpu=sum(p.client_cpu for p in parts),
+        errors=errors,
+    )
+
+
+def ratios(results: Sequence[Result]) -> list[str]:
+    """REST to gRPC and Connect to REST, by client count, from the GetOperation rows."""
+    rates = {(r.transport, r.clients): r.throughput for r in results if r.call == "GetOperation"}
+    lines = []
+    for count in sorted({clients for _, clients in rates}):
+        grpc_rate = rates.get(("gRPC", count))
+        rest_rate = rates.get(("REST", count))
+        connect_rate = rates.get(("Connect JSON", count))
+        if grpc_rate and rest_rate and connect_rate:
+            lines.append(
+                f"{count} clients: REST {rest_rate / grpc_rate:.2f}x gRPC's rate, "
+                f"Connect JSON {connect_rate / rest_rate:.2f}x REST's"
+            )
+    return lines
 
 
 def _running_metadata(op: Operation) -> any_pb2.Any:
@@ -510,16 +560,20 @@ def _note(text: str) -> None:
 
 def table(results: Sequence[Result]) -> str:
     columns = ["Call", "Transport", "Clients", "Requests", "Errors", "Requests/s"]
-    columns += ["p50 (ms)", "p99 (ms)", "Server CPU", "Client CPU"]
+    columns += ["p50 (ms)", "p99 (ms)", "Server CPU", "Server CPU/call (µs)", "Client CPU"]
     rows = ["| " + " | ".join(columns) + " |", "|---|---|" + "--:|" * (len(columns) - 2)]
     for r in results:
-        server_cpu = "n/a" if r.server_cpu is None else f"{r.server_cpu / r.seconds:.0%}"
+        server_cpu = per_call = "n/a"
+        if r.server_cpu is not None:
+            server_cpu = f"{r.server_cpu / r.seconds:.0%}"
+            # What a call costs the server, whatever else ran on the machine meanwhile.
+            per_call = f"{r.server_cpu / r.requests * 1e6:,.0f}" if r.requests else "n/a"
         errors = sum(r.errors.values())
         rows.append(
             f"| {r.call} | {r.transport} | {r.clients} | {r.requests} | {errors} "
             f"| {r.throughput:,.0f} "
             f"| {_ms(r, 50)} | {_ms(r, 99)} "
-            f"| {server_cpu} | {r.client_cpu / r.seconds:.0%} |"
+            f"| {server_cpu} | {per_call} | {r.client_cpu / r.seconds:.0%} |"
         )
     return "\n".join(rows)
 
@@ -586,7 +640,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--rest-clients",
         type=_clients,
-        help="GetOperation over REST: client counts, comma-separated "
+        help="GetOperation over REST and Connect: client counts, comma-separated "
         f"({','.join(map(str, FULL.rest_clients))})",
     )
     parser.add_argument(
@@ -609,6 +663,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--seed", type=int, help="corpus and request-order seed (0)")
     parser.add_argument(
+        "--rounds",
+        type=int,
+        help=f"turns of gRPC, REST and Connect at each shared client count ({FULL.rounds})",
+    )
+    parser.add_argument(
         "--dir",
         type=Path,
         help="where the SQLite file lives (default: the system temporary directory)",
@@ -627,12 +686,15 @@ def _settings(args: argparse.Namespace) -> Settings:
         "write_operations": args.writes,
         "write_clients": args.write_clients,
         "seed": args.seed,
+        "rounds": args.rounds,
     }
     settings = dataclasses.replace(
         base, **{key: value for key, value in overrides.items() if value is not None}
     )
     if settings.seed_operations < 1 or settings.write_operations < 1:
         raise SystemExit("--operations and --writes must be at least 1")
+    if settings.rounds < 1:
+        raise SystemExit("--rounds must be at least 1")
     if settings.write_clients < 1 or settings.get_seconds <= 0 or settings.warmup_seconds < 0:
         raise SystemExit("--write-clients must be at least 1, --seconds positive")
     return settings
@@ -658,12 +720,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print(table(results))
     print()
+    for line in ratios(results):
+        print(f"- {line}")
     for fact in facts:
         print(f"- {fact}")
     print(
         f"- {settings.seed_operations} operations seeded for GetOperation, "
         f"{settings.get_seconds:g} s per transport and client count after "
-        f"{settings.warmup_seconds:g} s of warm-up; REST is GET /v1/operations%2F<id>, "
+        f"{settings.warmup_seconds:g} s of warm-up (gRPC, REST and Connect in "
+        f"{settings.rounds} turns each where they share a client count); "
+        "REST is GET /v1/operations%2F<id>, Connect "
+        "is POST /v1op.v1.OperationService/GetOperation with JSON, "
         f"one keep-alive connection per client; {settings.write_operations} creates, "
         f"then finalizes, by {settings.write_clients} clients; seed {settings.seed}"
     )

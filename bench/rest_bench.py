@@ -1,4 +1,5 @@
-"""The REST side of ``bench.grpc_bench``: GetOperation over the documented HTTP/JSON API.
+"""The HTTP side of ``bench.grpc_bench``: GetOperation over the documented REST API, and
+over the Connect protocol with JSON, on the server's HTTP port.
 
 ``RestClients`` mirrors ``bench.grpc_bench.Clients``: one ``aiohttp.ClientSession`` per
 simulated client, each with a connector of one keep-alive connection, opened once and reused,
@@ -7,6 +8,10 @@ percent-encoded as one path segment, as the documented client does) with the bea
 and checks the answer: HTTP 200, a JSON body, ``{"operation": {"name": <the name>, ...}}``.
 It returns what went wrong, or None, so that the benchmark counts errors instead of timing
 them as answers.
+
+``ConnectClients`` does the same over Connect: ``POST /v1op.v1.OperationService/GetOperation``
+with ``{"name": <the name>}`` as ``application/json`` and ``Connect-Protocol-Version: 1``,
+checking HTTP 200 and ``{"operation": {"name": <the name>, ...}}``.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from collections.abc import Sequence
 import aiohttp
 from yarl import URL
 
-__all__ = ["RestClients", "operation_url"]
+__all__ = ["ConnectClients", "RestClients", "operation_url"]
 
 CALL_TIMEOUT = 30.0
 
@@ -62,20 +67,54 @@ class RestClients:
                 status = response.status
         except (aiohttp.ClientError, asyncio.TimeoutError) as e:
             return f"{type(e).__name__}: {e}"
-        if status != 200:
-            return f"HTTP {status}: {_message(body)}"
-        try:
-            answer = json.loads(body)
-        except ValueError:
-            return "HTTP 200 with a body that is not JSON"
-        operation = answer.get("operation") if isinstance(answer, dict) else None
-        if not isinstance(operation, dict) or operation.get("name") != name:
-            return "HTTP 200 without the requested operation"
-        return None
+        return _checked(status, body, name)
 
     async def close(self) -> None:
         for session in self._sessions:
             await session.close()
+
+
+class ConnectClients(RestClients):
+    """GetOperation over Connect (unary, JSON), one keep-alive connection per client."""
+
+    transport = "Connect JSON"
+
+    def __init__(self, base: str, token: str) -> None:
+        super().__init__(base, token)
+        self._headers = {
+            **self._headers,
+            "Content-Type": "application/json",
+            "Connect-Protocol-Version": "1",
+        }
+        self._url = URL(f"{self._base}/v1op.v1.OperationService/GetOperation", encoded=True)
+
+    def requests(self, names: Sequence[str]) -> list[tuple[URL, str, bytes]]:  # type: ignore[override]
+        # Made before the clock starts, as RestClients makes its URLs.
+        return [(self._url, name, json.dumps({"name": name}).encode()) for name in names]
+
+    async def get(self, client: int, request: tuple[URL, str, bytes]) -> str | None:  # type: ignore[override]
+        url, name, body = request
+        try:
+            async with self._sessions[client].post(url, data=body) as response:
+                body = await response.read()
+                status = response.status
+        except (aiohttp.ClientError, asyncio.TimeoutError) as e:
+            return f"{type(e).__name__}: {e}"
+        return _checked(status, body, name)
+
+
+def _checked(status: int, body: bytes, name: str) -> str | None:
+    """None if the answer is the operation asked for, else what is wrong with it."""
+    if status != 200:
+        return f"HTTP {status}: {_message(body)}"
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        return "HTTP 200 with a body that is not JSON"
+    operation = answer.get("operation") if isinstance(answer, dict) else None
+    if not isinstance(operation, dict) or operation.get("name") != name:
+        return "HTTP 200 without the requested operation"
+    return None
 
 
 def _message(body: bytes) -> str:

@@ -18,7 +18,7 @@ from v1op.v1 import operation_service_pb2 as pb
 
 from v1op_pb import Operation, pack
 from v1op_pb.server.app import create_server
-from v1op_pb.server.identity import Principal, TokenTable
+from v1op_pb.server.auth import Principal, TokenTable
 from v1op_pb.server.store import SQLiteStore
 
 __all__ = ["PRECISE", "UNARY_METHODS", "GrpcServer", "call_raw", "check_call", "grpc_seeds"]

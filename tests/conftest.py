@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import google.protobuf
 import pytest
@@ -24,7 +24,7 @@ from v1op_pb import Operation, pack
 
 # The private modules, as the other tests use: importing the public v1op_pb.server would
 # add a `server` attribute to the package, which test_public_api counts as a public name.
-from v1op_pb.server.identity import Principal, TokenTable
+from v1op_pb.server.auth import Principal, TokenTable
 from v1op_pb.server.store import SQLiteStore
 
 if TYPE_CHECKING:
@@ -71,13 +71,13 @@ class ObservedStore:
     def insert(self, operation):
         return self._inner.insert(operation)
 
-    def get(self, name):
-        operation = self._inner.get(name)
+    async def get(self, name):
+        operation = await self._inner.get(name)
         self._seen([name])
         return operation
 
-    def get_many(self, names):
-        found = self._inner.get_many(names)
+    async def get_many(self, names):
+        found = await self._inner.get_many(names)
         self._seen(names)
         return found
 
@@ -90,8 +90,14 @@ class ObservedStore:
     def watch(self, on_change):
         return self._inner.watch(on_change)
 
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
     def close(self) -> None:
         self._inner.close()
+
+
+T = TypeVar("T")
 
 
 class ServerThread:
@@ -120,6 +126,12 @@ class ServerThread:
             self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(READY_TIMEOUT)
         assert not self._thread.is_alive(), "the gRPC server thread did not stop"
+
+    def call(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run ``coroutine`` on the server's event loop (the loop its store is used on) and
+        return its result."""
+        assert self._loop is not None, "the server is not running"
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(READY_TIMEOUT)
 
     def _run(self) -> None:
         asyncio.run(self._main())

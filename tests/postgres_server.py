@@ -86,7 +86,9 @@ class Cluster:
 
 
 @contextmanager
-def running_cluster() -> Iterator[Cluster]:
+def running_cluster(*, durable: bool = False) -> Iterator[Cluster]:
+    """A cluster for the tests (fsync off), or ``durable``: one that syncs its commits to
+    disk as a production server does (for benchmarks)."""
     try:
         import psycopg  # noqa: F401
         import psycopg_pool  # noqa: F401
@@ -124,8 +126,10 @@ def running_cluster() -> Iterator[Cluster]:
         run(initdb, "-D", data, "-U", user, "-A", "trust", "--no-sync", "-E", "UTF8", "--no-locale")
         options = (
             f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={home} "
-            "-c fsync=off -c full_page_writes=off -c max_connections=300"
+            "-c max_connections=300"
         )
+        if not durable:
+            options += " -c fsync=off -c full_page_writes=off"
         run(pg_ctl, "-D", data, "-l", os.path.join(home, "log"), "-o", options, "-w", "start")
         try:
             yield Cluster("127.0.0.1", port, user, count(1))

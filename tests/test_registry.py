@@ -204,6 +204,37 @@ def test_json_format_alone_cannot_resolve_an_unimported_wrapper():
     assert run.stdout.strip() == "unresolved"
 
 
+def test_the_shipped_example_types_are_known_without_an_import():
+    # A fresh interpreter that never imports v1op.example: the shipped example converts as
+    # it is, and a name in the shipped package that nothing defines stays unknown.
+    script = textwrap.dedent(
+        """
+        import sys
+        import v1op_pb
+        op = v1op_pb.from_json(open("examples/operation.json").read())
+        print(type(v1op_pb.unpack(op.response)).__name__)
+        print("v1op.example.v1.evaluation_pb2" in sys.modules)
+        try:
+            v1op_pb.default_registry.resolve("type.googleapis.com/v1op.example.v1.Nothing")
+        except v1op_pb.UnknownTypeError:
+            print("unknown")
+        """
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["EvaluationResult", "True", "unknown"]
+    # Not for a registry that leaves the default pool out.
+    with pytest.raises(UnknownTypeError):
+        TypeRegistry(use_default_pool=False).resolve(type_url("v1op.example.v1.EvaluationResult"))
+
+
 @pytest.mark.parametrize("name", WELL_KNOWN_TYPES + ERROR_DETAIL_TYPES)
 def test_default_registry_resolves(name):
     assert default_registry.resolve(type_url(name)).DESCRIPTOR.full_name == name
@@ -319,7 +350,8 @@ def test_register_several_items_at_once():
         evaluation_pb2.EvaluationResult.Verdict.DESCRIPTOR,  # an EnumDescriptor
         int,
     ],
-    ids=repr,
+    # Stable ids (no object addresses): pytest-xdist's workers must collect the same names.
+    ids=lambda item: type(item).__name__ if "object at 0x" in repr(item) else repr(item),
 )
 def test_register_bad_item_is_a_type_error(item):
     with pytest.raises(TypeError):

@@ -20,6 +20,17 @@ reveal_type(v1op_pb.from_json("{}", message_type=EvaluationProgress))
 reveal_type(v1op_pb.from_binary(b"", message_type=EvaluationProgress))
 op.name = 5
 reveal_type(v1op_pb.V1Operation.from_proto(op).error)
+reveal_type(v1op_pb.V1Operation.to_json())
+reveal_type(v1op_pb.V1Operation.from_proto(op).to_dict())
+reveal_type(v1op_pb.unpack(op.metadata, message_type=EvaluationProgress))
+from v1op_pb.client import AsyncOperationClient, OperationClient
+client = OperationClient("127.0.0.1:1")
+reveal_type(client.result("operations/x", message_type=EvaluationProgress))
+reveal_type([o for o in client.list()])
+reveal_type(client.list_unseen().next_page_token)
+async def read(aio: AsyncOperationClient) -> None:
+    reveal_type(await aio.result("operations/x", message_type=EvaluationProgress))
+    reveal_type([o async for o in await aio.list()])
 """
 
 
@@ -53,6 +64,14 @@ def test_mypy_types_the_api_and_flags_a_wrong_field_type() -> None:
         '8: error: Incompatible types in assignment (expression has type "int", variable has '
         'type "str")  [assignment]',
         '9: note: Revealed type is "google.rpc.status_pb2.Status | None"',
+        '10: note: Revealed type is "str"',
+        '11: note: Revealed type is "dict[str, Any]"',
+        '12: note: Revealed type is "v1op.example.v1.evaluation_pb2.EvaluationProgress"',
+        '15: note: Revealed type is "v1op.example.v1.evaluation_pb2.EvaluationProgress"',
+        '16: note: Revealed type is "list[v1op.v1.operation_pb2.Operation]"',
+        '17: note: Revealed type is "str"',
+        '19: note: Revealed type is "v1op.example.v1.evaluation_pb2.EvaluationProgress"',
+        '20: note: Revealed type is "list[v1op.v1.operation_pb2.Operation]"',
         "Found 1 error in 1 file (checked 1 source file)",
     ], result.stdout + result.stderr
     assert result.returncode == 1

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TypeVar, overload
+
 from google.protobuf import any_pb2
 from google.protobuf.message import DecodeError, Message
 
-from ._errors import ConversionError
-from ._registry import TypeRegistry, UnknownTypeError, default_registry
+from ._errors import ConversionError, excerpt
+from ._registry import TypeRegistry, UnknownTypeError, default_registry, type_name_of
 
 __all__ = ["pack", "unpack"]
 
 DEFAULT_TYPE_URL_PREFIX = "type.googleapis.com/"
+
+M = TypeVar("M", bound=Message)
 
 
 def pack(message: Message, type_url_prefix: str = DEFAULT_TYPE_URL_PREFIX) -> any_pb2.Any:
@@ -28,17 +32,40 @@ def pack(message: Message, type_url_prefix: str = DEFAULT_TYPE_URL_PREFIX) -> an
     )
 
 
-def unpack(any_message: any_pb2.Any, registry: TypeRegistry | None = None) -> Message:
+@overload
+def unpack(any_message: any_pb2.Any, registry: TypeRegistry | None = ...) -> Message: ...
+@overload
+def unpack(
+    any_message: any_pb2.Any, registry: TypeRegistry | None = ..., *, message_type: type[M]
+) -> M: ...
+def unpack(
+    any_message: any_pb2.Any,
+    registry: TypeRegistry | None = None,
+    *,
+    message_type: type[Message] | None = None,
+) -> Message:
     """The message inside an Any, as an instance of its own class.
 
-    The class comes from the registry (the default one unless given). An unknown type URL or
-    bytes that are not a valid message of the type raise ConversionError.
+    The class comes from the registry (the default one unless given), or is
+    ``message_type`` when given: then the Any must hold that type (a type checker then knows
+    the result is one). An unknown type URL, another type than ``message_type``, or bytes
+    that are not a valid message of the type raise ConversionError.
     """
-    registry = registry if registry is not None else default_registry
-    try:
-        cls = registry.resolve(any_message.type_url)
-    except UnknownTypeError as e:
-        raise ConversionError(str(e), ["@type"]) from e
+    cls: type[Message]
+    if message_type is not None:
+        expected = message_type.DESCRIPTOR.full_name
+        if type_name_of(any_message.type_url) != expected:
+            raise ConversionError(
+                f"expected an Any holding {expected}, got type URL {excerpt(any_message.type_url)}",
+                ["@type"],
+            )
+        cls = message_type
+    else:
+        registry = registry if registry is not None else default_registry
+        try:
+            cls = registry.resolve(any_message.type_url)
+        except UnknownTypeError as e:
+            raise ConversionError(str(e), ["@type"]) from e
     try:
         return cls.FromString(any_message.value)
     except DecodeError as e:

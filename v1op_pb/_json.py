@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import weakref
-from typing import Any, TypeVar, overload
+from typing import Any, TypeAlias, TypeVar, overload
 
+from google.protobuf import duration_pb2, field_mask_pb2, struct_pb2, timestamp_pb2, wrappers_pb2
 from google.protobuf.message import Message
 
 from ._codec import Codec, dumps
@@ -14,6 +15,20 @@ from ._registry import TypeRegistry
 __all__ = ["from_dict", "from_json", "to_dict", "to_json"]
 
 M = TypeVar("M", bound=Message)
+
+JsonValue: TypeAlias = "dict[str, Any] | list[Any] | str | int | float | bool | None"
+"""Any JSON value, as ``json.loads`` gives it."""
+
+# The well-known types whose JSON form is not an object (proto3 JSON's special cases).
+_StringForm: TypeAlias = (
+    "timestamp_pb2.Timestamp | duration_pb2.Duration | field_mask_pb2.FieldMask"
+    " | wrappers_pb2.StringValue | wrappers_pb2.BytesValue"
+    " | wrappers_pb2.Int64Value | wrappers_pb2.UInt64Value"
+)
+_ScalarForm: TypeAlias = (
+    "struct_pb2.Value | wrappers_pb2.BoolValue | wrappers_pb2.Int32Value"
+    " | wrappers_pb2.UInt32Value | wrappers_pb2.FloatValue | wrappers_pb2.DoubleValue"
+)
 
 # Codecs hold only their registry and options, so each is made once: those of the default
 # registry here, those of other registries for as long as the registry lives (a stream
@@ -108,14 +123,52 @@ def from_dict(
     return _codec(registry, ignore_unknown_fields, False, False).decode(obj, message_type)
 
 
+# Subclasses of Message whose JSON form is not an object come first: mypy calls that an
+# overlap, and it is exactly what is meant.
+@overload
+def to_dict(  # type: ignore[overload-overlap]
+    message: _StringForm,
+    *,
+    registry: TypeRegistry | None = ...,
+    emit_unpopulated: bool = ...,
+    omit_output_only: bool = ...,
+) -> str: ...
+@overload
+def to_dict(  # type: ignore[overload-overlap]
+    message: struct_pb2.ListValue,
+    *,
+    registry: TypeRegistry | None = ...,
+    emit_unpopulated: bool = ...,
+    omit_output_only: bool = ...,
+) -> list[Any]: ...
+@overload
+def to_dict(  # type: ignore[overload-overlap]
+    message: _ScalarForm,
+    *,
+    registry: TypeRegistry | None = ...,
+    emit_unpopulated: bool = ...,
+    omit_output_only: bool = ...,
+) -> JsonValue: ...
+@overload
+def to_dict(
+    message: Message,
+    *,
+    registry: TypeRegistry | None = ...,
+    emit_unpopulated: bool = ...,
+    omit_output_only: bool = ...,
+) -> dict[str, Any]: ...
 def to_dict(
     message: Message,
     *,
     registry: TypeRegistry | None = None,
     emit_unpopulated: bool = False,
     omit_output_only: bool = False,
-) -> Any:
+) -> JsonValue:
     """The JSON value of a message: the same value as json_format.MessageToDict gives.
+
+    An object (a dict) for every message but the well-known types with a JSON form of their
+    own: a string for Timestamp, Duration, FieldMask and the 64-bit, string and bytes
+    wrappers, a list for ListValue, any JSON value for Value and the other wrappers.
 
     ``emit_unpopulated=True`` writes every field as a gRPC-to-REST gateway does by default
     (unset messages as null, scalars as their default; oneof members only when set).
@@ -124,7 +177,8 @@ def to_dict(
     """
     if not isinstance(message, Message):
         raise TypeError(f"expected a protobuf message, got {type(message).__name__}")
-    return _codec(registry, False, emit_unpopulated, omit_output_only).encode(message)
+    value: JsonValue = _codec(registry, False, emit_unpopulated, omit_output_only).encode(message)
+    return value
 
 
 def to_json(

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
+import pkgutil
 import threading
 import types
 from collections.abc import Iterable
@@ -197,6 +199,8 @@ class TypeRegistry:
             with self._lock:
                 cls = self._classes.setdefault(full_name, cls)
             return cls
+        if self._use_default_pool and _import_shipped_types(full_name):
+            return self.resolve(type_url)
         raise UnknownTypeError(
             f"no message type {excerpt(full_name)} is known for type URL {excerpt(type_url)}; "
             "import its "
@@ -238,6 +242,43 @@ class _RegistryPool:
             return descriptor
         except UnknownTypeError as e:
             raise KeyError(full_name) from e
+
+
+# The generated package this distribution ships beside v1op_pb (gen/v1op): its types, the
+# example payloads included, are known without an import, as a user of the shipped examples
+# expects. Each of its proto packages is imported once, on the first miss that names it.
+_SHIPPED_ROOT = "v1op"
+_shipped_imported: set[str] = set()
+_shipped_lock = threading.Lock()
+
+
+def _import_shipped_types(full_name: str) -> bool:
+    """Import the generated modules of the shipped proto package that would define
+    ``full_name``; True when that imported anything new (so a second look may find it)."""
+    if not full_name.startswith(_SHIPPED_ROOT + "."):
+        return False
+    package = full_name.rpartition(".")[0]
+    # A nested message's name has its parents between the package and its own name.
+    while package and package not in _shipped_imported:
+        with _shipped_lock:
+            if package in _shipped_imported:
+                return False
+            _shipped_imported.add(package)
+            try:
+                spec = importlib.util.find_spec(package)
+            except (ImportError, ValueError):
+                spec = None
+            if spec is not None and spec.submodule_search_locations is not None:
+                modules = [
+                    f"{package}.{info.name}"
+                    for info in pkgutil.iter_modules(spec.submodule_search_locations)
+                    if info.name.endswith("_pb2")
+                ]
+                for module in modules:
+                    importlib.import_module(module)
+                return bool(modules)
+        package = package.rpartition(".")[0]
+    return False
 
 
 def _collect(descriptor: Descriptor, found: dict[str, type[Message]]) -> None:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import datetime
 import functools
 import pprint
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, overload
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar, Concatenate, Generic, ParamSpec, TypeVar, overload
 
 from google.protobuf import any_pb2, timestamp_pb2
 from google.protobuf.message import Message
@@ -31,6 +32,8 @@ __all__ = ["V1Operation"]
 
 T = TypeVar("T")
 M = TypeVar("M", bound=Message)
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class _Field(Generic[T]):
@@ -163,18 +166,19 @@ class _Status(_Message[status_pb2.Status]):
     message_type = status_pb2.Status
 
 
-class _hybridmethod:
+class _hybridmethod(Generic[P, R]):
     """A method that also works on the class, where it acts on an empty instance.
 
     The documented example calls ``V1Operation.to_json()`` on the class; here that prints
-    the JSON of an empty operation instead of failing.
+    the JSON of an empty operation instead of failing. Typed through: on the class and on an
+    instance it is the method without ``self`` (``to_json() -> str``).
     """
 
-    def __init__(self, func: Any) -> None:
+    def __init__(self, func: Callable[Concatenate[V1Operation, P], R]) -> None:
         self.func = func
-        functools.update_wrapper(self, func)  # type: ignore[arg-type]
+        functools.update_wrapper(self, func)  # type: ignore[arg-type]  # an object, not a function
 
-    def __get__(self, obj: Any, owner: type) -> Any:
+    def __get__(self, obj: V1Operation | None, owner: type[V1Operation]) -> Callable[P, R]:
         return functools.partial(self.func, obj if obj is not None else owner())
 
 
@@ -272,11 +276,7 @@ class V1Operation:
     @_hybridmethod
     def to_dict(self, *, omit_output_only: bool = False) -> dict[str, Any]:
         """The JSON value of the operation as a dict with camelCase keys."""
-        # An Operation's JSON value is always an object.
-        value: dict[str, Any] = to_dict(
-            self._message, registry=self._registry, omit_output_only=omit_output_only
-        )
-        return value
+        return to_dict(self._message, registry=self._registry, omit_output_only=omit_output_only)
 
     def to_str(self) -> str:
         """The dict form, pretty-printed."""

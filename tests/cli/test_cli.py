@@ -526,12 +526,23 @@ def test_script_pipes_json_to_binary_and_back():
     assert json.loads(back.stdout) == expected_operation_json()
 
 
-def test_script_without_import_gives_the_hint():
-    # A fresh process has not imported the example types, so operation.json needs --import.
+def test_script_converts_the_shipped_examples_without_import():
+    # A fresh process has imported nothing: the types this package ships (v1op.example.v1)
+    # are found when the input names them.
     run = run_script("convert", "--from", "json", "--to", "json", OPERATION_JSON)
+    assert (run.returncode, run.stderr) == (0, b"")
+    assert json.loads(run.stdout) == expected_operation_json()
+
+
+def test_script_with_an_unknown_type_gives_the_hint(tmp_path):
+    source = write(
+        tmp_path / "op.json",
+        json.dumps({"metadata": {"@type": "type.googleapis.com/v1op.nothing.v1.Progress"}}),
+    )
+    run = run_script("convert", "--from", "json", "--to", "json", source)
     assert run.returncode == 2
     assert run.stdout == b""
-    assert b"v1op.example.v1.EvaluationProgress" in run.stderr
+    assert b"v1op.nothing.v1.Progress" in run.stderr
     assert b"--import" in run.stderr
 
 

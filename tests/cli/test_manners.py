@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -26,11 +27,21 @@ WIDGET_OPERATION = {
 }
 
 
-def test_version(capsys):
+def test_version_says_which_codec_is_in_use(capsys):
     with pytest.raises(SystemExit) as exited:
         main(["--version"])
     assert exited.value.code == 0
-    assert capsys.readouterr().out == f"v1op {importlib.metadata.version('v1op-pb')}\n"
+    version = importlib.metadata.version("v1op-pb")
+    assert capsys.readouterr().out == f"v1op {version}, JSON codec: native (C core)\n"
+    # Turned off by the environment (the installed script, as a user runs it).
+    pure = subprocess.run(
+        [str(SCRIPT), "--version"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "V1OP_PB_PURE_PYTHON": "1"},
+        check=True,
+    )
+    assert pure.stdout == f"v1op {version}, JSON codec: pure Python (V1OP_PB_PURE_PYTHON=1)\n"
 
 
 # A real interpreter in which the extra's modules cannot be imported, as without the extra.

@@ -4,6 +4,7 @@ that neither the CLI nor the gateway was given, learned from the server's reflec
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import http.client
 import json
@@ -235,8 +236,12 @@ def test_a_payload_type_nobody_knows_is_shown_as_base64(stack, certs):
     operation = Operation(name="operations/secret-1", creator="users/ada")
     operation.metadata.CopyFrom(any_pb2.Any(type_url=SECRET_URL, value=b"\x08\x2a"))
     store = SQLiteStore(str(stack.db))
+
+    async def insert() -> None:  # the store's calls are awaited on an event loop
+        await store.insert(operation)
+
     try:
-        store.insert(operation)
+        asyncio.run(insert())
     finally:
         store.close()
     done = run_cli(

@@ -56,7 +56,9 @@ def test_update_replaces_the_metadata(service, ada):
 
 def test_finalize_with_a_response(service, ada):
     created = service.create(make_progress(), on_behalf_of=ADA)
-    done = service.finalize(created.name, response=make_result("e-prod"), metadata=make_progress(1))
+    done = service.finalize(
+        created.name, response=make_result("e-prod"), operation_metadata=make_progress(1)
+    )
     assert done.done and done.metadata == pack(make_progress(1))
     assert ada.result(created.name, timeout=5) == make_result("e-prod")
 

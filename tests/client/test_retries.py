@@ -15,6 +15,7 @@ from v1op.v1 import operation_service_pb2_grpc as pb_grpc
 
 from v1op_pb.client import OperationClient
 from v1op_pb.client._common import RETRY_POLICY
+from v1op_pb.server.auth import Authenticator
 from v1op_pb.server.manager import OperationManager
 from v1op_pb.server.services import OperationService
 
@@ -46,7 +47,7 @@ class WarmingUp(OperationService):
 
 @pytest.fixture(scope="module")
 def warming(served: Served) -> Iterator[tuple[WarmingUp, str]]:
-    service = WarmingUp(OperationManager(served.store), served.table)
+    service = WarmingUp(OperationManager(served.store), Authenticator(tokens=served.table))
 
     async def build():
         server = grpc.aio.server()

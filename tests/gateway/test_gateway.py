@@ -1,10 +1,12 @@
-"""End-to-end tests of the REST gateway: the documented client, plain HTTP and
-google-api-core against one gRPC server with gateways in front of it.
+"""End-to-end tests of REST on the HTTP port: the documented client, plain HTTP and
+google-api-core against one server whose HTTP port calls its services in-process.
 
-One background thread runs, on its own event loop, the gRPC server and four gateways: the
-documented one, one with a tiny body cap, one serving google.longrunning.Operations (the only
-service whose HTTP requests have a bool query field), and one whose gRPC target is a closed
-port. The `v1op serve --http-addr` and `v1op gateway` commands run as subprocesses.
+One background thread runs, on its own event loop, the gRPC server with its HTTP port and
+four more HTTP apps: the standalone gateway's (over a gRPC channel to the server), one on the
+server's own dispatcher with a tiny body cap, one serving google.longrunning.Operations over
+REST (the only service whose HTTP requests have a bool query field), and a standalone one
+whose gRPC target is a closed port. The `v1op serve --http-addr` and `v1op gateway` commands
+run as subprocesses.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import queue
 import re
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -55,8 +58,15 @@ from v1op.v1 import operation_service_pb2 as pb
 from v1op.v1 import operation_service_pb2_grpc as pb_grpc
 
 from v1op_pb import Operation, Status, from_dict, make_status, pack, status_details, to_dict, unpack
-from v1op_pb.gateway.app import DOCUMENTED_SERVICES, create_gateway_app, start_gateway
-from v1op_pb.server.app import create_server
+from v1op_pb._registry import TypeRegistry
+from v1op_pb.gateway import (
+    RPC_SERVICES,
+    ChannelDispatcher,
+    create_http_app,
+    open_channel,
+    open_http_port,
+)
+from v1op_pb.server.app import create_servers
 from v1op_pb.server.store import SQLiteStore
 
 UTC = datetime.timezone.utc
@@ -104,10 +114,11 @@ class Stack:
     """The gRPC server and the gateways in front of it, with who may call them."""
 
     grpc_port: int = 0
-    http_port: int = 0  # the documented services
-    small_port: int = 0  # the documented services, max_body_bytes=SMALL_BODY_BYTES
-    lro_port: int = 0  # google.longrunning.Operations
-    dead_port: int = 0  # the documented services, gRPC target a closed port
+    http_port: int = 0  # the server's HTTP port: the documented services, in-process
+    remote_port: int = 0  # the documented services, over a gRPC channel to the server
+    small_port: int = 0  # the documented services, in-process, max_body_bytes=SMALL_BODY_BYTES
+    lro_port: int = 0  # google.longrunning.Operations, in-process
+    dead_port: int = 0  # the documented services, gRPC channel to a closed port
     tokens: dict[str, str] = field(default_factory=dict)
     _spare: Iterator[str] = field(default_factory=lambda: iter(()))
 
@@ -154,26 +165,36 @@ class StackThread:
 
     async def _main(self) -> None:
         store = SQLiteStore(":memory:")
-        runners, channels, server = [], [], None
+        ports, channels, servers = [], [], None
         try:
             try:
-                server, self.stack.grpc_port = await create_server(
-                    "127.0.0.1:0", store=store, tokens=self._table
+                servers = await create_servers(
+                    "127.0.0.1:0", store=store, tokens=self._table, http_address="127.0.0.1:0"
                 )
-                await server.start()
-                live = grpc.aio.insecure_channel(self.stack.grpc_target)
-                dead = grpc.aio.insecure_channel(f"127.0.0.1:{closed_port()}")
+                await servers.start()
+                self.stack.grpc_port = servers.grpc_port
+                self.stack.http_port = servers.http_port
+                registry = TypeRegistry()
+                live = open_channel(self.stack.grpc_target, 4 * 1024 * 1024)
+                dead = open_channel(f"127.0.0.1:{closed_port()}", 4 * 1024 * 1024)
                 channels += [live, dead]
-                for attribute, channel, services, cap in [
-                    ("http_port", live, DOCUMENTED_SERVICES, None),
-                    ("small_port", live, DOCUMENTED_SERVICES, SMALL_BODY_BYTES),
-                    ("lro_port", live, (LRO_SERVICE,), None),
-                    ("dead_port", dead, DOCUMENTED_SERVICES, None),
+                for attribute, dispatcher, services, cap in [
+                    ("remote_port", ChannelDispatcher(live, RPC_SERVICES, registry), None, None),
+                    ("small_port", servers.dispatcher, None, SMALL_BODY_BYTES),
+                    ("lro_port", servers.dispatcher, (LRO_SERVICE,), None),
+                    ("dead_port", ChannelDispatcher(dead, RPC_SERVICES, registry), None, None),
                 ]:
-                    options = {} if cap is None else {"max_body_bytes": cap}
-                    runner, port = await start_gateway("127.0.0.1:0", channel, services, **options)
-                    runners.append(runner)
-                    setattr(self.stack, attribute, port)
+                    options: dict[str, Any] = {"registry": registry}
+                    if cap is not None:
+                        options["max_body_bytes"] = cap
+                    if services is not None:
+                        options["rest_services"] = services
+                    port = await open_http_port(
+                        "127.0.0.1:0", create_http_app(dispatcher, **options)
+                    )
+                    await port.start()
+                    ports.append(port)
+                    setattr(self.stack, attribute, port.port)
                 self._loop = asyncio.get_running_loop()
                 self._stop = asyncio.Event()
             except BaseException as e:
@@ -183,12 +204,12 @@ class StackThread:
                 self._ready.set()
             await self._stop.wait()
         finally:
-            for runner in runners:
-                await runner.cleanup()
+            for port in ports:
+                await port.close()
             for channel in channels:
                 await channel.close()
-            if server is not None:
-                await server.stop(1.0)
+            if servers is not None:
+                await servers.stop(1.0)
             store.close()
 
 
@@ -1247,12 +1268,14 @@ def make_body_field_service():
 
 
 def query_statuses(queries: list[str]) -> list[tuple[int, dict[str, Any]]]:
-    """PATCH /v1/things?<query> against a gateway whose gRPC target is a closed port: a
-    request the gateway accepts ends 503 (UNAVAILABLE), one it refuses ends 400."""
+    """PATCH /v1/things?<query> against a standalone gateway whose gRPC target is a closed
+    port: a request the gateway accepts ends 503 (UNAVAILABLE), one it refuses ends 400."""
 
     async def run() -> list[tuple[int, dict[str, Any]]]:
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{closed_port()}")
-        app = create_gateway_app(channel, [make_body_field_service()])
+        service = make_body_field_service()
+        dispatcher = ChannelDispatcher(channel, [service], TypeRegistry())
+        app = create_http_app(dispatcher, rest_services=[service])
         async with TestClient(TestServer(app)) as client:
             replies = []
             for query in queries:
@@ -1275,3 +1298,65 @@ def test_query_parameters_beside_the_body_field_are_taken_by_either_name():
     for status, body in query_statuses(["theName=x", "the_name=x"]):
         assert status == 503, body
         assert body["code"] == code_pb2.UNAVAILABLE
+
+
+# --- the standalone gateway's Connect and gRPC-Web ----------------------------------------------
+
+
+@pytest.mark.parametrize("port", ["http_port", "remote_port"])
+def test_connect_through_either_dispatcher_agrees_with_grpc(stack, ops, port):
+    created = make_operation(stack, ops)
+    headers = {
+        "Content-Type": "application/json",
+        "Connect-Protocol-Version": "1",
+        "Authorization": f"Bearer {stack.tokens['users/ada']}",
+    }
+    connection = http.client.HTTPConnection("127.0.0.1", getattr(stack, port), timeout=10)
+    try:
+        for name, status in [(created.name, 200), (MISSING_NAME, 404)]:
+            body = json.dumps({"name": name}).encode()
+            connection.request("POST", "/v1op.v1.OperationService/GetOperation", body, headers)
+            response = connection.getresponse()
+            answer = json.loads(response.read())
+            assert response.status == status, answer
+            if status == 200:
+                assert from_dict(answer["operation"]) == grpc_get(stack, ops, created.name)
+            else:
+                # The remote server's Status comes back whole: code, message, typed details.
+                assert answer["code"] == "not_found"
+                assert answer["details"][0]["type"] == "google.rpc.ResourceInfo"
+    finally:
+        connection.close()
+
+
+def test_grpc_web_through_the_standalone_gateway(stack, ops):
+    created = make_operation(stack, ops)
+    request = pb.GetOperationRequest(name=created.name).SerializeToString()
+    body = struct.pack(">BI", 0, len(request)) + request
+    headers = {
+        "Content-Type": "application/grpc-web+proto",
+        "Authorization": f"Bearer {stack.tokens['users/ada']}",
+    }
+    connection = http.client.HTTPConnection("127.0.0.1", stack.remote_port, timeout=10)
+    try:
+        connection.request("POST", "/v1op.v1.OperationService/GetOperation", body, headers)
+        response = connection.getresponse()
+        payload = response.read()
+    finally:
+        connection.close()
+
+    assert response.status == 200
+    length = struct.unpack(">I", payload[1:5])[0]
+    message, trailers = payload[5 : 5 + length], payload[5 + length :]
+    assert pb.GetOperationResponse.FromString(message).operation == created
+    assert trailers[0] == 0x80 and trailers[5:].startswith(b"grpc-status:0\r\n")
+
+
+def test_the_standalone_gateway_is_ready_when_its_grpc_server_is(stack):
+    ready = call(stack.remote_port, "GET", "/readyz")
+    unreachable = call(stack.dead_port, "GET", "/readyz")
+    alive = call(stack.dead_port, "GET", "/healthz")
+
+    assert (ready.status, ready.json()) == (200, {"status": "SERVING"})
+    assert_status_body(unreachable, 503, code_pb2.UNAVAILABLE)
+    assert alive.status == 200

@@ -1,8 +1,8 @@
-"""The REST gateway against hostile input (issue 11): every answer is a google.rpc.Status
-JSON body with a precise HTTP status, including what aiohttp refuses before any handler runs;
-batch calls carry the documented 1000 names.
+"""REST on the HTTP port against hostile input (issue 11): every answer is a
+google.rpc.Status JSON body with a precise HTTP status, including what aiohttp refuses before
+any handler runs; batch calls carry the documented 1000 names.
 
-One gRPC server and a gateway in front of it, on one event loop in a background thread.
+One server with its HTTP port (in-process), on one event loop in a background thread.
 """
 
 from __future__ import annotations
@@ -21,14 +21,8 @@ from v1op.v1 import operation_service_pb2_grpc as pb_grpc
 
 from fuzz.gateway import check_request, gateway_seeds
 from v1op_pb import Operation, pack
-from v1op_pb.gateway.app import (
-    DOCUMENTED_SERVICES,
-    MAX_HEADER_BYTES,
-    MAX_REQUEST_LINE_BYTES,
-    open_channel,
-    start_gateway,
-)
-from v1op_pb.server.app import create_server
+from v1op_pb.gateway import MAX_HEADER_BYTES, MAX_REQUEST_LINE_BYTES
+from v1op_pb.server.app import create_servers
 from v1op_pb.server.store import SQLiteStore
 
 TIMEOUT = 10.0
@@ -48,10 +42,11 @@ def stack() -> Iterator[Stack]:
     ports: dict[str, int] = {}
 
     async def build():
-        server, port = await create_server("127.0.0.1:0", store=store, tokens=table)
-        channel = open_channel(f"127.0.0.1:{port}", 4 * 1024 * 1024)
-        _, ports["http"] = await start_gateway("127.0.0.1:0", channel, DOCUMENTED_SERVICES)
-        return server, port
+        servers = await create_servers(
+            "127.0.0.1:0", store=store, tokens=table, http_address="127.0.0.1:0"
+        )
+        ports["http"] = servers.http_port
+        return servers, servers.grpc_port
 
     with running(build) as thread:
         yield Stack(thread.port, ports["http"], tokens)
@@ -280,3 +275,28 @@ def test_mutated_requests_get_a_status_answer_and_no_handler_error(fuzzed_gatewa
 def test_what_the_gateway_fuzzer_found_stays_fixed(fuzzed_gateway):
     for path in sorted((REGRESSIONS / "gateway").iterdir()):
         check_request(fuzzed_gateway, path.read_bytes())
+
+
+def test_a_malformed_request_after_good_ones_on_one_connection_is_a_status_400(stack):
+    # The Status answer replaces aiohttp's own however many answers came before it on the
+    # connection: the answers before it pass untouched.
+    good = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", stack.http_port), timeout=TIMEOUT) as sock:
+        answers = []
+        for _ in range(2):
+            sock.sendall(good)
+            data = b""
+            while not data.endswith(b"}"):
+                data += sock.recv(65536)
+            answers.append(data)
+        sock.sendall(b"GARBAGE\r\n\r\n")
+        rest = b""
+        while chunk := sock.recv(65536):
+            rest += chunk
+
+    for answer in answers:
+        assert answer.startswith(b"HTTP/1.1 200 OK\r\n"), answer
+        assert answer.endswith(b'{"status": "SERVING"}'), answer
+    head, _, body = rest.partition(b"\r\n\r\n")
+    assert head.split(b"\r\n")[0].split(b" ")[1] == b"400", rest
+    assert json.loads(body)["code"] == 3

@@ -24,14 +24,14 @@ from google.rpc import code_pb2, error_details_pb2
 from v1op.example.v1 import evaluation_pb2
 
 from v1op_pb import Operation, TypeRegistry, make_status, pack
-from v1op_pb.server.identity import Principal
+from v1op_pb.server.auth import Principal
 from v1op_pb.server.manager import (
     DEFAULT_PAGE_SIZE,
     MAX_BATCH,
     MAX_PAGE_SIZE,
     OperationManager,
 )
-from v1op_pb.server.store import Query, SQLiteStore
+from v1op_pb.server.store import Query, SQLiteStore, open_store
 
 ADA = Principal("users/ada")
 BOB = Principal("users/bob")
@@ -58,7 +58,7 @@ class Clock:
 
 
 class ObservedStore(SQLiteStore):
-    """A store that counts reads and records each committed write, in commit order.
+    """A store that counts reads and records each write, in commit order.
 
     ``hold``, when set, keeps the next read from returning until the event is set, so a
     test can write between a read and what the caller does with it.
@@ -68,24 +68,23 @@ class ObservedStore(SQLiteStore):
         super().__init__(path)
         self.gets = 0
         self.read = threading.Event()
-        self.hold: threading.Event | None = None
+        self.hold: asyncio.Event | None = None
         self.writes: list[Operation] = []
 
-    def get(self, name: str) -> Operation | None:
-        operation = super().get(name)
+    async def get(self, name: str) -> Operation | None:
+        operation = await super().get(name)
         self.gets += 1
         self.read.set()
         hold, self.hold = self.hold, None
         if hold is not None:
-            hold.wait(10)
+            await asyncio.wait_for(hold.wait(), 10)
         return operation
 
     def modify(self, names, change, **options):
         def recorded(operation: Operation, now: int) -> Operation:
             new = change(operation, now)
-            # change runs under the store's lock, so this list is in commit order (the
-            # tests that read it modify one operation per call, which commits when change
-            # returns).
+            # change runs under the store's write lock, in the order writes commit (the
+            # tests that read this make no write that the database refuses).
             self.writes.append(Operation.FromString(new.SerializeToString()))
             return new
 
@@ -176,8 +175,8 @@ async def create_finished(manager: OperationManager, for_user: Principal = ADA) 
     return await manager.finalize(EVALUATOR, make_finish(operation.name))
 
 
-def stored(store: SQLiteStore) -> list[Operation]:
-    return store.list(Query(include_deleted=True)).operations
+async def stored(store: SQLiteStore) -> list[Operation]:
+    return (await store.list(Query(include_deleted=True))).operations
 
 
 def violation_fields(error: GoogleAPICallError) -> list[str]:
@@ -203,7 +202,7 @@ async def test_create_sets_the_server_fields(manager, store):
     assert created.metadata == make_progress()
     assert not created.done
     assert created.WhichOneof("result") is None
-    assert store.get(created.name) == created
+    assert await store.get(created.name) == created
 
 
 @async_test
@@ -216,7 +215,7 @@ async def test_create_without_on_behalf_of_makes_the_service_the_creator(manager
 async def test_create_gives_each_operation_its_own_name(manager, store):
     names = {(await create_running(manager)).name for _ in range(20)}
     assert len(names) == 20
-    assert store.list(Query()).total_size == 20
+    assert (await store.list(Query())).total_size == 20
 
 
 @async_test
@@ -254,7 +253,7 @@ async def test_create_of_finished_work_with_an_error(manager):
 async def test_create_by_a_user_is_denied(manager, store):
     with pytest.raises(PermissionDenied, match=re.escape("only services create operations")):
         await manager.create(ADA, Operation(metadata=make_progress()))
-    assert stored(store) == []
+    assert await stored(store) == []
 
 
 @pytest.mark.parametrize(
@@ -271,7 +270,7 @@ async def test_create_on_behalf_of_a_non_user_is_invalid(manager, store, on_beha
     with pytest.raises(InvalidArgument, match=re.escape(message)) as caught:
         await manager.create(EVALUATOR, Operation(metadata=make_progress()), on_behalf_of)
     assert violation_fields(caught.value) == ["on_behalf_of"]
-    assert stored(store) == []
+    assert await stored(store) == []
 
 
 @async_test
@@ -281,7 +280,7 @@ async def test_create_done_without_a_result_is_invalid(manager, store):
         match=re.escape("a finished operation carries exactly one of error or response"),
     ):
         await manager.create(EVALUATOR, Operation(done=True), ADA.name)
-    assert stored(store) == []
+    assert await stored(store) == []
 
 
 @pytest.mark.parametrize("error", [False, True], ids=["response", "error"])
@@ -293,7 +292,7 @@ async def test_create_with_a_result_but_not_done_is_invalid(manager, store, erro
     request.done = False
     with pytest.raises(InvalidArgument):
         await manager.create(EVALUATOR, request, ADA.name)
-    assert stored(store) == []
+    assert await stored(store) == []
 
 
 # --- update ----------------------------------------------------------------------------------
@@ -310,7 +309,7 @@ async def test_update_replaces_metadata_and_stamps_the_update(manager, store, cl
     assert updated.create_time == created.create_time
     assert updated.creator == created.creator
     assert not updated.done
-    assert store.get(created.name) == updated
+    assert await store.get(created.name) == updated
 
 
 @async_test
@@ -356,7 +355,7 @@ async def test_update_that_would_finish_is_invalid(manager, store, finish):
     ) as caught:
         await manager.update(EVALUATOR, request)
     assert violation_fields(caught.value) == ["operation.done"]
-    assert store.get(created.name) == created
+    assert await store.get(created.name) == created
 
 
 @pytest.mark.parametrize("who", [ADA, BOB], ids=["creator", "other"])
@@ -365,7 +364,7 @@ async def test_update_by_a_user_is_denied(manager, store, who):
     created = await create_running(manager)
     with pytest.raises(PermissionDenied, match=re.escape("only services update operations")):
         await manager.update(who, make_update(created.name))
-    assert store.get(created.name) == created
+    assert await store.get(created.name) == created
 
 
 @async_test
@@ -379,7 +378,7 @@ async def test_update_of_a_finished_operation_fails_its_precondition(manager, st
     assert isinstance(detail, error_details_pb2.PreconditionFailure)
     assert detail.violations[0].subject == finished.name
     assert caught.value.code == 400
-    assert store.get(finished.name) == finished
+    assert await store.get(finished.name) == finished
 
 
 @async_test
@@ -390,7 +389,7 @@ async def test_update_of_an_unknown_operation_is_not_found(manager, store):
     assert caught.value.details == [
         error_details_pb2.ResourceInfo(resource_type="v1op.v1.Operation", resource_name=name)
     ]
-    assert stored(store) == []
+    assert await stored(store) == []
 
 
 # --- finalize --------------------------------------------------------------------------------
@@ -408,7 +407,7 @@ async def test_finalize_with_a_response(manager, store, clock):
     assert finished.updater == "services/indexer"
     # Metadata not given in the request stays as it was.
     assert finished.metadata == created.metadata
-    assert store.get(created.name) == finished
+    assert await store.get(created.name) == finished
 
 
 @async_test
@@ -458,7 +457,7 @@ async def test_finalize_without_a_result_is_invalid(manager, store, done):
     ) as caught:
         await manager.finalize(EVALUATOR, Operation(name=created.name, done=done))
     assert violation_fields(caught.value) == ["operation.result"]
-    assert store.get(created.name) == created
+    assert await store.get(created.name) == created
 
 
 @async_test
@@ -483,7 +482,7 @@ async def test_finalize_by_a_user_is_denied(manager, store, who):
     created = await create_running(manager)
     with pytest.raises(PermissionDenied, match=re.escape("only services finalize operations")):
         await manager.finalize(who, make_finish(created.name))
-    assert store.get(created.name) == created
+    assert await store.get(created.name) == created
 
 
 @async_test
@@ -492,7 +491,7 @@ async def test_second_finalize_fails_its_precondition_and_keeps_the_first(manage
     first = await manager.finalize(EVALUATOR, make_finish(created.name))
     with pytest.raises(FailedPrecondition, match=re.escape("is already finished")):
         await manager.finalize(EVALUATOR, make_finish(created.name, error=True))
-    assert store.get(created.name) == first
+    assert await store.get(created.name) == first
 
 
 # --- abort -----------------------------------------------------------------------------------
@@ -510,7 +509,7 @@ async def test_abort_by_the_creator_ends_with_cancelled(manager, store, clock):
     assert aborted.updater == "users/ada"
     assert aborted.update_time == timestamp_of(START_NS + 1_000_000_000)
     assert aborted.metadata == created.metadata
-    assert store.get(created.name) == aborted
+    assert await store.get(created.name) == aborted
 
 
 @pytest.mark.parametrize("who", [BOB, EVALUATOR], ids=["other-user", "service"])
@@ -521,7 +520,7 @@ async def test_abort_by_anyone_but_the_creator_is_denied(manager, store, who):
         PermissionDenied, match=re.escape(f"only the creator of {created.name} may abort it")
     ):
         await manager.abort(who, created.name)
-    assert store.get(created.name) == created
+    assert await store.get(created.name) == created
 
 
 @pytest.mark.parametrize("how", ["finalize", "abort"])
@@ -534,7 +533,7 @@ async def test_abort_of_a_finished_operation_fails_its_precondition(manager, sto
         finished = await manager.abort(ADA, created.name)
     with pytest.raises(FailedPrecondition, match=re.escape("is already finished")):
         await manager.abort(ADA, created.name)
-    assert store.get(created.name) == finished
+    assert await store.get(created.name) == finished
 
 
 @async_test
@@ -545,7 +544,7 @@ async def test_nothing_changes_an_aborted_operation(manager, store):
         await manager.update(EVALUATOR, make_update(created.name))
     with pytest.raises(FailedPrecondition):
         await manager.finalize(EVALUATOR, make_finish(created.name))
-    assert store.get(created.name) == aborted
+    assert await store.get(created.name) == aborted
 
 
 # --- mark seen -------------------------------------------------------------------------------
@@ -562,7 +561,7 @@ async def test_mark_seen_sets_the_time_once(manager, store, clock):
     # Marking again succeeds (idempotent) but the time, once set, never changes.
     again = await manager.mark_seen(ADA, finished.name)
     assert again.seen_by_creator_time == first_time
-    assert store.get(finished.name).seen_by_creator_time == first_time
+    assert (await store.get(finished.name)).seen_by_creator_time == first_time
 
 
 @async_test
@@ -570,7 +569,7 @@ async def test_mark_seen_of_a_batch(manager, store):
     names = [(await create_finished(manager)).name for _ in range(3)]
     seen = await manager.batch_mark_seen(ADA, names)
     assert [op.name for op in seen] == names
-    assert all(store.get(name).HasField("seen_by_creator_time") for name in names)
+    assert all([(await store.get(name)).HasField("seen_by_creator_time") for name in names])
 
 
 @pytest.mark.parametrize("who", [BOB, EVALUATOR], ids=["other-user", "service"])
@@ -581,7 +580,7 @@ async def test_mark_seen_by_anyone_but_the_creator_is_denied(manager, store, who
         PermissionDenied, match=re.escape(f"only the creator of {finished.name} may mark seen")
     ):
         await manager.mark_seen(who, finished.name)
-    assert store.get(finished.name) == finished
+    assert await store.get(finished.name) == finished
 
 
 @async_test
@@ -595,7 +594,7 @@ async def test_mark_seen_of_a_batch_is_all_or_none(manager, store):
     unknown = f"operations/{uuid.uuid4()}"
     with pytest.raises(NotFound, match=re.escape(f"operation {unknown!r} not found")):
         await manager.batch_mark_seen(ADA, [own[0], unknown])
-    assert not any(op.HasField("seen_by_creator_time") for op in stored(store))
+    assert not any(op.HasField("seen_by_creator_time") for op in await stored(store))
 
 
 @async_test
@@ -606,17 +605,17 @@ async def test_mark_seen_takes_at_most_1000_names(manager, store):
         operation = make_succeeded()
         operation.name = f"operations/bulk-{i}"
         operation.ClearField("seen_by_creator_time")
-        store.insert(operation)
+        await store.insert(operation)
         names.append(operation.name)
     with pytest.raises(
         InvalidArgument, match=re.escape("1001 names given; at most 1000 per call")
     ) as caught:
         await manager.batch_mark_seen(ADA, names)
     assert violation_fields(caught.value) == ["names"]
-    assert not any(op.HasField("seen_by_creator_time") for op in stored(store))
+    assert not any(op.HasField("seen_by_creator_time") for op in await stored(store))
     seen = await manager.batch_mark_seen(ADA, names[:MAX_BATCH])
     assert len(seen) == MAX_BATCH
-    assert not store.get(names[-1]).HasField("seen_by_creator_time")
+    assert not (await store.get(names[-1])).HasField("seen_by_creator_time")
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -724,19 +723,19 @@ async def test_negative_page_sizes_are_invalid(manager, page_size):
         await manager.list_unseen(ADA, page_size, full=True)
 
 
-def insert_plain(store, n: int, creator: str = "users/ada") -> list[str]:
+async def insert_plain(store, n: int, creator: str = "users/ada") -> list[str]:
     """``n`` small running operations straight into the store (faster than create)."""
     names = []
     for i in range(n):
         operation = Operation(name=f"operations/plain-{i:05d}", creator=creator)
-        store.insert(operation)
+        await store.insert(operation)
         names.append(operation.name)
     return names
 
 
 @async_test
 async def test_page_sizes_have_a_default_and_a_maximum(manager, store):
-    names = insert_plain(store, MAX_PAGE_SIZE + 1)
+    names = await insert_plain(store, MAX_PAGE_SIZE + 1)
     default = await manager.list(ADA, 0)
     assert [op.name for op in default.operations] == names[:DEFAULT_PAGE_SIZE]
     assert default.more and default.total_size == MAX_PAGE_SIZE + 1
@@ -819,7 +818,7 @@ async def test_list_unseen_basic_view_leaves_out_the_response(manager, store):
     # BASIC drops only the response: the error of a failed operation stays.
     assert basic_failed == failed
     # The stored operation keeps its response.
-    assert store.get(succeeded.name).response == make_result()
+    assert (await store.get(succeeded.name)).response == make_result()
 
 
 @async_test
@@ -863,7 +862,7 @@ async def test_a_deleted_operation_cannot_be_changed(manager, store):
     for call_name in ["update", "finalize", "abort", "mark_seen", "delete"]:
         with pytest.raises(NotFound, match=re.escape(f"operation {running.name!r} not found")):
             await changes[call_name]()
-    assert store.get(running.name) == deleted
+    assert await store.get(running.name) == deleted
 
 
 # --- names -----------------------------------------------------------------------------------
@@ -902,20 +901,20 @@ REQUEST_FIELD = {
 @async_test
 async def test_malformed_names_are_invalid(manager, store, name):
     await create_running(manager)
-    before = stored(store)
+    before = await stored(store)
     for call_name, call in calls_with_name(manager, name).items():
         with pytest.raises(
             InvalidArgument, match=re.escape(f"{name!r} is not an operation name")
         ) as caught:
             await call()
         assert violation_fields(caught.value) == [REQUEST_FIELD.get(call_name, "name")], call_name
-    assert stored(store) == before
+    assert await stored(store) == before
 
 
 @async_test
 async def test_unknown_names_are_not_found(manager, store):
     await create_running(manager)
-    before = stored(store)
+    before = await stored(store)
     name = f"operations/{uuid.uuid4()}"
     for call_name, call in calls_with_name(manager, name).items():
         with pytest.raises(NotFound, match=re.escape(f"operation {name!r} not found")) as caught:
@@ -923,7 +922,7 @@ async def test_unknown_names_are_not_found(manager, store):
         assert caught.value.details == [
             error_details_pb2.ResourceInfo(resource_type="v1op.v1.Operation", resource_name=name)
         ], call_name
-    assert stored(store) == before
+    assert await stored(store) == before
 
 
 # --- Any payloads of unknown types -----------------------------------------------------------
@@ -964,7 +963,7 @@ async def test_create_with_an_unknown_any_type_is_invalid(manager, store, path, 
         await manager.create(EVALUATOR, request, ADA.name)
     # The field names where the bad type is, so a client can find it in its request.
     assert violation_fields(caught.value) == [f'{path}["@type"]']
-    assert stored(store) == []
+    assert await stored(store) == []
 
 
 @pytest.mark.parametrize(("path", "fill"), UNKNOWN_PAYLOADS[1:])
@@ -975,7 +974,7 @@ async def test_finalize_with_an_unknown_any_type_is_invalid(manager, store, path
     with pytest.raises(InvalidArgument) as caught:
         await manager.finalize(EVALUATOR, request)
     assert violation_fields(caught.value) == [f'{path}["@type"]']
-    assert store.get(created.name) == created
+    assert await store.get(created.name) == created
 
 
 @pytest.mark.parametrize("method", ["update", "finalize"])
@@ -988,7 +987,7 @@ async def test_update_and_finalize_with_unknown_metadata_type_are_invalid(manage
     with pytest.raises(InvalidArgument) as caught:
         await getattr(manager, method)(EVALUATOR, request)
     assert violation_fields(caught.value) == ['operation.metadata["@type"]']
-    assert store.get(created.name) == created
+    assert await store.get(created.name) == created
 
 
 @async_test
@@ -997,7 +996,7 @@ async def test_an_any_whose_bytes_are_not_its_type_is_invalid(manager, store):
     with pytest.raises(InvalidArgument, match=re.escape("not a valid")) as caught:
         await manager.create(EVALUATOR, Operation(metadata=corrupt), ADA.name)
     assert violation_fields(caught.value) == ["operation.metadata"]
-    assert stored(store) == []
+    assert await stored(store) == []
 
 
 @async_test
@@ -1060,7 +1059,7 @@ async def test_progress_follows_updates_and_has_a_stable_name(manager):
 async def test_progress_of_metadata_of_an_unknown_type_is_zero(manager, store):
     # Stored before this server knew better (or by another engine): no progress, no error.
     operation = Operation(name="operations/legacy", creator="users/ada", metadata=UNKNOWN_ANY)
-    store.insert(operation)
+    await store.insert(operation)
     assert (await manager.progress(ADA, operation.name))[1:] == (0.0, "")
 
 
@@ -1102,11 +1101,27 @@ async def test_wait_is_woken_by_the_finish(manager, store, how):
 
 
 @async_test
+async def test_a_finish_whose_caller_was_cancelled_still_wakes_the_waits(manager, store):
+    # The finishing call's client goes away once its write is with the store: the write is
+    # made all the same, and it must wake the waits as any other finish does.
+    created = await create_running(manager)
+    waiting = await start_waiting(manager, store, created.name)
+    finishing = asyncio.ensure_future(manager.finalize(EVALUATOR, make_finish(created.name)))
+    await asyncio.sleep(0)  # its write reaches the store
+    finishing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await finishing
+    result = await asyncio.wait_for(waiting, 10)
+    assert result.done
+    assert await store.get(created.name) == result
+
+
+@async_test
 async def test_a_finish_between_the_read_and_the_wait_still_wakes_it(manager, store):
     # wait reads the operation as running, then waits to be woken: a finish that lands in
     # between must not be missed, or the caller waits out its whole timeout.
     created = await create_running(manager)
-    release = threading.Event()
+    release = asyncio.Event()
     store.hold = release
     store.read.clear()
     waiting = asyncio.create_task(manager.wait(ADA, created.name, LONG))
@@ -1244,7 +1259,7 @@ async def test_concurrent_updates_and_finishes_serialise(manager, store):
         assert sorted(w.metadata.SerializeToString() for w in writes) == sorted(
             o[3].metadata.SerializeToString() for o in succeeded
         )
-        assert store.get(operation.name) == finishes[0][3]
+        assert await store.get(operation.name) == finishes[0][3]
 
 
 @async_test
@@ -1304,14 +1319,14 @@ async def test_racing_finalize_and_abort_have_one_winner(manager, store):
         assert len(winners) == 1
         assert len(losers) == 1
         assert isinstance(losers[0], FailedPrecondition)
-        assert store.get(operation.name) == winners[0]
+        assert await store.get(operation.name) == winners[0]
 
 
 @async_test
 async def test_concurrent_creates_are_all_kept(manager, store):
     created = await asyncio.gather(*(create_running(manager) for _ in range(100)))
     assert len({op.name for op in created}) == 100
-    assert store.list(Query()).total_size == 100
+    assert (await store.list(Query())).total_size == 100
 
 
 # --- restart ---------------------------------------------------------------------------------
@@ -1328,12 +1343,12 @@ async def test_a_restarted_server_keeps_every_operation(tmp_path, clock):
     seen = await manager.mark_seen(BOB, seen.name)
     deleted = await create_finished(manager)
     deleted = await manager.delete(EVALUATOR, deleted.name)
-    before = stored(store)
-    store.close()
+    before = await stored(store)
+    await store.aclose()
 
     reopened = SQLiteStore(path)
     restarted = OperationManager(reopened, clock=clock)
-    assert stored(reopened) == before
+    assert await stored(reopened) == before
     assert await restarted.get(ADA, running.name) == running
     assert await restarted.get(ADA, finished.name) == finished
     assert await restarted.get(BOB, seen.name) == seen
@@ -1344,4 +1359,80 @@ async def test_a_restarted_server_keeps_every_operation(tmp_path, clock):
     with pytest.raises(FailedPrecondition):
         await restarted.abort(ADA, finished.name)
     assert (await restarted.finalize(EVALUATOR, make_finish(running.name))).done
-    reopened.close()
+    await reopened.aclose()
+
+
+# --- on every engine -------------------------------------------------------------------------
+
+
+class ReadsSeen:
+    """A store of any engine that tells when an operation was read."""
+
+    def __init__(self, inner) -> None:
+        self._inner = inner
+        self.read = asyncio.Event()
+
+    def __getattr__(self, name: str):
+        return getattr(self._inner, name)
+
+    async def get(self, name: str) -> Operation | None:
+        operation = await self._inner.get(name)
+        self.read.set()
+        return operation
+
+
+@pytest.fixture(params=["sqlite-file", "postgres"])
+def database(request, tmp_path) -> str:
+    if request.param == "postgres":
+        return request.getfixturevalue("postgres").new_database()
+    return str(tmp_path / "operations.db")
+
+
+def on_every_engine(fn):
+    """Run the async test with a manager over a real store of ``database``, closed on the
+    test's loop."""
+
+    def wrapper(database):
+        async def main():
+            store = ReadsSeen(open_store(database))
+            try:
+                await fn(OperationManager(store), store)
+            finally:
+                await store.aclose()
+
+        asyncio.run(main())
+
+    # Not functools.wraps: pytest would read the test's own arguments, manager and store,
+    # and pass this module's fixtures of those names.
+    wrapper.__name__, wrapper.__doc__ = fn.__name__, fn.__doc__
+    return wrapper
+
+
+@on_every_engine
+async def test_a_finish_wakes_a_wait_even_when_its_caller_was_cancelled(manager, store):
+    created = await create_running(manager)
+    store.read.clear()
+    waiting = asyncio.create_task(manager.wait(ADA, created.name, LONG))
+    await asyncio.wait_for(store.read.wait(), 10)
+    finishing = asyncio.ensure_future(manager.finalize(EVALUATOR, make_finish(created.name)))
+    await asyncio.sleep(0)  # its write reaches the store
+    finishing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await finishing
+    assert (await asyncio.wait_for(waiting, 10)).done
+
+
+@on_every_engine
+async def test_concurrent_writes_keep_update_times_in_commit_order(manager, store):
+    created = await create_running(manager)
+
+    async def update() -> Operation:
+        acknowledged = await manager.update(EVALUATOR, make_update(created.name))
+        after = await manager.get(EVALUATOR, created.name)
+        assert after.update_time.ToNanoseconds() >= acknowledged.update_time.ToNanoseconds()
+        return acknowledged
+
+    acknowledged = await asyncio.gather(*(update() for _ in range(40)))
+    times = sorted(op.update_time.ToNanoseconds() for op in acknowledged)
+    stored_time = (await manager.get(EVALUATOR, created.name)).update_time.ToNanoseconds()
+    assert stored_time == times[-1]

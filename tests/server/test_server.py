@@ -275,7 +275,7 @@ def test_wait_returns_once_finalized(cli_server):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        ([], "give --tokens FILE (or, for development only, --dev-anonymous)"),
+        ([], "give --tokens FILE, --jwks, or --trust-domain (or, for development only,"),
         (["--tokens", "/nonexistent/tokens.txt"], "No such file or directory"),
         (["--dev-anonymous", "ada"], "is not users/<id> or services/<id>"),
     ],

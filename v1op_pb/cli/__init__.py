@@ -1,5 +1,6 @@
 """The ``v1op`` command: ``convert`` (``convert``), ``serve`` and ``gateway`` (``serve``),
-``get``, ``list`` and ``wait`` (``operations``)."""
+``get``, ``list``, ``wait`` and ``progress`` (``operations``), ``create``, ``update``,
+``finalize``, ``abort``, ``delete`` and ``mark-seen`` (``operator``), ``completion``."""
 
 from .main import main
 

@@ -42,8 +42,20 @@ def add_convert_command(commands: argparse._SubParsersAction[argparse.ArgumentPa
         "messages between NDJSON (one JSON message per line) and length-delimited binary "
         "(each message preceded by its length as a varint).",
     )
-    convert.add_argument("--from", dest="source", choices=FORMATS + STREAM_FORMATS, required=True)
-    convert.add_argument("--to", dest="target", choices=FORMATS + STREAM_FORMATS, required=True)
+    convert.add_argument(
+        "--from",
+        dest="source",
+        choices=FORMATS + STREAM_FORMATS,
+        required=True,
+        help="the input's format: one message (json, binary, text) or a stream (ndjson, delimited)",
+    )
+    convert.add_argument(
+        "--to",
+        dest="target",
+        choices=FORMATS + STREAM_FORMATS,
+        required=True,
+        help="the output's format (streams convert only to streams)",
+    )
     convert.add_argument("file", nargs="?", default="-", help="input file (default: stdin)")
     convert.add_argument("-o", "--output", default="-", help="output file (default: stdout)")
     convert.add_argument(
@@ -52,7 +64,11 @@ def add_convert_command(commands: argparse._SubParsersAction[argparse.ArgumentPa
         help="full name of the message type (default: %(default)s)",
     )
     add_type_options(convert)
-    convert.add_argument("--ignore-unknown-fields", action="store_true")
+    convert.add_argument(
+        "--ignore-unknown-fields",
+        action="store_true",
+        help="JSON input: skip keys the message type does not have, instead of refusing them",
+    )
     convert.add_argument(
         "--emit-unpopulated",
         action="store_true",

@@ -8,10 +8,14 @@ import sys
 from collections.abc import Sequence
 
 from .._errors import ConversionError
-from .._registry import UnknownTypeError
+from .._registry import UnknownTypeError, unknown_type_of
 from .common import EXIT_ERROR, UNKNOWN_TYPE_HINT, silence_stdout
+from .completion import add_completion_command
 from .convert import add_convert_command
+from .environment import resolve_environment, with_environment
 from .operations import add_operation_commands
+from .operator import JsonArgumentError, add_operator_commands
+from .schema import add_schema_commands
 from .serve import add_serve_commands
 
 __all__ = ["main"]
@@ -24,6 +28,8 @@ _EXTRA_OF = {
     "grpc_reflection": "grpc",
     "google.api_core": "grpc",
     "aiohttp": "rest",
+    "jwt": "auth",
+    "cryptography": "auth",
 }
 
 
@@ -34,15 +40,37 @@ def _version() -> str:
         return "(version unknown: the package is not installed)"
 
 
+def _codec_in_use() -> str:
+    """Which JSON codec converts: the native C core, or the pure-Python one and why."""
+    from .._codec import jsontext, native_enabled
+
+    if native_enabled():
+        return "native (C core)"
+    if jsontext._native is None:
+        return "pure Python (the C core is not built)"
+    return f"pure Python ({jsontext.PURE_PYTHON_VARIABLE}=1)"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="v1op", description="Work with long-running Operations as protobuf messages."
     )
-    parser.add_argument("--version", action="version", version=f"v1op {_version()}")
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"v1op {_version()}, JSON codec: {_codec_in_use()}",
+        help="print the version and which JSON codec is in use, and exit",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_convert_command(commands)
     add_serve_commands(commands)
     add_operation_commands(commands)
+    add_schema_commands(commands)
+    add_operator_commands(commands)
+    add_completion_command(commands, parser)
+    # The servers' options, as a deployment sets them (systemd, containers): V1OP_<OPTION>.
+    for server in ("serve", "gateway"):
+        with_environment(commands.choices[server])
     return parser
 
 
@@ -54,6 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if check is not None:
         check(args)
     try:
+        resolve_environment(args)
         return int(args.run(args))
     except BrokenPipeError:
         # The reader went away (`v1op list | head`): stop quietly, as a filter does.
@@ -70,6 +99,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"pip install 'v1op-pb[{extra}]'",
                 file=sys.stderr,
             )
+    except JsonArgumentError as e:
+        print(f"v1op: {e}", file=sys.stderr)
+        if unknown_type_of(e.error) is not None:
+            print(UNKNOWN_TYPE_HINT, file=sys.stderr)
     except ConversionError as e:
         if args.command == "convert":
             where = "<stdin>" if args.file == "-" else args.file

@@ -1,13 +1,13 @@
-"""``v1op serve`` (the reference gRPC server, and the REST gateway beside it) and ``v1op
-gateway`` (the gateway alone, in front of a remote server)."""
+"""``v1op serve`` (the reference gRPC server, and the HTTP port beside it in the same
+process) and ``v1op gateway`` (the HTTP port alone, in front of a remote server)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 
 from .common import add_type_options, registry_from
+from .identity import add_identity_options, authenticator_from, warn_anonymous
 from .tls import add_client_tls_options, add_server_tls_options, client_tls_from, server_tls_from
 
 __all__ = ["add_serve_commands"]
@@ -20,7 +20,9 @@ def add_serve_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
         description="Serve OperationService, OperationProgressService, "
         "google.longrunning.Operations, health checking and reflection until SIGTERM.",
     )
-    serve.add_argument("--grpc-addr", required=True, metavar="HOST:PORT")
+    serve.add_argument(
+        "--grpc-addr", required=True, metavar="HOST:PORT", help="serve gRPC on this address"
+    )
     serve.add_argument(
         "--db",
         required=True,
@@ -36,66 +38,81 @@ def add_serve_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
     )
     # How --workers starts each worker: a server that shares its port on purpose.
     serve.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    serve.add_argument("--tokens", metavar="FILE", help="'TOKEN PRINCIPAL' lines")
+    add_identity_options(serve)
     serve.add_argument(
-        "--dev-anonymous",
-        metavar="PRINCIPAL",
-        help="FOR DEVELOPMENT ONLY: calls without a token act as PRINCIPAL",
+        "--max-message-bytes",
+        type=int,
+        default=4 * 1024 * 1024,
+        help="the largest gRPC message taken or sent (default: 4 MiB)",
     )
-    serve.add_argument("--max-message-bytes", type=int, default=4 * 1024 * 1024)
     serve.add_argument(
         "--http-addr",
         metavar="HOST:PORT",
-        help="also serve the documented REST API on this address, in the same process",
+        help="also serve REST, Connect, gRPC-Web, /openapi.json, /healthz and /readyz on "
+        "this address, in the same process",
     )
+    _add_cors_option(serve)
     add_type_options(serve)
     add_server_tls_options(serve, "gRPC, and HTTPS with --http-addr")
     serve.set_defaults(run=_serve)
 
     gateway = commands.add_parser(
         "gateway",
-        help="serve the documented REST API in front of a remote gRPC server",
+        help="serve the HTTP port (REST, Connect, gRPC-Web) in front of a remote gRPC server",
         description="Serve the google.api.http mapping of OperationService and "
-        "OperationProgressService, forwarding each call (with its Authorization) over gRPC.",
+        "OperationProgressService, and Connect and gRPC-Web for every service, forwarding "
+        "each call (with its Authorization) over gRPC.",
     )
-    gateway.add_argument("--http-addr", required=True, metavar="HOST:PORT")
-    gateway.add_argument("--grpc-target", required=True, metavar="HOST:PORT")
+    gateway.add_argument(
+        "--http-addr", required=True, metavar="HOST:PORT", help="serve the REST API on this address"
+    )
+    gateway.add_argument(
+        "--grpc-target", required=True, metavar="HOST:PORT", help="the gRPC server to forward to"
+    )
     gateway.add_argument(
         "--max-body-bytes", type=int, default=4 * 1024 * 1024, help="413 above this"
     )
+    _add_cors_option(gateway)
     add_type_options(gateway)
     add_server_tls_options(gateway, "HTTPS to the gateway's callers")
     add_client_tls_options(gateway, prefix="grpc-")
     gateway.set_defaults(run=_gateway)
 
 
-def _serve(args: argparse.Namespace) -> int:
-    from ..server import Principal, TokenTable, serve
+def _add_cors_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--cors-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="let browser pages from ORIGIN (https://app.example.com; '*' for any) call the "
+        "HTTP port; repeatable. None given: no CORS headers",
+    )
 
-    anonymous = Principal(args.dev_anonymous) if args.dev_anonymous else None
-    if args.tokens is None and anonymous is None:
-        raise ValueError("give --tokens FILE (or, for development only, --dev-anonymous)")
-    if args.tokens is not None:
-        tokens = TokenTable.load(args.tokens, anonymous=anonymous)
-    else:
-        tokens = TokenTable({}, anonymous=anonymous)
+
+def _serve(args: argparse.Namespace) -> int:
+    from ..server import serve
+
+    if args.cors_origin and args.http_addr is None:
+        raise ValueError("--cors-origin is for the HTTP port: give --http-addr too")
+    # Certificates and identity: one error here, before any worker starts.
+    tls = server_tls_from(args)
+    auth = authenticator_from(args)
     if args.workers is not None and not args.worker:
         return _serve_workers(args)
-    if anonymous is not None and not args.worker:
-        print(
-            f"v1op: WARNING: calls without a token act as {anonymous.name} (development only)",
-            file=sys.stderr,
-        )
+    if not args.worker:
+        warn_anonymous(args)
     asyncio.run(
         serve(
             args.grpc_addr,
             db=args.db,
-            tokens=tokens,
+            auth=auth,
             registry=registry_from(args),
             max_message_bytes=args.max_message_bytes,
             http_address=args.http_addr,
-            tls=server_tls_from(args),
+            tls=tls,
             reuse_port=args.worker,
+            cors_origins=args.cors_origin,
         )
     )
     return 0
@@ -112,12 +129,7 @@ def _serve_workers(args: argparse.Namespace) -> int:
         )
     if args.db == ":memory:":
         raise ValueError("--workers share the store: give a SQLite file or a PostgreSQL URL")
-    server_tls_from(args)  # unreadable certificates: one error here, not one per worker
-    if args.dev_anonymous:
-        print(
-            f"v1op: WARNING: calls without a token act as {args.dev_anonymous} (development only)",
-            file=sys.stderr,
-        )
+    warn_anonymous(args)
     return run_workers(args.argv, address=args.grpc_addr, db=args.db, count=args.workers)
 
 
@@ -128,7 +140,7 @@ def _gateway(args: argparse.Namespace) -> int:
     settings = channel_settings(args.grpc_target, **client_tls_from(args, "grpc-"))
     if settings.credentials is None and not args.grpc_insecure:
         # The gateway forwards every caller's token: the rule of a client's own token.
-        refuse_plaintext_to_remote(args.grpc_target)
+        refuse_plaintext_to_remote(args.grpc_target, flag_prefix="--grpc-")
     tls = server_tls_from(args)
     asyncio.run(
         run_gateway(
@@ -138,6 +150,7 @@ def _gateway(args: argparse.Namespace) -> int:
             max_body_bytes=args.max_body_bytes,
             credentials=settings.credentials,
             ssl_context=None if tls is None else tls.ssl_context(),
+            cors_origins=args.cors_origin,
         )
     )
     return 0

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .._tls import ServerTLS, read_pem
+from .._tls import ServerTLS, check_key_pair, read_certificates, read_pem
 
 __all__ = [
     "add_client_tls_options",
@@ -70,10 +70,15 @@ def client_tls_from(args: argparse.Namespace, prefix: str = "") -> dict[str, Any
     ca, cert, private = (getattr(args, f"{key}tls_{x}") for x in ("ca", "cert", "key"))
     if (cert is None) != (private is None):
         raise ValueError(f"give both --{prefix}tls-cert and --{prefix}tls-key")
+    chain = private_key = None
+    if cert is not None and private is not None:
+        chain = read_certificates(cert, f"--{prefix}tls-cert")
+        private_key = read_pem(private, f"--{prefix}tls-key")
+        check_key_pair(cert, private, f"--{prefix}tls-cert", f"--{prefix}tls-key")
     return {
         "tls": getattr(args, f"{key}tls"),
-        "root_certificates": None if ca is None else read_pem(ca, f"--{prefix}tls-ca"),
-        "certificate_chain": None if cert is None else read_pem(cert, f"--{prefix}tls-cert"),
-        "private_key": None if private is None else read_pem(private, f"--{prefix}tls-key"),
+        "root_certificates": None if ca is None else read_certificates(ca, f"--{prefix}tls-ca"),
+        "certificate_chain": chain,
+        "private_key": private_key,
         "insecure": getattr(args, f"{key}insecure"),
     }

@@ -17,13 +17,12 @@ from typing import Any
 import grpc
 from google.api_core import exceptions
 from google.longrunning import operations_proto_pb2
-from google.protobuf import empty_pb2
 from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 from v1op.v1 import operation_service_pb2 as pb
 
-from .._any import pack, unpack
+from .._any import pack
 from .._operation import Operation
 from .._registry import TypeRegistry
 from .._status import make_status, status_details
@@ -33,8 +32,6 @@ __all__ = [
     "RETRIED_METHODS",
     "ChannelSettings",
     "Pacing",
-    "ProgressThrottle",
-    "RunState",
     "channel_settings",
     "error_from_rpc",
     "error_from_status",
@@ -147,13 +144,15 @@ def channel_settings(
     return ChannelSettings(target, None, options, metadata)
 
 
-def refuse_plaintext_to_remote(target: str) -> None:
+def refuse_plaintext_to_remote(target: str, flag_prefix: str = "--") -> None:
     """Raise ValueError unless ``target`` is on this machine: bearer tokens must not cross a
-    network in clear unless the caller says insecure."""
+    network in clear unless the caller says insecure. The message names the command-line
+    flags that say so, ``flag_prefix`` first (``--grpc-`` for ``v1op gateway``)."""
     if not is_loopback(target):
         raise ValueError(
             f"refusing to send bearer tokens in plaintext to {target}: use TLS "
-            "(root certificates, --tls-ca) or say insecure (--insecure) to send them in clear"
+            f"(root certificates, {flag_prefix}tls-ca) or say insecure ({flag_prefix}insecure) "
+            "to send them in clear"
         )
 
 
@@ -286,20 +285,6 @@ def wait_request(seconds: float) -> operations_proto_pb2.WaitOperationRequest:
     return request
 
 
-def result_of(
-    operation: Operation, timeout: float | None, registry: TypeRegistry | None
-) -> Message:
-    """The unpacked response of a finished operation; raises the api-core exception of its
-    error, or DeadlineExceeded when it is still running."""
-    if not operation.done:
-        raise exceptions.DeadlineExceeded(
-            f"operation {operation.name!r} did not finish within {timeout}s"
-        )
-    if operation.WhichOneof("result") == "error":
-        raise error_from_status(operation.error, registry)
-    return unpack(operation.response, registry)
-
-
 # --- pacing --------------------------------------------------------------------------------
 
 
@@ -326,62 +311,3 @@ class Pacing:
         if self.deadline is not None:
             pause = max(0.0, min(pause, self.deadline - self._clock()))
         return pause
-
-
-class RunState:
-    """What the sync and the async run share: how the operation starts, its throttle, the
-    operation as last heard from the server, and what the end of the block finalizes."""
-
-    def __init__(
-        self, metadata: Message | None, on_behalf_of: str, throttle: ProgressThrottle
-    ) -> None:
-        self._start = (metadata, on_behalf_of)
-        self._throttle = throttle
-        self.operation = Operation()
-
-    @property
-    def name(self) -> str:
-        return str(self.operation.name)
-
-    def _exit_outcome(self, error: BaseException | None) -> dict[str, Any] | None:
-        """The finalize the end of the block makes: none when the block already finished
-        the operation, an empty response when it ended without an outcome, else its error."""
-        if self.operation.done:
-            return None
-        if error is None:
-            return {"response": empty_pb2.Empty()}
-        return {"error": error}
-
-
-class ProgressThrottle:
-    """At most one UpdateOperation per ``interval`` seconds.
-
-    The first report goes at once; a report within ``interval`` of the last one sent is
-    held back, only the newest held. It goes with the next report made after the interval,
-    with ``flush()``, or with Finalize (whose request carries the metadata), so the last
-    progress is never lost, only late. ``interval`` 0 sends every report.
-    """
-
-    def __init__(self, interval: float, clock: Callable[[], float] = time.monotonic) -> None:
-        if interval < 0:
-            raise ValueError(f"progress interval {interval} is negative")
-        self.interval = interval
-        self._clock = clock
-        self._last_sent: float | None = None
-        self._held: Message | None = None
-
-    def offer(self, metadata: Message) -> Message | None:
-        """The metadata to send now, or None when it is held back."""
-        now = self._clock()
-        if self._last_sent is not None and now - self._last_sent < self.interval:
-            self._held = metadata
-            return None
-        self._held = None
-        self._last_sent = now
-        return metadata
-
-    def take_held(self) -> Message | None:
-        held, self._held = self._held, None
-        if held is not None:
-            self._last_sent = self._clock()
-        return held

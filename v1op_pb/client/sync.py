@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import builtins
 import logging
 import time
-from collections.abc import Callable
-from types import TracebackType
-from typing import Any, TypeVar
+from collections.abc import Callable, Sequence
+from typing import TypeVar, overload
 
 import grpc
 from google.api_core import exceptions
-from google.longrunning import operations_pb2_grpc
+from google.api_core import retry as retries
+from google.longrunning import operations_pb2_grpc, operations_proto_pb2
 from google.protobuf.message import Message
 from google.rpc import status_pb2
 from v1op.v1 import operation_service_pb2 as pb
@@ -18,13 +19,23 @@ from v1op.v1 import operation_service_pb2_grpc as pb_grpc
 
 from .._operation import Operation
 from .._registry import TypeRegistry
-from . import _common
-from ._common import DEFAULT_PROGRESS_INTERVAL, ProgressThrottle, RunState
+from . import _calls, _common, diagnostics
+from ._calls import DEFAULT, CallOptions, OptionalRetry, OptionalTimeout
+from ._common import DEFAULT_PROGRESS_INTERVAL
+from .pagers import ListOperationsPager
+from .reflection import TypeLearner, with_learned_types
+from .runs import OperationRun, ProgressThrottle
 
-__all__ = ["OperationClient", "OperationRun"]
+__all__ = ["OperationClient"]
 
 T = TypeVar("T")
+M = TypeVar("M", bound=Message)
 _log = logging.getLogger("v1op.client")
+
+ListPager = ListOperationsPager[pb.ListOperationsRequest, pb.ListOperationsResponse]
+ListUnseenPager = ListOperationsPager[
+    pb.ListUnseenOperationsRequest, pb.ListUnseenOperationsResponse
+]
 
 
 class OperationClient:
@@ -37,6 +48,14 @@ class OperationClient:
     loopback address unless ``insecure=True``. A failed call raises google-api-core's
     exception of its code (NotFound, PermissionDenied, ...), details typed. Reads are retried
     on UNAVAILABLE within ``timeout``.
+
+    Every method takes ``retry=`` (a google-api-core ``Retry`` wrapping the call), ``timeout=``
+    (seconds, None for no deadline; the client's ``timeout`` by default) and ``metadata=``
+    (more gRPC metadata pairs), as api-core's generated clients do.
+
+    Payload types the client does not know are learned from the server's reflection, as
+    grpcurl does, into ``registry`` (a registry of the client's own unless one is given);
+    ``learn_types=False`` turns that off.
     """
 
     def __init__(
@@ -53,6 +72,7 @@ class OperationClient:
         certificate_chain: bytes | None = None,
         credentials: grpc.ChannelCredentials | None = None,
         insecure: bool = False,
+        learn_types: bool = True,
     ) -> None:
         settings = _common.channel_settings(
             target,
@@ -66,6 +86,10 @@ class OperationClient:
             insecure=insecure or channel is not None,
         )
         self._own_channel = channel is None
+        # Says why a connection fails (e.g. plaintext to a TLS port) better than gRPC does.
+        self._probe = diagnostics.Probe.of(
+            target, channel, credentials, tls, root_certificates, certificate_chain
+        )
         if channel is None:
             if settings.credentials is None:
                 channel = grpc.insecure_channel(target, options=settings.options)
@@ -74,46 +98,162 @@ class OperationClient:
         self.channel: grpc.Channel = channel
         self._metadata = settings.metadata
         self._operations = pb_grpc.OperationServiceStub(channel)
+        self._progress = pb_grpc.OperationProgressServiceStub(channel)
         self._longrunning = operations_pb2_grpc.OperationsStub(channel)
-        self.registry = registry
+        self.registry: TypeRegistry = registry if registry is not None else TypeRegistry()
+        self.learner: TypeLearner | None = TypeLearner(self.registry) if learn_types else None
         self.timeout = timeout
 
     # --- reading -----------------------------------------------------------------------
 
-    def get(self, name: str) -> Operation:
+    def get(
+        self,
+        name: str,
+        *,
+        retry: OptionalRetry = DEFAULT,
+        timeout: OptionalTimeout = DEFAULT,
+        metadata: Sequence[tuple[str, str]] = (),
+    ) -> Operation:
         request = pb.GetOperationRequest(name=name)
-        return self._call(self._operations.GetOperation, request).operation
+        options = self._options(retry, timeout, metadata)
+        return self._call(self._operations.GetOperation, request, options).operation
 
-    def list(self, page_size: int = 0, page_token: str = "") -> pb.ListOperationsResponse:
-        """One page (the server's default size for 0); pass its ``next_page_token`` back as
-        ``page_token`` for the next, until it is empty."""
+    def batch_get(
+        self,
+        names: Sequence[str],
+        *,
+        retry: OptionalRetry = DEFAULT,
+        timeout: OptionalTimeout = DEFAULT,
+        metadata: Sequence[tuple[str, str]] = (),
+    ) -> builtins.list[Operation]:
+        """The operations named (up to 1000), in the order given."""
+        request = pb.BatchGetOperationsRequest(names=names)
+        options = self._options(retry, timeout, metadata)
+        return list(self._call(self._operations.BatchGetOperations, request, options).operations)
+
+    def list(
+        self,
+        page_size: int = 0,
+        page_token: str = "",
+        *,
+        retry: OptionalRetry = DEFAULT,
+        timeout: OptionalTimeout = DEFAULT,
+        metadata: Sequence[tuple[str, str]] = (),
+    ) -> ListPager:
+        """The operations the caller may read, as a pager: iterate it for every operation
+        across the pages (each next page is asked for when needed), ``.pages`` for the
+        responses; ``.next_page_token`` and the other fields are the current page's.
+        ``page_size`` 0 is the server's default page size."""
         request = pb.ListOperationsRequest(page_size=page_size, page_token=page_token)
-        return self._call(self._operations.ListOperations, request)
+        options = self._options(retry, timeout, metadata)
+
+        def fetch(request: pb.ListOperationsRequest) -> pb.ListOperationsResponse:
+            return self._call(self._operations.ListOperations, request, options)
+
+        return ListOperationsPager(fetch, request, fetch(request))
 
     def list_unseen(
         self,
         page_size: int = 0,
         view: pb.OperationView.ValueType = pb.OPERATION_VIEW_FULL,
         page_token: str = "",
-    ) -> pb.ListUnseenOperationsResponse:
+        *,
+        retry: OptionalRetry = DEFAULT,
+        timeout: OptionalTimeout = DEFAULT,
+        metadata: Sequence[tuple[str, str]] = (),
+    ) -> ListUnseenPager:
+        """The caller's finished operations it has not marked seen, as a pager (see
+        ``list``)."""
         request = pb.ListUnseenOperationsRequest(
             page_size=page_size, view=view, page_token=page_token
         )
-        return self._call(self._operations.ListUnseenOperations, request)
+        options = self._options(retry, timeout, metadata)
 
-    def mark_seen(self, name: str) -> Operation:
+        def fetch(request: pb.ListUnseenOperationsRequest) -> pb.ListUnseenOperationsResponse:
+            return self._call(self._operations.ListUnseenOperations, request, options)
+
+        return ListOperationsPager(fetch, request, fetch(request))
+
+    def progress(
+        self,
+        name: str,
+        *,
+        retry: OptionalRetry = DEFAULT,
+        timeout: OptionalTimeout = DEFAULT,
+        metadata: Sequence[tuple[str, str]] = (),
+    ) -> pb.OperationProgress:
+        """The progress (0 to 1) and message the server reads from the operation's
+        metadata."""
+        request = pb.GetOperationProgressByParentRequest(parent=name)
+        options = self._options(retry, timeout, metadata)
+        method = self._progress.GetOperationProgressByParent
+        return self._call(method, request, options).operation_progress
+
+    def mark_seen(
+        self,
+        name: str,
+        *,
+        retry: OptionalRetry = DEFAULT,
+        timeout: OptionalTimeout = DEFAULT,
+        metadata: Sequence[tuple[str, str]] = (),
+    ) -> Operation:
         request = pb.MarkOperationSeenByCreatorRequest(name=name)
-        return self._call(self._operations.MarkOperationSeenByCreator, request).operation
+        options = self._options(retry, timeout, metadata)
+        return self._call(self._operations.MarkOperationSeenByCreator, request, options).operation
 
-    def abort(self, name: str) -> Operation:
+    def batch_mark_seen(
+        self,
+        names: Sequence[str],
+        *,
+        retry: OptionalRetry = DEFAULT,
+        timeout: OptionalTimeout = DEFAULT,
+        metadata: Sequence[tuple[str, str]] = (),
+    ) -> builtins.list[Operation]:
+        request = pb.BatchMarkOperationSeenByCreatorRequest(names=names)
+        options = self._options(retry, timeout, metadata)
+        method = self._operations.BatchMarkOperationSeenByCreator
+        return list(self._call(method, request, options).operations)
+
+    def abort(
+        self,
+        name: str,
+        *,
+        retry: OptionalRetry = DEFAULT,
+        timeout: OptionalTimeout = DEFAULT,
+        metadata: Sequence[tuple[str, str]] = (),
+    ) -> Operation:
         request = pb.AbortOperationRequest(name=name)
-        return self._call(self._operations.AbortOperation, request).operation
+        options = self._options(retry, timeout, metadata)
+        return self._call(self._operations.AbortOperation, request, options).operation
 
-    def wait(self, name: str, timeout: float | None = None) -> Operation:
+    def delete(
+        self,
+        name: str,
+        *,
+        retry: OptionalRetry = DEFAULT,
+        timeout: OptionalTimeout = DEFAULT,
+        metadata: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        """Delete the operation (google.longrunning's DeleteOperation): readers get
+        NOT_FOUND from then on."""
+        request = operations_proto_pb2.DeleteOperationRequest(name=name)
+        self._call(
+            self._longrunning.DeleteOperation, request, self._options(retry, timeout, metadata)
+        )
+
+    def wait(
+        self,
+        name: str,
+        timeout: float | None = None,
+        *,
+        retry: OptionalRetry = DEFAULT,
+        metadata: Sequence[tuple[str, str]] = (),
+    ) -> Operation:
         """The operation once done, or as it is when ``timeout`` seconds have passed.
 
         Uses google.longrunning's WaitOperation, which the server answers when the
         operation finishes; against a server without it, polls GetOperation with backoff.
+        ``retry`` and ``metadata`` apply to each of those calls.
         """
         pacing = _common.Pacing(timeout)
         try:
@@ -121,39 +261,111 @@ class OperationClient:
                 seconds = pacing.wait_slice()
                 request = _common.wait_request(seconds)
                 request.name = name
-                self._call(self._longrunning.WaitOperation, request, timeout=seconds + 10)
+                options = self._options(retry, seconds + 10, metadata)
+                self._call(self._longrunning.WaitOperation, request, options)
                 # Read it back through OperationService: the longrunning view lacks our fields.
-                operation = self.get(name)
+                operation = self.get(name, retry=retry, metadata=metadata)
                 if operation.done or pacing.expired():
                     return operation
         except exceptions.MethodNotImplemented:
             pass
         while True:
-            operation = self.get(name)
+            operation = self.get(name, retry=retry, metadata=metadata)
             if operation.done or pacing.expired():
                 return operation
             time.sleep(pacing.next_pause())
 
-    def result(self, name: str, timeout: float | None = None) -> Message:
-        """The unpacked response of the finished operation.
+    @overload
+    def result(
+        self,
+        name: str,
+        timeout: float | None = ...,
+        *,
+        retry: OptionalRetry = ...,
+        metadata: Sequence[tuple[str, str]] = ...,
+    ) -> Message: ...
+    @overload
+    def result(
+        self,
+        name: str,
+        timeout: float | None = ...,
+        *,
+        message_type: type[M],
+        retry: OptionalRetry = ...,
+        metadata: Sequence[tuple[str, str]] = ...,
+    ) -> M: ...
+    def result(
+        self,
+        name: str,
+        timeout: float | None = None,
+        *,
+        message_type: type[Message] | None = None,
+        retry: OptionalRetry = DEFAULT,
+        metadata: Sequence[tuple[str, str]] = (),
+    ) -> Message:
+        """The unpacked response of the finished operation: a ``message_type`` when given
+        (ConversionError if it holds another type), else of the type its URL names, learned
+        from the server's reflection when unknown here.
 
         Raises the api-core exception built from the operation's error (code kept, details
         typed), or DeadlineExceeded when it is not finished within ``timeout`` seconds.
         """
-        return _common.result_of(self.wait(name, timeout), timeout, self.registry)
+        operation = self.wait(name, timeout, retry=retry, metadata=metadata)
+        if operation.WhichOneof("result") == "error":
+            for type_name in _calls.unknown_detail_types(operation.error, self.registry):
+                self._learn(type_name)
+        return self.with_learned_types(
+            lambda: _calls.result_of(operation, timeout, self.registry, message_type)
+        )
+
+    def with_learned_types(self, convert: Callable[[], T]) -> T:
+        """``convert()``, learning from the server's reflection each payload type it fails
+        on for being unknown to ``registry``, and trying again (as the client's own
+        conversions do): ``client.with_learned_types(lambda: v1op_pb.to_json(op,
+        registry=client.registry))``. Without learning, just ``convert()``."""
+        if self.learner is None:
+            return convert()
+        return with_learned_types(convert, self.channel, self.learner, self._metadata)
+
+    def _learn(self, type_name: str) -> bool:
+        return self.learner is not None and self.learner.learn(
+            self.channel, type_name, self._metadata
+        )
 
     # --- the producer side -------------------------------------------------------------
 
-    def create(self, metadata: Message | None = None, *, on_behalf_of: str = "") -> Operation:
-        """Start an operation (services only) with ``metadata`` (any message, packed), on
-        behalf of the user ``on_behalf_of`` (``users/<id>``), who becomes its creator."""
-        request = _common.create_request(metadata, on_behalf_of)
-        return self._call(self._operations.CreateOperation, request).operation
+    def create(
+        self,
+        operation_metadata: Message | None = None,
+        /,
+        *,
+        on_behalf_of: str = "",
+        retry: OptionalRetry = DEFAULT,
+        timeout: OptionalTimeout = DEFAULT,
+        metadata: Sequence[tuple[str, str]] = (),
+    ) -> Operation:
+        """Start an operation (services only) with ``operation_metadata`` (any message,
+        packed), on behalf of the user ``on_behalf_of`` (``users/<id>``), who becomes its
+        creator. Never retried by default: a retry after a lost answer creates a second
+        operation."""
+        request = _common.create_request(operation_metadata, on_behalf_of)
+        options = self._options(retry, timeout, metadata)
+        return self._call(self._operations.CreateOperation, request, options).operation
 
-    def update(self, name: str, metadata: Message) -> Operation:
+    def update(
+        self,
+        name: str,
+        operation_metadata: Message,
+        /,
+        *,
+        retry: OptionalRetry = DEFAULT,
+        timeout: OptionalTimeout = DEFAULT,
+        metadata: Sequence[tuple[str, str]] = (),
+    ) -> Operation:
         """Replace the metadata of a running operation (its progress), at once."""
-        request = _common.update_request(name, metadata)
-        return self._call(self._operations.UpdateOperation, request).operation
+        request = _common.update_request(name, operation_metadata)
+        options = self._options(retry, timeout, metadata)
+        return self._call(self._operations.UpdateOperation, request, options).operation
 
     def finalize(
         self,
@@ -161,17 +373,24 @@ class OperationClient:
         *,
         response: Message | None = None,
         error: status_pb2.Status | BaseException | None = None,
-        metadata: Message | None = None,
+        operation_metadata: Message | None = None,
+        retry: OptionalRetry = DEFAULT,
+        timeout: OptionalTimeout = DEFAULT,
+        metadata: Sequence[tuple[str, str]] = (),
     ) -> Operation:
         """Finish an operation with ``response`` (any message) or ``error`` (a Status, or an
         exception turned into one: see status_from_exception), and optionally the last
-        ``metadata``."""
-        request = _common.finalize_request(name, response=response, error=error, metadata=metadata)
-        return self._call(self._operations.FinalizeOperation, request).operation
+        ``operation_metadata``."""
+        request = _common.finalize_request(
+            name, response=response, error=error, metadata=operation_metadata
+        )
+        options = self._options(retry, timeout, metadata)
+        return self._call(self._operations.FinalizeOperation, request, options).operation
 
     def run(
         self,
-        metadata: Message | None = None,
+        operation_metadata: Message | None = None,
+        /,
         *,
         on_behalf_of: str = "",
         progress_interval: float = DEFAULT_PROGRESS_INTERVAL,
@@ -180,7 +399,8 @@ class OperationClient:
         with the response given to ``succeed``, an error Status when the block raises (the
         exception still propagates), or an empty response when the block ends without
         either."""
-        return OperationRun(self, metadata, on_behalf_of, ProgressThrottle(progress_interval))
+        throttle = ProgressThrottle(progress_interval)
+        return OperationRun(self, operation_metadata, on_behalf_of, throttle)
 
     # --- the channel ---------------------------------------------------------------------
 
@@ -194,75 +414,25 @@ class OperationClient:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _call(
-        self, method: Callable[..., T], request: Message, *, timeout: float | None = None
-    ) -> T:
-        try:
-            return method(
-                request,
-                metadata=self._metadata,
-                timeout=self.timeout if timeout is None else timeout,
-            )
-        except grpc.RpcError as e:
-            raise _common.error_from_rpc(e, self.registry) from e
+    def _options(
+        self, retry: OptionalRetry, timeout: OptionalTimeout, metadata: Sequence[tuple[str, str]]
+    ) -> CallOptions:
+        return _calls.call_options(
+            default_timeout=self.timeout,
+            client_metadata=self._metadata,
+            retry=retry,
+            timeout=timeout,
+            metadata=metadata,
+        )
 
+    def _call(self, method: Callable[..., T], request: Message, options: CallOptions) -> T:
+        def once() -> T:
+            try:
+                return method(request, metadata=options.metadata, timeout=options.timeout)
+            except grpc.RpcError as e:
+                error = _common.error_from_rpc(e, self.registry)
+                raise diagnostics.explain(error, self._probe) from e
 
-class OperationRun(RunState):
-    """One operation of work in progress: ``report`` progress (throttled, see
-    ProgressThrottle), then ``succeed`` or ``fail``; the ``with`` block finalizes it."""
-
-    def __init__(
-        self,
-        client: OperationClient,
-        metadata: Message | None,
-        on_behalf_of: str,
-        throttle: ProgressThrottle,
-    ) -> None:
-        super().__init__(metadata, on_behalf_of, throttle)
-        self._client = client
-
-    def report(self, metadata: Message) -> None:
-        """Report progress: sent now, or held back and sent later (see ProgressThrottle)."""
-        now = self._throttle.offer(metadata)
-        if now is not None:
-            self.operation = self._client.update(self.name, now)
-
-    def flush(self) -> None:
-        """Send the progress report held back by the throttle, if any."""
-        held = self._throttle.take_held()
-        if held is not None:
-            self.operation = self._client.update(self.name, held)
-
-    def succeed(self, response: Message) -> Operation:
-        return self._finalize(response=response)
-
-    def fail(self, error: status_pb2.Status | BaseException) -> Operation:
-        return self._finalize(error=error)
-
-    def _finalize(self, **outcome: Any) -> Operation:
-        metadata = self._throttle.take_held()
-        self.operation = self._client.finalize(self.name, metadata=metadata, **outcome)
-        return self.operation
-
-    def __enter__(self) -> OperationRun:
-        metadata, on_behalf_of = self._start
-        self.operation = self._client.create(metadata, on_behalf_of=on_behalf_of)
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        outcome = self._exit_outcome(error)
-        if outcome is None:
-            return
-        try:
-            self._finalize(**outcome)
-        except exceptions.GoogleAPICallError:
-            if error is None:
-                raise
-            # The block's own exception is the one the caller needs; the failed finalize
-            # goes to the log, and the operation stays running on the server.
-            _log.exception("could not finalize %s with the error of its block", self.name)
+        if isinstance(options.retry, retries.Retry):
+            return options.retry(once)()
+        return once()

@@ -1,28 +1,29 @@
-"""Starting the reference server: ``create_server`` for tests and embedding, ``serve`` for
-the command line."""
+"""Starting the reference server: ``create_server`` (gRPC) and ``create_servers`` (gRPC and
+the HTTP port) for tests and embedding, ``serve`` for the command line."""
 
 from __future__ import annotations
 
 import asyncio
 import signal
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import grpc
-from google.longrunning import operations_pb2_grpc, operations_proto_pb2
+from google.longrunning import operations_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
-from grpc_reflection.v1alpha import reflection
-from v1op.v1 import operation_service_pb2 as pb
 from v1op.v1 import operation_service_pb2_grpc as pb_grpc
 
 from .._registry import TypeRegistry
 from .._tls import ServerTLS
 from .addresses import check_free, split_address
-from .identity import TokenTable
+from .auth import Authenticator, TokenTable
+from .dispatch import ServiceDispatcher
+from .handlers import SERVICES
 from .manager import OperationManager, page_bytes_for
-from .reflection import RegistryReflectionPool
+from .reflection import enable_reflection
 from .services import (
     DecodeRequests,
     LongRunningService,
@@ -33,25 +34,59 @@ from .store import Store, open_store
 from .tls import server_credentials
 
 if TYPE_CHECKING:
-    from aiohttp import web
+    from ..gateway import HttpPort
 
-__all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "create_server", "serve"]
+__all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "Servers", "create_server", "create_servers", "serve"]
 
 DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 DRAIN_SECONDS = 10.0
+SERVICE_NAMES = tuple(service.full_name for service in SERVICES)
+# The name no stored operation has, read to learn that the store answers (readiness).
+_READY_PROBE = "operations/readiness-probe"
 
-SERVICE_NAMES = (
-    pb.DESCRIPTOR.services_by_name["OperationService"].full_name,
-    pb.DESCRIPTOR.services_by_name["OperationProgressService"].full_name,
-    operations_proto_pb2.DESCRIPTOR.services_by_name["Operations"].full_name,
-)
+
+@dataclass
+class Servers:
+    """A server's ports, bound and not yet started: gRPC, and the HTTP port (REST, Connect,
+    gRPC-Web, OpenAPI, health) when asked for, both calling one dispatcher."""
+
+    grpc: grpc.aio.Server
+    grpc_port: int
+    http: HttpPort | None
+    # What both ports call: HTTP apps of one's own (create_http_app) may call it too.
+    dispatcher: ServiceDispatcher
+    manager: OperationManager
+    health: health_aio.HealthServicer
+
+    @property
+    def http_port(self) -> int | None:
+        return None if self.http is None else self.http.port
+
+    async def start(self) -> None:
+        await self.grpc.start()
+        if self.http is not None:
+            await self.http.start()
+
+    async def stop(self, grace: float | None = DRAIN_SECONDS) -> None:
+        """Drain: no new calls; calls in flight on either port finish, gRPC's within
+        ``grace`` seconds; waits answer at once with the state as it is."""
+        await self.health.enter_graceful_shutdown()
+        draining = [asyncio.ensure_future(self.grpc.stop(grace))]
+        if self.http is not None:
+            draining.append(asyncio.ensure_future(self.http.close()))
+        # Pending WaitOperation calls answer with the current state rather than hold
+        # the drain until their timeouts.
+        await asyncio.sleep(0)
+        self.manager.release_waiters()
+        await asyncio.gather(*draining)
 
 
 async def create_server(
     address: str,
     *,
     store: Store,
-    tokens: TokenTable,
+    auth: Authenticator | None = None,
+    tokens: TokenTable | None = None,
     registry: TypeRegistry | None = None,
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     max_wait_seconds: float = 60.0,
@@ -62,10 +97,12 @@ async def create_server(
     free port), over TLS with ``tls``; returns it, not yet started, with the bound port. The
     caller owns ``store`` and closes it after the server stops. ``reuse_port`` lets other
     processes listen on the same port (SO_REUSEPORT), as ``serve --workers`` does; without
-    it a busy port fails."""
-    assembled = await _assemble(
+    it a busy port fails. ``auth`` says who calls; ``tokens`` alone is short for
+    ``auth=Authenticator(tokens=tokens)``."""
+    servers = await create_servers(
         address,
         store=store,
+        auth=auth,
         tokens=tokens,
         registry=registry,
         max_message_bytes=max_message_bytes,
@@ -73,28 +110,31 @@ async def create_server(
         tls=tls,
         reuse_port=reuse_port,
     )
-    return assembled.server, assembled.port
+    return servers.grpc, servers.grpc_port
 
 
-@dataclass
-class _Assembled:
-    server: grpc.aio.Server
-    port: int
-    manager: OperationManager
-    health: health_aio.HealthServicer
-
-
-async def _assemble(
+async def create_servers(
     address: str,
     *,
     store: Store,
-    tokens: TokenTable,
-    registry: TypeRegistry | None,
-    max_message_bytes: int,
-    max_wait_seconds: float,
+    auth: Authenticator | None = None,
+    tokens: TokenTable | None = None,
+    registry: TypeRegistry | None = None,
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    max_wait_seconds: float = 60.0,
     tls: ServerTLS | None = None,
     reuse_port: bool = False,
-) -> _Assembled:
+    http_address: str | None = None,
+    cors_origins: Iterable[str] = (),
+) -> Servers:
+    """``create_server``'s gRPC server and, with ``http_address``, the HTTP port in the same
+    process, on the same services (no gRPC hop between them), with the same TLS and client
+    certificates, message limit and identity; ``cors_origins`` lets browsers of those
+    origins call it. ``await servers.start()``, then ``await servers.stop()``."""
+    if (auth is None) == (tokens is None):
+        raise TypeError("give exactly one of auth and tokens")
+    if auth is None:
+        auth = Authenticator(tokens=tokens)
     split_address(address)
     manager = OperationManager(
         store,
@@ -102,6 +142,7 @@ async def _assemble(
         max_wait_seconds=max_wait_seconds,
         max_page_bytes=page_bytes_for(max_message_bytes),
     )
+    dispatcher = ServiceDispatcher(manager, auth, ready=lambda: store.get(_READY_PROBE))
     server = grpc.aio.server(
         options=[
             ("grpc.max_receive_message_length", max_message_bytes),
@@ -112,27 +153,28 @@ async def _assemble(
         ],
         interceptors=[DecodeRequests()],
     )
-    pb_grpc.add_OperationServiceServicer_to_server(OperationService(manager, tokens), server)
+    certificates = tls is not None and tls.client_ca is not None
+    # The servicers adapt gRPC calls onto the one dispatcher the HTTP port calls too.
+    pb_grpc.add_OperationServiceServicer_to_server(
+        OperationService(manager, auth, dispatcher=dispatcher, certificates=certificates),
+        server,
+    )
     pb_grpc.add_OperationProgressServiceServicer_to_server(
-        OperationProgressService(manager, tokens), server
+        OperationProgressService(manager, auth, dispatcher=dispatcher, certificates=certificates),
+        server,
     )
     operations_pb2_grpc.add_OperationsServicer_to_server(
-        LongRunningService(manager, tokens), server
+        LongRunningService(manager, auth, dispatcher=dispatcher, certificates=certificates),
+        server,
     )
     health = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     for name in ("", *SERVICE_NAMES):
         await health.set(name, health_pb2.HealthCheckResponse.SERVING)
-    reflection.enable_server_reflection(
-        (
-            *SERVICE_NAMES,
-            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-            reflection.SERVICE_NAME,
-        ),
+    enable_reflection(
         server,
-        # The payload types of --descriptor-set too, so clients can learn them as well.
-        # A stand-in with the look-ups the servicer makes of a DescriptorPool.
-        pool=RegistryReflectionPool(registry),  # type: ignore[arg-type]
+        (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name),
+        registry,
     )
     try:
         if tls is None:
@@ -143,51 +185,61 @@ async def _assemble(
         raise OSError(f"cannot listen on {address}: in use or not an address of this host") from e
     if port == 0:
         raise OSError(f"cannot listen on {address}")
-    return _Assembled(server, port, manager, health)
+    http = None
+    if http_address is not None:
+        http = await _open_http(
+            http_address, dispatcher, registry, max_message_bytes, tls, cors_origins
+        )
+    return Servers(server, port, http, dispatcher, manager, health)
 
 
-async def _start_own_gateway(
-    http_address: str,
-    grpc_port: int,
+async def _open_http(
+    address: str,
+    dispatcher: ServiceDispatcher,
     registry: TypeRegistry | None,
     max_bytes: int,
     tls: ServerTLS | None,
-) -> tuple[web.AppRunner, grpc.aio.Channel, int]:
-    from ..gateway import DOCUMENTED_SERVICES, open_channel, start_gateway
+    cors_origins: Iterable[str],
+) -> HttpPort:
+    from ..gateway import create_http_app, open_http_port
 
-    # Over loopback to this process's own server: the same servicers, identity and rules
-    # as every gRPC caller gets.
-    channel = open_channel(f"127.0.0.1:{grpc_port}", max_bytes)
-    runner, port = await start_gateway(
-        http_address,
-        channel,
-        DOCUMENTED_SERVICES,
-        registry=registry,
-        max_body_bytes=max_bytes,
-        ssl_context=None if tls is None else tls.ssl_context(),
+    split_address(address)
+    app = create_http_app(
+        dispatcher, registry=registry, max_body_bytes=max_bytes, cors_origins=cors_origins
     )
-    return runner, channel, port
+    try:
+        return await open_http_port(
+            address,
+            app,
+            ssl_context=None if tls is None else tls.ssl_context(),
+            drain_seconds=DRAIN_SECONDS,
+        )
+    except OSError as e:
+        raise OSError(f"cannot listen on {address}: {e.strerror or e}") from e
 
 
 async def serve(
     address: str,
     *,
     db: str,
-    tokens: TokenTable,
+    auth: Authenticator,
     registry: TypeRegistry | None = None,
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     http_address: str | None = None,
     tls: ServerTLS | None = None,
     reuse_port: bool = False,
+    cors_origins: Iterable[str] = (),
 ) -> None:
     """Run until SIGTERM or SIGINT, then drain in-flight calls and close the store.
 
     ``db`` is a SQLite file (or ``:memory:``) or a PostgreSQL URL. With ``http_address``,
-    the REST gateway runs in the same process, in front of this server's own services; with
-    ``tls`` both serve TLS (HTTPS), asking for the same client certificates. Start-up
+    the HTTP port (REST, Connect, gRPC-Web) runs in the same process on the same services;
+    with ``tls`` both serve TLS (HTTPS), asking for the same client certificates. Start-up
     failures (a bad or busy address, an unusable database) raise OSError or ValueError with
     a one-line message, before anything listens."""
     split_address(address)
+    if http_address is not None:
+        split_address(http_address)
     if not reuse_port:
         check_free(address)
     store = await asyncio.to_thread(open_store, db)
@@ -197,47 +249,28 @@ async def serve(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        assembled = await _assemble(
+        servers = await create_servers(
             address,
             store=store,
-            tokens=tokens,
+            auth=auth,
             registry=registry,
             max_message_bytes=max_message_bytes,
             max_wait_seconds=60.0,
             tls=tls,
             reuse_port=reuse_port,
+            http_address=http_address,
+            cors_origins=cors_origins,
         )
-        gateway_port = assembled.port
-        if tls is not None and http_address is not None:
-            # The in-process gateway reaches its own server over a loopback-only plaintext
-            # port: TLS between two parts of one process would protect nothing. Callers'
-            # tokens still decide who they are.
-            gateway_port = assembled.server.add_insecure_port("127.0.0.1:0")
-        await assembled.server.start()
+        await servers.start()
+        # One line on stdout per port, so a supervisor (or a test) knows the ports without
+        # polling.
         host = address.rsplit(":", 1)[0]
-        gateway = None
+        print(f"v1op: serving gRPC on {host}:{servers.grpc_port}", flush=True)
         if http_address is not None:
-            gateway = await _start_own_gateway(
-                http_address, gateway_port, registry, max_message_bytes, tls
-            )
-        # One line on stdout, so a supervisor (or a test) knows the port without polling.
-        print(f"v1op: serving gRPC on {host}:{assembled.port}", flush=True)
-        if gateway is not None:
-            runner, channel, http_port = gateway
-            assert http_address is not None  # the gateway starts only with an HTTP address
             http_host = http_address.rsplit(":", 1)[0]
-            print(f"v1op: serving HTTP on {http_host}:{http_port}", flush=True)
+            print(f"v1op: serving HTTP on {http_host}:{servers.http_port}", flush=True)
         await stop.wait()
         print("v1op: stopping: draining in-flight calls", file=sys.stderr, flush=True)
-        if gateway is not None:
-            await runner.cleanup()  # finishes in-flight HTTP requests, takes no new ones
-            await channel.close()
-        await assembled.health.enter_graceful_shutdown()
-        stopped = asyncio.ensure_future(assembled.server.stop(DRAIN_SECONDS))
-        # Pending WaitOperation calls answer with the current state rather than hold
-        # the drain until their timeouts.
-        await asyncio.sleep(0)
-        assembled.manager.release_waiters()
-        await stopped
+        await servers.stop(DRAIN_SECONDS)
     finally:
-        store.close()
+        await store.aclose()

@@ -12,7 +12,6 @@ import asyncio
 import builtins
 import contextlib
 import dataclasses
-import functools
 import re
 import time
 import uuid
@@ -34,7 +33,7 @@ from .._codec import Codec
 from .._errors import ConversionError, excerpt
 from .._operation import Operation
 from .._registry import TypeRegistry
-from .identity import Principal
+from .auth import Principal
 from .store import Query, Store, StoredOperationMissing, StoreUnavailable
 
 __all__ = [
@@ -74,9 +73,9 @@ class Listing:
 class OperationManager:
     """The rules of the reference server, over a Store.
 
-    Store calls run in worker threads (the store keeps them apart), so the event loop keeps
-    serving while the database writes. ``wait`` is woken by the writes that finish an
-    operation: this process's at once, other processes' when the store hears of them
+    The store's calls are awaited on the event loop (the store decides what runs where, and
+    commits writes in groups). ``wait`` is woken by the writes that finish an operation: this
+    process's once they commit, other processes' when the store hears of them
     (``Store.watch``).
     """
 
@@ -105,7 +104,7 @@ class OperationManager:
 
     async def get(self, who: Principal, name: str, *, field: str = "name") -> Operation:
         _check_name(name, field)
-        operation = await asyncio.to_thread(self._store.get, name)
+        operation = await self._store.get(name)
         if operation is None:
             raise NotFound(f"operation {excerpt(name)} not found", details=[_resource(name)])
         _check_read(who, operation)
@@ -113,7 +112,7 @@ class OperationManager:
 
     async def batch_get(self, who: Principal, names: Sequence[str]) -> builtins.list[Operation]:
         _check_batch(names)
-        found = await asyncio.to_thread(self._store.get_many, names)
+        found = await self._store.get_many(names)
         result = []
         for name in names:
             operation = found.get(name)
@@ -146,7 +145,7 @@ class OperationManager:
         that would not is read again, shorter, so that its cursor is that of its last
         operation (at least one operation per page, so a listing always moves on)."""
         while True:
-            page = await asyncio.to_thread(self._store.list, query)
+            page = await self._store.list(query)
             if not full:
                 for operation in page.operations:
                     operation.ClearField("response")
@@ -226,7 +225,7 @@ class OperationManager:
             if not names:
                 return
             try:
-                found = await asyncio.to_thread(self._store.get_many, names)
+                found = await self._store.get_many(names)
             except StoreUnavailable:
                 # The database is away: these waits answer at their timeouts, unless the
                 # next change it reports (after it is back) finds them done.
@@ -277,7 +276,7 @@ class OperationManager:
         operation.create_time.CopyFrom(self._now())
         operation.creator = creator
         self._check_payload(operation)
-        await asyncio.to_thread(self._store.insert, operation)
+        await self._store.insert(operation)
         if operation.done:
             self._notify([operation])
         return operation
@@ -385,17 +384,22 @@ class OperationManager:
                 )
             return change(operation, now)
 
+        written = asyncio.ensure_future(self._store.modify(names, guarded, clock=self._clock))
+        # Waits are woken by the commit, not by this caller: one that is cancelled (its
+        # client gone) after the store took its write must still wake them.
+        written.add_done_callback(self._wake_written)
         try:
-            updated = await asyncio.to_thread(
-                functools.partial(self._store.modify, names, guarded, clock=self._clock)
-            )
+            updated = await asyncio.shield(written)
         except StoredOperationMissing as e:
             name = e.args[0]
             raise NotFound(
                 f"operation {excerpt(name)} not found", details=[_resource(name)]
             ) from None
-        self._notify(updated)
         return updated
+
+    def _wake_written(self, written: asyncio.Future[builtins.list[Operation]]) -> None:
+        if not written.cancelled() and written.exception() is None:
+            self._notify(written.result())
 
     def release_waiters(self) -> None:
         """Answer every pending wait now with the operation as it is, so that shutdown

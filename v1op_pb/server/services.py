@@ -1,92 +1,220 @@
 """The gRPC face of the reference server: OperationService, OperationProgressService and
-google.longrunning.Operations, each a thin translation onto OperationManager."""
+google.longrunning.Operations as grpc.aio servicers, each method a thin adapter onto the
+dispatcher (``dispatch``), which every other protocol calls too."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import functools
-import json
-import logging
-import re
-import sys
-from collections.abc import Awaitable, Callable, Coroutine
+import ssl
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
-from google.api_core.exceptions import GoogleAPICallError, InvalidArgument, ServiceUnavailable
-from google.longrunning import operations_pb2_grpc, operations_proto_pb2
+from google.longrunning import operations_pb2_grpc
+from google.longrunning import operations_proto_pb2 as lro
 from google.protobuf import empty_pb2
-from google.protobuf.message import DecodeError
-from google.rpc import code_pb2, status_pb2
+from google.protobuf.message import DecodeError, Message
 from grpc_status import rpc_status
 from v1op.v1 import operation_service_pb2 as pb
 from v1op.v1 import operation_service_pb2_grpc as pb_grpc
 
-from .._errors import excerpt
-from .._operation import Operation
-from .errors import status_of
-from .identity import Principal, TokenTable
-from .manager import Listing, OperationManager
-from .store import StoreUnavailable
+from .._calls import GRPC, CallError, CallInfo, not_binary_message
+from .auth import Authenticator, TokenTable
+from .dispatch import ServiceDispatcher
+from .manager import OperationManager
 
-__all__ = ["DecodeRequests", "LongRunningService", "OperationProgressService", "OperationService"]
+__all__ = [
+    "DecodeRequests",
+    "LongRunningService",
+    "OperationProgressService",
+    "OperationService",
+    "grpc_call_info",
+]
 
-Service = TypeVar("Service", bound="_Service")
-Request = TypeVar("Request")
-Response = TypeVar("Response")
 Context = grpc.aio.ServicerContext[Any, Any]
+R = TypeVar("R", bound=Message)
 
-_LRO_FILTER = re.compile(r"\s*done\s*=\s*(true|false)\s*\Z")
-# google.protobuf.Duration's range (about 10,000 years).
-_MAX_DURATION_SECONDS = 315_576_000_000
-# A Status rides in the trailers, which clients take up to 8 KiB of by default (with the
-# message percent-encoded and the details base64-encoded).
-_MAX_STATUS_MESSAGE_CHARS = 1024
-_MAX_STATUS_BYTES = 4096
-_log = logging.getLogger("v1op.server")
+_OPS = "/v1op.v1.OperationService/"
+_PROGRESS = "/v1op.v1.OperationProgressService/"
+_LRO = "/google.longrunning.Operations/"
 
 
-def rpc(
-    handler: Callable[[Service, Request, Principal, Context], Awaitable[Response]],
-) -> Callable[[Service, Request, Context], Coroutine[Any, Any, Response]]:
-    """Authenticate the call, run the handler, and end it with the rich Status of a
-    google-api-core exception (``grpc-status-details-bin``, so clients read typed details).
+def grpc_call_info(method: str, context: Context, *, certificates: bool = False) -> CallInfo:
+    """The facts of a gRPC call. ``certificates``: the server asks for client certificates,
+    so look for the caller's."""
+    metadata = tuple(
+        (key, value) for key, value in context.invocation_metadata() or () if type(value) is str
+    )
+    remaining = context.time_remaining()
+    deadline = None if remaining is None else time.monotonic() + remaining
+    certificate = _peer_certificate(context) if certificates else None
+    return CallInfo(GRPC, method, metadata, context.peer(), certificate, deadline)
 
-    This is the one place where a handler's failure becomes the caller's answer: any other
-    exception is a bug of the server, answered INTERNAL with no word of its internals, and
-    logged here with its traceback."""
 
-    @functools.wraps(handler)
-    async def call(self: Service, request: Request, context: Context) -> Response:
+def _peer_certificate(context: Context) -> bytes | None:
+    """DER of the verified client certificate, from the TLS auth context (PEM)."""
+    pem = list(context.auth_context().get("x509_pem_cert", ()))
+    if not pem:
+        return None
+    return ssl.PEM_cert_to_DER_cert(pem[0].decode("ascii"))
+
+
+class _Servicer:
+    def __init__(
+        self,
+        manager: OperationManager,
+        identity: TokenTable | Authenticator,
+        *,
+        dispatcher: ServiceDispatcher | None = None,
+        certificates: bool = False,
+    ) -> None:
+        """On ``manager`` with ``identity``; or, with ``dispatcher``, through that one (the
+        server's, shared with its HTTP port). ``certificates``: the server asks for client
+        certificates (mutual TLS)."""
+        self._dispatcher = (
+            dispatcher if dispatcher is not None else ServiceDispatcher(manager, identity)
+        )
+        self._certificates = certificates
+
+    async def _call(self, method: str, request: Message, context: Context, answer: type[R]) -> R:
+        info = grpc_call_info(method, context, certificates=self._certificates)
         try:
-            try:
-                who = self._tokens.authenticate(context.invocation_metadata())
-                return await handler(self, request, who, context)
-            except StoreUnavailable as e:
-                # The database is down or restarting: a retry may succeed. Its reason is
-                # for the operator's log, not for callers.
-                print(f"v1op: {e}", file=sys.stderr, flush=True)
-                raise ServiceUnavailable("the operation store is unavailable; retry later") from e
-        except GoogleAPICallError as e:
-            status = rpc_status.to_status(_bounded(status_of(e)))
-        except grpc.aio.AbortError:
-            raise  # a handler that ended the call itself
-        except Exception:
-            _log.exception("%s failed", handler.__qualname__)
-            status = rpc_status.to_status(
-                status_pb2.Status(code=code_pb2.INTERNAL, message="internal server error")
-            )
-        await context.abort(status.code, status.details, status.trailing_metadata)
-        raise AssertionError("unreachable: abort raises")
+            response = await self._dispatcher.call(info, request)
+        except CallError as e:
+            # The rich Status (grpc-status-details-bin), so clients read typed details.
+            status = rpc_status.to_status(e.status)
+            await context.abort(status.code, status.details, status.trailing_metadata)
+            raise AssertionError("unreachable: abort raises") from e
+        if not isinstance(response, answer):
+            raise TypeError(f"{method} answered a {type(response).__name__}")
+        return response
 
-    return call
+
+class OperationService(_Servicer, pb_grpc.OperationServiceServicer):
+    async def GetOperation(
+        self, request: pb.GetOperationRequest, context: Context
+    ) -> pb.GetOperationResponse:
+        return await self._call(_OPS + "GetOperation", request, context, pb.GetOperationResponse)
+
+    async def BatchGetOperations(
+        self, request: pb.BatchGetOperationsRequest, context: Context
+    ) -> pb.BatchGetOperationsResponse:
+        return await self._call(
+            _OPS + "BatchGetOperations", request, context, pb.BatchGetOperationsResponse
+        )
+
+    async def ListOperations(
+        self, request: pb.ListOperationsRequest, context: Context
+    ) -> pb.ListOperationsResponse:
+        return await self._call(
+            _OPS + "ListOperations", request, context, pb.ListOperationsResponse
+        )
+
+    async def ListUnseenOperations(
+        self, request: pb.ListUnseenOperationsRequest, context: Context
+    ) -> pb.ListUnseenOperationsResponse:
+        return await self._call(
+            _OPS + "ListUnseenOperations", request, context, pb.ListUnseenOperationsResponse
+        )
+
+    async def UpdateOperation(
+        self, request: pb.UpdateOperationRequest, context: Context
+    ) -> pb.UpdateOperationResponse:
+        return await self._call(
+            _OPS + "UpdateOperation", request, context, pb.UpdateOperationResponse
+        )
+
+    async def FinalizeOperation(
+        self, request: pb.FinalizeOperationRequest, context: Context
+    ) -> pb.FinalizeOperationResponse:
+        return await self._call(
+            _OPS + "FinalizeOperation", request, context, pb.FinalizeOperationResponse
+        )
+
+    async def AbortOperation(
+        self, request: pb.AbortOperationRequest, context: Context
+    ) -> pb.AbortOperationResponse:
+        return await self._call(
+            _OPS + "AbortOperation", request, context, pb.AbortOperationResponse
+        )
+
+    async def MarkOperationSeenByCreator(
+        self, request: pb.MarkOperationSeenByCreatorRequest, context: Context
+    ) -> pb.MarkOperationSeenByCreatorResponse:
+        return await self._call(
+            _OPS + "MarkOperationSeenByCreator",
+            request,
+            context,
+            pb.MarkOperationSeenByCreatorResponse,
+        )
+
+    async def BatchMarkOperationSeenByCreator(
+        self, request: pb.BatchMarkOperationSeenByCreatorRequest, context: Context
+    ) -> pb.BatchMarkOperationSeenByCreatorResponse:
+        return await self._call(
+            _OPS + "BatchMarkOperationSeenByCreator",
+            request,
+            context,
+            pb.BatchMarkOperationSeenByCreatorResponse,
+        )
+
+    async def CreateOperation(
+        self, request: pb.CreateOperationRequest, context: Context
+    ) -> pb.CreateOperationResponse:
+        return await self._call(
+            _OPS + "CreateOperation", request, context, pb.CreateOperationResponse
+        )
+
+
+class OperationProgressService(_Servicer, pb_grpc.OperationProgressServiceServicer):
+    async def GetOperationProgressByParent(
+        self, request: pb.GetOperationProgressByParentRequest, context: Context
+    ) -> pb.GetOperationProgressByParentResponse:
+        return await self._call(
+            _PROGRESS + "GetOperationProgressByParent",
+            request,
+            context,
+            pb.GetOperationProgressByParentResponse,
+        )
+
+
+class LongRunningService(_Servicer, operations_pb2_grpc.OperationsServicer):
+    """google.longrunning.Operations over the same store, for google-api-core's
+    OperationsClient and its operation futures."""
+
+    async def GetOperation(
+        self, request: lro.GetOperationRequest, context: Context
+    ) -> lro.Operation:
+        return await self._call(_LRO + "GetOperation", request, context, lro.Operation)
+
+    async def ListOperations(
+        self, request: lro.ListOperationsRequest, context: Context
+    ) -> lro.ListOperationsResponse:
+        return await self._call(
+            _LRO + "ListOperations", request, context, lro.ListOperationsResponse
+        )
+
+    async def CancelOperation(
+        self, request: lro.CancelOperationRequest, context: Context
+    ) -> empty_pb2.Empty:
+        return await self._call(_LRO + "CancelOperation", request, context, empty_pb2.Empty)
+
+    async def DeleteOperation(
+        self, request: lro.DeleteOperationRequest, context: Context
+    ) -> empty_pb2.Empty:
+        return await self._call(_LRO + "DeleteOperation", request, context, empty_pb2.Empty)
+
+    async def WaitOperation(
+        self, request: lro.WaitOperationRequest, context: Context
+    ) -> lro.Operation:
+        return await self._call(_LRO + "WaitOperation", request, context, lro.Operation)
 
 
 class DecodeRequests(grpc.aio.ServerInterceptor):
     """Read each unary request in the handler, not in gRPC: bytes that are not a valid
-    request message (corrupt wire format, bad UTF-8 in a string) are INVALID_ARGUMENT, where
-    gRPC would answer UNKNOWN with the Python exception in the message."""
+    request message (corrupt wire format, bad UTF-8 in a string) are INVALID_ARGUMENT, with
+    the wording every protocol uses, where gRPC would answer UNKNOWN with the Python
+    exception in the message."""
 
     def __init__(self) -> None:
         # One wrapped handler per method, made on its first call: the services' handlers
@@ -113,15 +241,13 @@ class DecodeRequests(grpc.aio.ServerInterceptor):
         behaviour: Callable[[Any, Context], Awaitable[Any]] = handler.unary_unary  # type: ignore[assignment]
         owner = getattr(decode, "__self__", None)
         what = getattr(getattr(owner, "DESCRIPTOR", None), "full_name", "request message")
+        refusal = not_binary_message(what)
 
         async def unary_unary(raw: bytes, context: Context) -> Any:
             try:
                 request = decode(raw)
             except DecodeError:
-                await context.abort(
-                    grpc.StatusCode.INVALID_ARGUMENT,
-                    f"the request is not a valid {what} in binary form",
-                )
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, refusal.status.message)
             return await behaviour(request, context)
 
         wrapped = grpc.unary_unary_rpc_method_handler(
@@ -129,248 +255,3 @@ class DecodeRequests(grpc.aio.ServerInterceptor):
         )
         self._wrapped[method] = wrapped
         return wrapped
-
-
-def _bounded(status: status_pb2.Status) -> status_pb2.Status:
-    """The status, small enough for gRPC's trailers: a status that quotes a huge input would
-    otherwise turn into RESOURCE_EXHAUSTED on the client. Messages quote excerpts, so this
-    cuts only what slipped past them."""
-    if len(status.message) <= _MAX_STATUS_MESSAGE_CHARS and status.ByteSize() <= _MAX_STATUS_BYTES:
-        return status
-    message = status.message
-    if len(message) > _MAX_STATUS_MESSAGE_CHARS:
-        message = message[:_MAX_STATUS_MESSAGE_CHARS] + f"... ({len(message)} characters)"
-    bounded = status_pb2.Status(code=status.code, message=message)
-    for detail in status.details:
-        if bounded.ByteSize() + detail.ByteSize() + 8 > _MAX_STATUS_BYTES:
-            break  # keep the details that fit, in order
-        bounded.details.append(detail)
-    return bounded
-
-
-class _Service:
-    def __init__(self, manager: OperationManager, tokens: TokenTable) -> None:
-        self._manager = manager
-        self._tokens = tokens
-
-
-class OperationService(_Service, pb_grpc.OperationServiceServicer):
-    @rpc
-    async def GetOperation(
-        self, request: pb.GetOperationRequest, who: Principal, context: Context
-    ) -> pb.GetOperationResponse:
-        return pb.GetOperationResponse(operation=await self._manager.get(who, request.name))
-
-    @rpc
-    async def BatchGetOperations(
-        self, request: pb.BatchGetOperationsRequest, who: Principal, context: Context
-    ) -> pb.BatchGetOperationsResponse:
-        operations = await self._manager.batch_get(who, list(request.names))
-        return pb.BatchGetOperationsResponse(operations=operations)
-
-    @rpc
-    async def ListOperations(
-        self, request: pb.ListOperationsRequest, who: Principal, context: Context
-    ) -> pb.ListOperationsResponse:
-        after = _decode_page_token(request.page_token, "list")
-        page = await self._manager.list(who, request.page_size, after=after)
-        return pb.ListOperationsResponse(
-            operations=page.operations,
-            total_size=page.total_size,
-            next_page_token=_next_page_token(page, "list"),
-        )
-
-    @rpc
-    async def ListUnseenOperations(
-        self, request: pb.ListUnseenOperationsRequest, who: Principal, context: Context
-    ) -> pb.ListUnseenOperationsResponse:
-        full = request.view != pb.OPERATION_VIEW_BASIC
-        # A token is good for the view it was given out for.
-        scope = "unseen:full" if full else "unseen:basic"
-        after = _decode_page_token(request.page_token, scope)
-        page = await self._manager.list_unseen(who, request.page_size, full=full, after=after)
-        return pb.ListUnseenOperationsResponse(
-            operations=page.operations,
-            total_size=page.total_size,
-            next_page_token=_next_page_token(page, scope),
-        )
-
-    @rpc
-    async def UpdateOperation(
-        self, request: pb.UpdateOperationRequest, who: Principal, context: Context
-    ) -> pb.UpdateOperationResponse:
-        operation = await self._manager.update(who, request.operation)
-        return pb.UpdateOperationResponse(operation=operation)
-
-    @rpc
-    async def FinalizeOperation(
-        self, request: pb.FinalizeOperationRequest, who: Principal, context: Context
-    ) -> pb.FinalizeOperationResponse:
-        operation = await self._manager.finalize(who, request.operation)
-        return pb.FinalizeOperationResponse(operation=operation)
-
-    @rpc
-    async def AbortOperation(
-        self, request: pb.AbortOperationRequest, who: Principal, context: Context
-    ) -> pb.AbortOperationResponse:
-        return pb.AbortOperationResponse(operation=await self._manager.abort(who, request.name))
-
-    @rpc
-    async def MarkOperationSeenByCreator(
-        self, request: pb.MarkOperationSeenByCreatorRequest, who: Principal, context: Context
-    ) -> pb.MarkOperationSeenByCreatorResponse:
-        operation = await self._manager.mark_seen(who, request.name)
-        return pb.MarkOperationSeenByCreatorResponse(operation=operation)
-
-    @rpc
-    async def BatchMarkOperationSeenByCreator(
-        self, request: pb.BatchMarkOperationSeenByCreatorRequest, who: Principal, context: Context
-    ) -> pb.BatchMarkOperationSeenByCreatorResponse:
-        operations = await self._manager.batch_mark_seen(who, list(request.names))
-        return pb.BatchMarkOperationSeenByCreatorResponse(operations=operations)
-
-    @rpc
-    async def CreateOperation(
-        self, request: pb.CreateOperationRequest, who: Principal, context: Context
-    ) -> pb.CreateOperationResponse:
-        operation = await self._manager.create(who, request.operation, request.on_behalf_of)
-        return pb.CreateOperationResponse(operation=operation)
-
-
-class OperationProgressService(_Service, pb_grpc.OperationProgressServiceServicer):
-    @rpc
-    async def GetOperationProgressByParent(
-        self, request: pb.GetOperationProgressByParentRequest, who: Principal, context: Context
-    ) -> pb.GetOperationProgressByParentResponse:
-        name, progress, message = await self._manager.progress(who, request.parent)
-        return pb.GetOperationProgressByParentResponse(
-            operation_progress=pb.OperationProgress(
-                name=name, parent=request.parent, progress=progress, message=message
-            )
-        )
-
-
-class LongRunningService(_Service, operations_pb2_grpc.OperationsServicer):
-    """google.longrunning.Operations over the same store, for google-api-core's
-    OperationsClient and its operation futures."""
-
-    @rpc
-    async def GetOperation(
-        self, request: operations_proto_pb2.GetOperationRequest, who: Principal, context: Context
-    ) -> operations_proto_pb2.Operation:
-        return to_longrunning(await self._manager.get(who, request.name))
-
-    @rpc
-    async def ListOperations(
-        self, request: operations_proto_pb2.ListOperationsRequest, who: Principal, context: Context
-    ) -> operations_proto_pb2.ListOperationsResponse:
-        if request.name not in ("", "operations"):
-            raise InvalidArgument(f"list the collection 'operations', not {excerpt(request.name)}")
-        done = _parse_filter(request.filter)
-        scope = f"longrunning:{request.filter}"
-        after = _decode_page_token(request.page_token, scope)
-        page = await self._manager.list(who, request.page_size, after=after, done=done)
-        return operations_proto_pb2.ListOperationsResponse(
-            operations=[to_longrunning(op) for op in page.operations],
-            next_page_token=_next_page_token(page, scope),
-        )
-
-    @rpc
-    async def CancelOperation(
-        self, request: operations_proto_pb2.CancelOperationRequest, who: Principal, context: Context
-    ) -> empty_pb2.Empty:
-        await self._manager.abort(who, request.name)
-        return empty_pb2.Empty()
-
-    @rpc
-    async def DeleteOperation(
-        self, request: operations_proto_pb2.DeleteOperationRequest, who: Principal, context: Context
-    ) -> empty_pb2.Empty:
-        await self._manager.delete(who, request.name)
-        return empty_pb2.Empty()
-
-    @rpc
-    async def WaitOperation(
-        self, request: operations_proto_pb2.WaitOperationRequest, who: Principal, context: Context
-    ) -> operations_proto_pb2.Operation:
-        timeout = None
-        if request.HasField("timeout"):
-            timeout = _seconds_of(request.timeout, "timeout")
-        remaining = context.time_remaining()
-        if remaining is not None:
-            # Answer before the caller's deadline, with the state as it is then.
-            timeout = remaining * 0.9 if timeout is None else min(timeout, remaining * 0.9)
-        return to_longrunning(await self._manager.wait(who, request.name, timeout))
-
-
-def to_longrunning(operation: Operation) -> operations_proto_pb2.Operation:
-    """The google.longrunning.Operation view of an Operation (name, metadata, done,
-    error or response)."""
-    result = operations_proto_pb2.Operation(name=operation.name, done=operation.done)
-    if operation.HasField("metadata"):
-        result.metadata.CopyFrom(operation.metadata)
-    outcome = operation.WhichOneof("result")
-    if outcome == "error":
-        result.error.CopyFrom(operation.error)
-    elif outcome == "response":
-        result.response.CopyFrom(operation.response)
-    return result
-
-
-def _parse_filter(text: str) -> bool | None:
-    if not text.strip():
-        return None
-    match = _LRO_FILTER.match(text)
-    if match is None:
-        raise InvalidArgument(
-            f"unsupported filter {excerpt(text)}; use 'done=true' or 'done=false'"
-        )
-    return match.group(1) == "true"
-
-
-def _seconds_of(duration: Any, field: str) -> float:
-    """A request's Duration in seconds, refused unless it is a valid, non-negative
-    google.protobuf.Duration (whose range keeps every later sum finite)."""
-    seconds, nanos = duration.seconds, duration.nanos
-    valid = (
-        0 <= seconds <= _MAX_DURATION_SECONDS
-        and 0 <= nanos < 1_000_000_000
-        and not (seconds == _MAX_DURATION_SECONDS and nanos)
-    )
-    if not valid:
-        raise InvalidArgument(
-            f"{field}: a duration from 0 to {_MAX_DURATION_SECONDS}s, not {seconds}s {nanos}ns"
-        )
-    return float(seconds + nanos / 1e9)
-
-
-# Page tokens are the store's cursor and what the token is good for (which list, with which
-# filter), so that a token cannot be carried over to another listing.
-_MAX_CURSOR = 2**63 - 1  # the stores' cursors are signed 64-bit row numbers
-
-
-def _next_page_token(page: Listing, scope: str) -> str:
-    if not page.more:
-        return ""
-    raw = json.dumps({"after": page.cursor, "scope": scope}).encode()
-    return base64.urlsafe_b64encode(raw).decode("ascii")
-
-
-def _decode_page_token(token: str, scope: str) -> int:
-    """The store cursor of a page token this server gave out for ``scope``; every value a
-    forged token could hold is checked here, where it enters."""
-    if not token:
-        return 0
-    refused = InvalidArgument("page_token is not one this server gave out")
-    try:
-        data = json.loads(base64.urlsafe_b64decode(token.encode("ascii")))
-    except (ValueError, binascii.Error, UnicodeEncodeError, RecursionError) as e:
-        raise refused from e
-    if not isinstance(data, dict) or set(data) != {"after", "scope"}:
-        raise refused
-    after = data["after"]
-    if type(after) is not int or not 0 <= after <= _MAX_CURSOR:
-        raise refused
-    if data["scope"] != scope:
-        raise InvalidArgument("page_token was given out for another filter or another listing")
-    return after

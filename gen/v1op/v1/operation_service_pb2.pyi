@@ -4,7 +4,8 @@ isort:skip_file
 The OperationService of the documented REST API, and the producer RPC it lacks.
 
 The google.api.http annotations are exactly the documented REST mapping; a gateway
-serves them as written.
+serves them as written. The reads are marked NO_SIDE_EFFECTS, so that Connect clients may
+send them as GET requests (cacheable, and without a CORS preflight for simple ones).
 """
 
 from collections import abc as _abc

@@ -5,10 +5,8 @@ import warnings
 
 from v1op.v1 import operation_service_pb2 as v1op_dot_v1_dot_operation__service__pb2
 
-GRPC_GENERATED_VERSION = '1.63.0'
+GRPC_GENERATED_VERSION = '1.66.2'
 GRPC_VERSION = grpc.__version__
-EXPECTED_ERROR_RELEASE = '1.65.0'
-SCHEDULED_RELEASE_DATE = 'June 25, 2024'
 _version_not_supported = False
 
 try:
@@ -18,15 +16,12 @@ except ImportError:
     _version_not_supported = True
 
 if _version_not_supported:
-    warnings.warn(
+    raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
         + f' but the generated code in v1op/v1/operation_service_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
-        + f' This warning will become an error in {EXPECTED_ERROR_RELEASE},'
-        + f' scheduled for release on {SCHEDULED_RELEASE_DATE}.',
-        RuntimeWarning
     )
 
 
@@ -224,6 +219,7 @@ def add_OperationServiceServicer_to_server(servicer, server):
     generic_handler = grpc.method_handlers_generic_handler(
             'v1op.v1.OperationService', rpc_method_handlers)
     server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('v1op.v1.OperationService', rpc_method_handlers)
 
 
  # This class is part of an EXPERIMENTAL API.
@@ -542,6 +538,7 @@ def add_OperationProgressServiceServicer_to_server(servicer, server):
     generic_handler = grpc.method_handlers_generic_handler(
             'v1op.v1.OperationProgressService', rpc_method_handlers)
     server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('v1op.v1.OperationProgressService', rpc_method_handlers)
 
 
  # This class is part of an EXPERIMENTAL API.

@@ -1,8 +1,10 @@
-"""Where the reference server keeps Operations: the Store interface (``base``) and one
-module per engine (``sqlite``, and ``postgres`` with the ``postgres`` extra)."""
+"""Where the reference server keeps Operations: the Store interface (``base``), group commit
+(``writes``, which both engines share) and one module per engine (``sqlite``, and
+``postgres`` with the ``postgres`` extra)."""
 
 from .base import (
     SCHEMA_VERSION,
+    Change,
     OnChange,
     Page,
     Query,
@@ -17,6 +19,7 @@ from .sqlite import SQLiteStore
 
 __all__ = [
     "SCHEMA_VERSION",
+    "Change",
     "OnChange",
     "Page",
     "Query",

@@ -1,16 +1,19 @@
 """Where the reference server keeps Operations: the interface every engine implements.
 
-The interface is synchronous and small, so engines sit side by side (``sqlite``,
-``postgres``); the server calls it from worker threads. Several processes, on one machine or
-many, may share one database: every engine keeps their writes apart and tells each of them
-when another finishes an operation (``watch``).
+The interface is asynchronous, for an asyncio event loop: an engine reads on the loop when a
+read is short and cannot wait (SQLite's write-ahead log), or through asyncio's own I/O
+(PostgreSQL), and hands long reads to threads. Writes are group-committed: each engine has one
+writer that takes every write waiting for it, applies them in order in one transaction and
+answers their callers once that transaction is durable (``writes``). Several processes, on one
+machine or many, may share one database: every engine keeps their writes apart and tells each
+of them when another finishes an operation (``watch``).
 """
 
 from __future__ import annotations
 
 import builtins
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -18,6 +21,7 @@ from ..._operation import Operation
 
 __all__ = [
     "SCHEMA_VERSION",
+    "Change",
     "OnChange",
     "Page",
     "Query",
@@ -35,6 +39,10 @@ SCHEMA_VERSION = 1
 # Told, from a thread of the store's, of operations that another process finished or
 # deleted: their names, or None when the engine cannot say which (every wait re-reads).
 OnChange = Callable[[Sequence[str] | None], None]
+
+# What a modify does to one operation: given a copy of it as stored and the time of the write
+# (nanoseconds since the epoch), the operation to store instead.
+Change = Callable[[Operation, int], Operation]
 
 
 class StoredOperationMissing(KeyError):
@@ -73,35 +81,46 @@ class Page:
 
 
 class Store(Protocol):
-    def insert(self, operation: Operation) -> None:
-        """Store a new operation; StoredOperationExists when its name is not new."""
+    """Every method but ``watch`` and ``close`` is awaited on an event loop. Each read returns
+    fresh messages, which the caller may change. StoreUnavailable when the database cannot be
+    used (worth a retry)."""
 
-    def get(self, name: str) -> Operation | None: ...
+    def insert(self, operation: Operation) -> Awaitable[None]:
+        """Store a new operation; StoredOperationExists when its name is not new. Done once
+        the operation is durable."""
 
-    def get_many(self, names: Sequence[str]) -> dict[str, Operation]:
+    def get(self, name: str) -> Awaitable[Operation | None]: ...
+
+    def get_many(self, names: Sequence[str]) -> Awaitable[dict[str, Operation]]:
         """The stored operations among ``names``, by name."""
 
-    def list(self, query: Query) -> Page:
+    def list(self, query: Query) -> Awaitable[Page]:
         """Matching operations in creation order."""
 
     def modify(
-        self,
-        names: Sequence[str],
-        change: Callable[[Operation, int], Operation],
-        *,
-        clock: Callable[[], int] = time.time_ns,
-    ) -> builtins.list[Operation]:
+        self, names: Sequence[str], change: Change, *, clock: Callable[[], int] = time.time_ns
+    ) -> Awaitable[builtins.list[Operation]]:
         """Atomically replace each named operation by ``change(current, now)``, all or none:
-        an exception from ``change`` leaves every one as it was. StoredOperationMissing when
-        one is not stored.
+        an exception from ``change`` leaves every one as it was, and is what the awaiting
+        caller gets. StoredOperationMissing when one is not stored. Done once the write is
+        durable; a write the store has begun is made even if the caller stops awaiting it.
 
-        ``now`` is ``clock()`` (nanoseconds since the epoch), read once per call while the
-        store holds the lock that orders writes to these operations, and the same for every
-        name of the call: a time stamped from it can never be older than one a write that
-        committed before this one stamped (clock permitting)."""
+        ``change`` runs under the lock that orders writes to these operations (in a thread of
+        the store's or on the loop: it must not block), after every write committed before
+        it and before every write committed after it. ``now`` is ``clock()``, read once per
+        call under that lock and the same for every name of the call: a time stamped from it
+        can never be older than one a write that committed before this one stamped (clock
+        permitting)."""
 
     def watch(self, on_change: OnChange) -> Callable[[], None]:
         """Call ``on_change`` when other processes sharing the database finish or delete
-        operations; returns what stops it. A store nothing else can share never calls it."""
+        operations; returns what stops it. A store nothing else can share never calls it.
+        May block (it may connect): call it from a thread."""
 
-    def close(self) -> None: ...
+    async def aclose(self) -> None:
+        """Close, on the event loop the store was used on: the writes it has taken are
+        made and answered first; later ones fail with StoreUnavailable."""
+
+    def close(self) -> None:
+        """Close from any thread: as ``aclose``, waiting for it where it can. Called on the
+        store's own running loop it can only start that, for the loop to finish."""

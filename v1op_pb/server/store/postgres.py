@@ -1,45 +1,51 @@
 """The PostgreSQL engine of the Store, for servers in several processes or on several machines.
 
-Every process keeps a pool of connections (psycopg 3, psycopg_pool). A modify locks its rows
-(SELECT ... FOR UPDATE, in name order so that two batches cannot deadlock) and writes them in
-the same transaction, so of two replicas racing to change one operation the second reads
-what the first committed. A modify that finishes or deletes an operation sends NOTIFY in
-that transaction; PostgreSQL delivers it on commit to every process that LISTENs, which
-wakes its waits: no polling.
+Every process keeps a pool of asynchronous connections (psycopg 3's AsyncConnectionPool) on
+its event loop for reads: they wait for the database as the loop waits for any socket, with no
+thread. Writes are group-committed (see ``writes``): one writer thread, on a connection of its
+own, takes every write waiting for it and makes them in one transaction. It locks the batch's
+rows (SELECT ... FOR UPDATE, in name order so that two batches cannot deadlock) before any
+change runs, so of two replicas racing to change one operation the second reads what the
+first committed. A batch that finishes or deletes operations sends NOTIFY in its transaction;
+PostgreSQL delivers it on commit to every process that LISTENs, which wakes its waits: no
+polling.
 """
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import contextlib
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any
 
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
-from psycopg_pool import ConnectionPool, PoolTimeout
+from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolClosed, PoolTimeout
 
 from ..._operation import Operation
 from .base import (
     SCHEMA_VERSION,
+    Change,
     OnChange,
     Page,
     Query,
     SchemaTooNew,
-    StoredOperationExists,
-    StoredOperationMissing,
     StoreUnavailable,
 )
+from .writes import Insert, Modify, Write, Writer, apply, names_of, settle_from_thread
 
 __all__ = ["CHANNEL", "PostgresStore"]
 
 CHANNEL = "v1op_finished"
 CONNECT_TIMEOUT_SECONDS = 10
 POOL_SIZE = 8
+# How long close(), from another thread than the store's loop, waits for it to close.
+CLOSE_TIMEOUT_SECONDS = 30
 # NOTIFY payloads must stay under 8000 bytes; names are joined by newlines up to this.
 _NOTIFY_BYTES = 7000
 # Any fixed number: start-ups take this transaction-scoped lock so that two of them never
@@ -61,6 +67,20 @@ CREATE TABLE v1op_operations (
 CREATE INDEX v1op_operations_by_creator
     ON v1op_operations (creator, deleted, done, seen, seq);
 """
+_GET = "SELECT data FROM v1op_operations WHERE name = %s"
+_GET_MANY = "SELECT name, data FROM v1op_operations WHERE name = ANY(%s)"
+_LOCK_ROWS = "SELECT name, data FROM v1op_operations WHERE name = ANY(%s) ORDER BY name FOR UPDATE"
+_INSERT = (
+    "INSERT INTO v1op_operations (name, creator, done, seen, deleted, data) "
+    "VALUES (%s, %s, %s, %s, %s, %s)"
+)
+_UPDATE = (
+    "UPDATE v1op_operations SET creator = %s, done = %s, seen = %s, deleted = %s, data = %s "
+    "WHERE name = %s"
+)
+# PostgreSQL's text cannot hold NUL: no stored name has one (reads of such a name find
+# nothing), and no write may bring one.
+_NUL = "\x00"
 
 
 def redacted(url: str) -> str:
@@ -77,65 +97,111 @@ class PostgresStore:
     """Operations as their binary proto in ``v1op_operations``, beside indexed columns.
 
     ``url`` is a libpq URL (``postgresql://USER@HOST:PORT/DBNAME``); libpq reads the other
-    parameters and the ``PG*`` variables as it always does.
+    parameters and the ``PG*`` variables as it always does. The store serves the event loop
+    it is first used on: its pool and its writer live there.
     """
 
     def __init__(self, url: str, *, pool_size: int = POOL_SIZE) -> None:
         self.url = url
         self._where = redacted(url)
+        self._pool_size = pool_size
         try:
             with psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_SECONDS) as conn:
                 _create_schema(conn, self._where)
         except psycopg.Error as e:
             reason = _why(e)
             raise StoreUnavailable(f"cannot use PostgreSQL database {self._where}: {reason}") from e
-        self._pool = ConnectionPool(
+        # Made on the loop of the first read (an asyncio pool belongs to one loop).
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pool: AsyncConnectionPool[Any] | None = None
+        self._pool_opened = False
+        self._closed = False
+        # The writer's own connection, in a pool of one: a connection that breaks is
+        # replaced, and a batch waits up to the timeout for it while the database is away.
+        self._write_pool: ConnectionPool[Any] = ConnectionPool(
             url,
             min_size=1,
-            max_size=pool_size,
-            kwargs={"connect_timeout": CONNECT_TIMEOUT_SECONDS},
-            # A call waits this long for a connection while the database is unreachable,
-            # then fails with StoreUnavailable (UNAVAILABLE to the caller).
+            max_size=1,
+            kwargs={"connect_timeout": CONNECT_TIMEOUT_SECONDS, "autocommit": True},
             timeout=CONNECT_TIMEOUT_SECONDS,
-            name="v1op",
+            name="v1op-writer",
             open=True,
         )
+        self._changes_ran = False  # in the batch the writer is making
+        self._writer = Writer("v1op-pg-writer", self._commit)
+        self._closing: asyncio.Task[None] | None = None
         self._watch_lock = threading.Lock()
         self._watchers: list[OnChange] = []
         self._listener: _Listener | None = None
 
-    @contextlib.contextmanager
-    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+    def _bind(self) -> AsyncConnectionPool[Any]:
+        """The pool of readers, made on the running loop at the first read."""
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            if self._loop is not None:
+                raise RuntimeError("a PostgresStore serves the one event loop it was first used on")
+            self._check_open()
+            self._loop = loop
+            self._pool = AsyncConnectionPool(
+                self.url,
+                min_size=1,
+                max_size=self._pool_size,
+                # Reads are single statements: no BEGIN, no ROLLBACK when returned.
+                kwargs={"connect_timeout": CONNECT_TIMEOUT_SECONDS, "autocommit": True},
+                # A call waits this long for a connection while the database is unreachable,
+                # then fails with StoreUnavailable (UNAVAILABLE to the caller).
+                timeout=CONNECT_TIMEOUT_SECONDS,
+                name="v1op",
+                open=False,
+            )
+        assert self._pool is not None
+        return self._pool
+
+    async def _ready(self) -> AsyncConnectionPool[Any]:
+        pool = self._bind()
+        if not self._pool_opened:
+            await pool.open()  # starts its workers; the connections come in the background
+            self._pool_opened = True
+        return pool
+
+    @contextlib.asynccontextmanager
+    async def _connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
         """A pooled connection; StoreUnavailable when the database cannot be reached or the
         connection broke (the caller may retry), the store's own errors as they are."""
+        self._check_open()
         try:
-            with self._pool.connection() as conn:
+            pool = await self._ready()
+            async with pool.connection() as conn:
                 yield conn
-        except (psycopg.OperationalError, PoolTimeout) as e:
+        except (psycopg.OperationalError, PoolTimeout, PoolClosed) as e:
             raise StoreUnavailable(f"PostgreSQL database {self._where}: {_why(e)}") from e
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreUnavailable(f"PostgreSQL database {self._where}: the store is closed")
 
     # --- reading ---------------------------------------------------------------------------
 
-    def get(self, name: str) -> Operation | None:
-        with self._connection() as conn:
-            row = conn.execute(
-                "SELECT data FROM v1op_operations WHERE name = %s", (name,)
-            ).fetchone()
+    async def get(self, name: str) -> Operation | None:
+        if _NUL in name:
+            return None
+        async with self._connection() as conn:
+            cursor = await conn.execute(_GET, (name,), binary=True)
+            row = await cursor.fetchone()
         return Operation.FromString(row[0]) if row else None
 
-    def get_many(self, names: Sequence[str]) -> dict[str, Operation]:
-        if not names:
+    async def get_many(self, names: Sequence[str]) -> dict[str, Operation]:
+        wanted = [name for name in dict.fromkeys(names) if _NUL not in name]
+        if not wanted:
             return {}
-        with self._connection() as conn:
-            rows = conn.execute(
-                "SELECT name, data FROM v1op_operations WHERE name = ANY(%s)",
-                (list(dict.fromkeys(names)),),
-            ).fetchall()
+        async with self._connection() as conn:
+            cursor = await conn.execute(_GET_MANY, (wanted,), binary=True)
+            rows = await cursor.fetchall()
         return {name: Operation.FromString(data) for name, data in rows}
 
-    def list(self, query: Query) -> Page:
-        where: list[sql.Composable] = [sql.SQL("TRUE")]
-        params: list[Any] = []
+    async def list(self, query: Query) -> Page:
+        where: builtins.list[sql.Composable] = [sql.SQL("TRUE")]
+        params: builtins.list[Any] = []
         for column, value in (("creator", query.creator), ("done", query.done)):
             if value is not None:
                 where.append(sql.SQL("{} = %s").format(sql.Identifier(column)))
@@ -146,79 +212,99 @@ class PostgresStore:
         if not query.include_deleted:
             where.append(sql.SQL("NOT deleted"))
         condition = sql.SQL(" AND ").join(where)
-        with self._connection() as conn, conn.transaction():
-            # One snapshot for the count and the page, as SQLite's single connection gives.
-            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            count = conn.execute(
+        async with self._connection() as conn, conn.transaction():
+            # One snapshot for the count and the page, as SQLite's read transaction gives.
+            await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            cursor = await conn.execute(
                 sql.SQL("SELECT count(*) FROM v1op_operations WHERE {}").format(condition), params
-            ).fetchone()
-            rows = conn.execute(
+            )
+            count = await cursor.fetchone()
+            cursor = await conn.execute(
                 sql.SQL(
                     "SELECT seq, data FROM v1op_operations WHERE {} AND seq > %s "
                     "ORDER BY seq LIMIT %s"
                 ).format(condition),
                 [*params, query.after, query.limit if query.limit > 0 else None],
-            ).fetchall()
+                binary=True,
+            )
+            rows = await cursor.fetchall()
         total = count[0] if count else 0
-        cursor = rows[-1][0] if rows else 0
-        return Page([Operation.FromString(data) for _, data in rows], total, cursor)
+        cursor_at = rows[-1][0] if rows else 0
+        return Page([Operation.FromString(data) for _, data in rows], total, cursor_at)
 
     # --- writing ---------------------------------------------------------------------------
 
-    def insert(self, operation: Operation) -> None:
-        try:
-            with self._connection() as conn:
-                # Inserts commit one at a time, so ``seq`` grows in commit order: otherwise a
-                # list could page past a seq whose insert had not committed yet, and a
-                # later page (after that cursor) would never show it.
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_INSERT_LOCK,))
-                conn.execute(
-                    "INSERT INTO v1op_operations (name, creator, done, seen, deleted, data) "
-                    "VALUES (%s, %s, %s, %s, %s, %s)",
-                    (operation.name, *_columns(operation)),
-                )
-        except psycopg.errors.UniqueViolation as e:
-            raise StoredOperationExists(operation.name) from e
+    def insert(self, operation: Operation) -> asyncio.Future[None]:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._submit(Insert(future, operation))
+        return future
 
     def modify(
-        self,
-        names: Sequence[str],
-        change: Callable[[Operation, int], Operation],
-        *,
-        clock: Callable[[], int] = time.time_ns,
-    ) -> builtins.list[Operation]:
-        # builtins.list: within the class, ``list`` is the method above.
-        updated: builtins.list[Operation] = []
-        finished: builtins.list[str] = []
-        with self._connection() as conn, conn.transaction():
-            rows = conn.execute(
-                "SELECT name, data FROM v1op_operations WHERE name = ANY(%s) "
-                "ORDER BY name FOR UPDATE",
-                (sorted(set(names)),),
-            ).fetchall()
-            current = {name: Operation.FromString(data) for name, data in rows}
-            # Read with the rows locked: writes to an operation commit in the order of their
-            # times.
-            now = clock()
-            for name in names:
-                if name not in current:
-                    raise StoredOperationMissing(name)
-                old = current[name]
-                new = change(Operation.FromString(old.SerializeToString()), now)
-                conn.execute(
-                    "UPDATE v1op_operations SET creator = %s, done = %s, seen = %s, "
-                    "deleted = %s, data = %s WHERE name = %s",
-                    (*_columns(new), name),
+        self, names: Sequence[str], change: Change, *, clock: Callable[[], int] = time.time_ns
+    ) -> asyncio.Future[builtins.list[Operation]]:
+        future: asyncio.Future[builtins.list[Operation]] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self._submit(Modify(future, names, change, clock))
+        return future
+
+    def _submit(self, write: Write) -> None:
+        if not self._writer.submit(write):
+            raise StoreUnavailable(f"PostgreSQL database {self._where}: the store is closed")
+
+    def _commit(self, batch: builtins.list[Write]) -> BaseException | None:
+        """One batch, in the writer thread: its failure, or None once it is committed."""
+        batch = _storable(batch)
+        if not batch:
+            return None
+        try:
+            try:
+                self._make(batch)
+            except psycopg.OperationalError as e:
+                if self._changes_ran or isinstance(e, (PoolTimeout, PoolClosed)):
+                    raise
+                # The connection broke while idle (the database restarted, or dropped it),
+                # or the batch could not start: nothing of it ran yet, so it runs once more,
+                # on a new connection if that one is gone.
+                self._make(batch)
+        except psycopg.Error as e:  # PoolTimeout and PoolClosed too
+            # A database error anywhere in the batch (a constraint, a trigger, the commit, a
+            # connection that broke): the transaction is rolled back, and none of its writes
+            # is made.
+            return self._unavailable(e)
+        return None
+
+    def _unavailable(self, error: psycopg.Error) -> StoreUnavailable:
+        failure = StoreUnavailable(f"PostgreSQL database {self._where}: {_why(error)}")
+        failure.__cause__ = error
+        return failure
+
+    def _make(self, batch: builtins.list[Write]) -> None:
+        """One transaction for the batch (in the writer thread)."""
+        self._changes_ran = False
+        with self._write_pool.connection() as conn, conn.transaction():
+            if any(isinstance(write, Insert) for write in batch):
+                # Inserts commit one batch at a time, so ``seq`` grows in commit order:
+                # otherwise a list could page past a seq whose insert had not committed yet,
+                # and a later page (after that cursor) would never show it. Taken before the
+                # rows, so that no other insert of these names is under way.
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_INSERT_LOCK,))
+            cursor = conn.cursor(binary=True)
+            names = [name for name in names_of(batch) if _NUL not in name]
+            cursor.execute(_LOCK_ROWS, (names,))
+            rows = dict(cursor.fetchall())
+            self._changes_ran = True
+            applied = apply(batch, rows)
+            if applied.inserted:
+                cursor.executemany(
+                    _INSERT, [(name, *_columns(op)) for name, op in applied.inserted.items()]
                 )
-                if (new.done and not old.done) or (
-                    new.HasField("delete_time") and not old.HasField("delete_time")
-                ):
-                    finished.append(name)
-                current[name] = new
-                updated.append(new)
-            for payload in _payloads(finished):
+            if applied.changed:
+                cursor.executemany(
+                    _UPDATE, [(*_columns(op), name) for name, op in applied.changed.items()]
+                )
+            for payload in _payloads(applied.finished):
                 conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))
-        return updated
 
     # --- waking ----------------------------------------------------------------------------
 
@@ -241,12 +327,46 @@ class PostgresStore:
         for on_change in watchers:
             on_change(names)
 
+    # --- closing ---------------------------------------------------------------------------
+
+    async def aclose(self) -> None:
+        self._closed = True
+        # Makes and answers every write taken so far: off the loop, which answers them.
+        await asyncio.to_thread(self._close_writer)
+        if self._pool is not None:
+            await self._pool.close()
+        await asyncio.to_thread(self._stop_listener)
+
     def close(self) -> None:
+        self._closed = True
+        self._close_writer()
+        self._stop_listener()
+        loop = self._loop
+        if self._pool is None or loop is None or loop.is_closed():
+            return  # no reads were made, or their loop is gone (and with it the pool's tasks)
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            # Called from a coroutine on the store's own loop, which this cannot wait for:
+            # the loop finishes closing the pool (``await aclose()`` there waits for it).
+            if self._closing is None:
+                self._closing = loop.create_task(self._pool.close())
+        elif loop.is_running():
+            asyncio.run_coroutine_threadsafe(self._pool.close(), loop).result(CLOSE_TIMEOUT_SECONDS)
+        else:
+            loop.run_until_complete(self._pool.close())
+
+    def _close_writer(self) -> None:
+        self._writer.close()
+        self._write_pool.close()
+
+    def _stop_listener(self) -> None:
         with self._watch_lock:
             listener, self._listener = self._listener, None
         if listener is not None:
             listener.stop()
-        self._pool.close()
 
 
 class _Listener:
@@ -343,6 +463,20 @@ def _payloads(names: Sequence[str]) -> Iterator[str]:
         size += len(name.encode()) + 1
     if batch:
         yield "\n".join(batch)
+
+
+def _storable(batch: builtins.list[Write]) -> builtins.list[Write]:
+    """The writes PostgreSQL can hold; the others fail alone, at once."""
+    kept: builtins.list[Write] = []
+    for write in batch:
+        if isinstance(write, Insert) and (
+            _NUL in write.operation.name or _NUL in write.operation.creator
+        ):
+            write.error = ValueError("PostgreSQL text cannot hold NUL characters")
+            settle_from_thread([write])
+        else:
+            kept.append(write)
+    return kept
 
 
 def _columns(operation: Operation) -> tuple[str, bool, bool, bool, bytes]:

@@ -1,38 +1,53 @@
 """The SQLite engine of the Store: one file (or ``:memory:``), WAL, synchronous writes.
 
+Reads by name run on the caller's event loop, each on a connection of its thread's own: in
+WAL mode a reader never waits for the writer, and a primary-key read takes microseconds, less
+than handing it to a thread would. Such a read never waits for a lock either: in the moments a
+WAL reader would (while another process recovers the log after a crash) it is
+StoreUnavailable, worth a retry, rather than a stalled loop. Lists and batch reads, which may
+read many rows, run in threads, where they wait for locks as writes do.
+
+Writes go to one writer thread, which takes every write waiting for it and commits them in one
+transaction (group commit, see ``writes``): one fsync for all of them, and each caller is
+answered only once its write is on disk (``synchronous=FULL``). Its SQL and the changes run in
+that thread, which holds the GIL only between the database's calls.
+
 Several processes on one machine may share the file (``v1op serve --workers``): BEGIN
 IMMEDIATE keeps their writes apart, and each learns of the others' commits by reading the
-file's change counter (``PRAGMA data_version``, a read of the WAL index in shared memory,
-not of the table) every WATCH_SECONDS while it has waits: a finish in one process wakes the
-waits of another within that bound plus one read.
+file's change counter (``PRAGMA data_version``, a read of the WAL index in shared memory, not
+of the table) every WATCH_SECONDS while it has waits: a finish in one process wakes the waits
+of another within that bound plus one read.
 """
 
 from __future__ import annotations
 
+import asyncio
 import builtins
+import contextlib
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from ..._operation import Operation
 from .base import (
     SCHEMA_VERSION,
+    Change,
     OnChange,
     Page,
     Query,
     SchemaTooNew,
-    StoredOperationExists,
-    StoredOperationMissing,
     StoreUnavailable,
 )
+from .writes import Insert, Modify, Write, Writer, apply, names_of
 
 __all__ = ["WATCH_SECONDS", "SQLiteStore"]
 
 WATCH_SECONDS = 0.05
 # How long a write waits for another process's write lock before the call is UNAVAILABLE.
 BUSY_SECONDS = 10.0
-
+# SQLite limits bound parameters per statement; this stays well under it.
+_CHUNK = 500
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS operations (
@@ -47,6 +62,13 @@ CREATE TABLE IF NOT EXISTS operations (
 CREATE INDEX IF NOT EXISTS operations_by_creator
     ON operations (creator, deleted, done, seen, seq);
 """
+_GET = "SELECT data FROM operations WHERE name = ?"
+_INSERT = (
+    "INSERT INTO operations (name, creator, done, seen, deleted, data) VALUES (?, ?, ?, ?, ?, ?)"
+)
+_UPDATE = (
+    "UPDATE operations SET creator = ?, done = ?, seen = ?, deleted = ?, data = ? WHERE name = ?"
+)
 
 
 class SQLiteStore:
@@ -58,23 +80,33 @@ class SQLiteStore:
 
     def __init__(self, path: str, *, busy_seconds: float = BUSY_SECONDS) -> None:
         self.path = path
-        self._lock = threading.Lock()
+        self._busy_seconds = busy_seconds
+        self._memory = path == ":memory:"
+        # Guards what threads share: the list of connections, the watchers, closing.
+        self._state = threading.Lock()
+        self._closed = False
+        self._readers: list[sqlite3.Connection] = []
+        # Each thread's reader: one that never waits for a lock (reads on a loop) and one
+        # that waits as long as writes do (reads in threads).
+        self._quick = threading.local()
+        self._patient = threading.local()
         self._watchers: list[OnChange] = []
         self._watch_stop = threading.Event()
         self._watch_thread: threading.Thread | None = None
         try:
-            # One connection, used from one thread at a time (the lock keeps it so even when
-            # a caller shares the store between threads).
+            # The writer's connection. A :memory: database exists only in it, so there it
+            # serves reads too, under ``_memory_lock``.
             self._db = sqlite3.connect(
                 path, isolation_level=None, check_same_thread=False, timeout=busy_seconds
             )
-            with self._lock:
-                if path != ":memory:":
-                    self._db.execute("PRAGMA journal_mode=WAL")
-                self._db.execute("PRAGMA synchronous=FULL")
-                self._create_schema()
+            if not self._memory:
+                self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._create_schema()
         except sqlite3.Error as e:
             raise StoreUnavailable(f"cannot open SQLite database {path}: {e}") from e
+        self._memory_lock = threading.Lock()
+        self._writer = Writer("v1op-sqlite-writer", self._commit)
 
     def _create_schema(self) -> None:
         # The version lives in the file header (user_version); files from before it was
@@ -96,39 +128,27 @@ class SQLiteStore:
             raise
         self._db.execute("COMMIT")
 
-    def insert(self, operation: Operation) -> None:
-        with self._lock:
-            try:
-                self._db.execute(
-                    "INSERT INTO operations (name, creator, done, seen, deleted, data) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    (operation.name, *_columns(operation)),
-                )
-            except sqlite3.IntegrityError as e:
-                raise StoredOperationExists(operation.name) from e
-            except sqlite3.OperationalError as e:
-                raise StoreUnavailable(f"SQLite database {self.path}: {e}") from e
+    # --- reading ---------------------------------------------------------------------------
 
-    def get(self, name: str) -> Operation | None:
-        with self._lock:
-            row = self._db.execute("SELECT data FROM operations WHERE name = ?", (name,)).fetchone()
+    async def get(self, name: str) -> Operation | None:
+        with self._reading(self._quick, 0.0) as db:
+            row = db.execute(_GET, (name,)).fetchone()
         return Operation.FromString(row[0]) if row else None
 
-    def get_many(self, names: Sequence[str]) -> dict[str, Operation]:
-        wanted = list(dict.fromkeys(names))
-        found: dict[str, Operation] = {}
-        with self._lock:
-            # SQLite limits bound parameters per statement; 500 stays well under it.
-            for start in range(0, len(wanted), 500):
-                chunk = wanted[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                rows = self._db.execute(
-                    f"SELECT name, data FROM operations WHERE name IN ({marks})", chunk
-                ).fetchall()
-                found.update((name, Operation.FromString(data)) for name, data in rows)
-        return found
+    async def get_many(self, names: Sequence[str]) -> dict[str, Operation]:
+        if not names:
+            return {}
+        return await asyncio.to_thread(self._get_many, list(dict.fromkeys(names)))
 
-    def list(self, query: Query) -> Page:
+    def _get_many(self, wanted: builtins.list[str]) -> dict[str, Operation]:
+        with self._reading(self._patient, self._busy_seconds) as db, _snapshot(db):
+            rows = _rows(db, wanted)
+        return {name: Operation.FromString(data) for name, data in rows.items()}
+
+    async def list(self, query: Query) -> Page:
+        return await asyncio.to_thread(self._list, query)
+
+    def _list(self, query: Query) -> Page:
         where = ["1 = 1"]
         params: builtins.list[str | int] = []
         if query.creator is not None:
@@ -144,11 +164,12 @@ class SQLiteStore:
             where.append("deleted = 0")
         condition = " AND ".join(where)
         limit = query.limit if query.limit > 0 else -1
-        with self._lock:
-            (total,) = self._db.execute(
+        with self._reading(self._patient, self._busy_seconds) as db, _snapshot(db):
+            # One snapshot for the count and the page.
+            (total,) = db.execute(
                 f"SELECT COUNT(*) FROM operations WHERE {condition}", params
             ).fetchone()
-            rows = self._db.execute(
+            rows = db.execute(
                 f"SELECT seq, data FROM operations WHERE {condition} AND seq > ? "
                 "ORDER BY seq LIMIT ?",
                 [*params, query.after, limit],
@@ -156,84 +177,182 @@ class SQLiteStore:
         cursor = rows[-1][0] if rows else 0
         return Page([Operation.FromString(data) for _, data in rows], total, cursor)
 
+    @contextlib.contextmanager
+    def _reading(self, local: threading.local, wait: float) -> Iterator[sqlite3.Connection]:
+        """This thread's reader (waiting up to ``wait`` seconds for a lock), or the one
+        connection of a :memory: database."""
+        try:
+            if self._memory:
+                with self._memory_lock:
+                    self._check_open()
+                    yield self._db
+                return
+            db = getattr(local, "db", None)
+            if db is None:
+                db = local.db = self._connect_reader(wait)
+            yield db
+        except sqlite3.Error as e:
+            raise StoreUnavailable(f"SQLite database {self.path}: {e}") from e
+
+    def _connect_reader(self, wait: float) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=wait)
+        with self._state:
+            if self._closed:
+                db.close()
+                raise StoreUnavailable(f"SQLite database {self.path}: the store is closed")
+            self._readers.append(db)
+        return db
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreUnavailable(f"SQLite database {self.path}: the store is closed")
+
+    # --- writing ---------------------------------------------------------------------------
+
+    def insert(self, operation: Operation) -> asyncio.Future[None]:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._submit(Insert(future, operation))
+        return future
+
     def modify(
-        self,
-        names: Sequence[str],
-        change: Callable[[Operation, int], Operation],
-        *,
-        clock: Callable[[], int] = time.time_ns,
-    ) -> builtins.list[Operation]:
-        updated = []
-        with self._lock:
-            # IMMEDIATE takes the write lock before the reads, so two processes sharing the
-            # file cannot both read the old state and both write.
+        self, names: Sequence[str], change: Change, *, clock: Callable[[], int] = time.time_ns
+    ) -> asyncio.Future[builtins.list[Operation]]:
+        future: asyncio.Future[builtins.list[Operation]] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self._submit(Modify(future, names, change, clock))
+        return future
+
+    def _submit(self, write: Write) -> None:
+        if not self._writer.submit(write):
+            raise StoreUnavailable(f"SQLite database {self.path}: the store is closed")
+
+    def _commit(self, batch: builtins.list[Write]) -> BaseException | None:
+        """One batch, in the writer thread: its failure, or None once it is on disk."""
+        lock = self._memory_lock if self._memory else contextlib.nullcontext()
+        with lock:
+            db = self._db
             try:
-                self._db.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as e:  # another process held the lock too long
-                raise StoreUnavailable(f"SQLite database {self.path}: {e}") from e
-            try:
-                # Read under the write lock: writes commit in the order of their times.
-                now = clock()
-                for name in names:
-                    row = self._db.execute(
-                        "SELECT data FROM operations WHERE name = ?", (name,)
-                    ).fetchone()
-                    if row is None:
-                        raise StoredOperationMissing(name)
-                    new = change(Operation.FromString(row[0]), now)
-                    self._db.execute(
-                        "UPDATE operations SET creator = ?, done = ?, seen = ?, deleted = ?, "
-                        "data = ? WHERE name = ?",
-                        (*_columns(new), name),
-                    )
-                    updated.append(new)
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-        return updated
+                # IMMEDIATE takes the write lock before the reads, so two processes sharing
+                # the file cannot both read the old state and both write.
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    applied = apply(batch, _rows(db, names_of(batch)))
+                    if applied.inserted:
+                        db.executemany(
+                            _INSERT,
+                            [(name, *_columns(op)) for name, op in applied.inserted.items()],
+                        )
+                    if applied.changed:
+                        db.executemany(
+                            _UPDATE,
+                            [(*_columns(op), name) for name, op in applied.changed.items()],
+                        )
+                    db.execute("COMMIT")
+                except BaseException:
+                    if db.in_transaction:
+                        db.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as e:
+                failure = StoreUnavailable(f"SQLite database {self.path}: {e}")
+                failure.__cause__ = e
+                return failure
+        return None
+
+    # --- waking ----------------------------------------------------------------------------
 
     def watch(self, on_change: OnChange) -> Callable[[], None]:
-        if self.path == ":memory:":
+        if self._memory:
             return lambda: None  # no other process can open it
-        with self._lock:
+        with self._state:
             self._watchers.append(on_change)
-            if self._watch_thread is None:
+            start = self._watch_thread is None
+            if start:
                 self._watch_thread = threading.Thread(
                     target=self._watch, name="v1op-sqlite-watch", daemon=True
                 )
-                self._watch_thread.start()
+        if start:
+            assert self._watch_thread is not None
+            self._watch_thread.start()
 
         def stop() -> None:
-            with self._lock:
+            with self._state:
                 if on_change in self._watchers:
                     self._watchers.remove(on_change)
 
         return stop
 
     def _watch(self) -> None:
-        # Its own connection: data_version changes when any other connection commits.
-        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        # Its own connection: data_version changes when any other connection commits. A
+        # connection that fails is replaced, and as what changed meanwhile is unknown, every
+        # wait re-reads.
+        db: sqlite3.Connection | None = None
+        seen = -1
         try:
-            ((seen,),) = db.execute("PRAGMA data_version").fetchall()
             while not self._watch_stop.wait(WATCH_SECONDS):
-                ((version,),) = db.execute("PRAGMA data_version").fetchall()
+                try:
+                    if db is None:
+                        db = sqlite3.connect(
+                            self.path, isolation_level=None, check_same_thread=False
+                        )
+                    ((version,),) = db.execute("PRAGMA data_version").fetchall()
+                except sqlite3.Error:
+                    if db is not None:
+                        db.close()
+                    db, version = None, -1
                 if version == seen:
                     continue
                 seen = version
-                with self._lock:
+                with self._state:
                     watchers = list(self._watchers)
                 for on_change in watchers:
                     on_change(None)
         finally:
-            db.close()
+            if db is not None:
+                db.close()
+
+    # --- closing ---------------------------------------------------------------------------
 
     def close(self) -> None:
+        with self._state:
+            if self._closed:
+                return
+            self._closed = True
+        self._writer.close()
         self._watch_stop.set()
         if self._watch_thread is not None:
             self._watch_thread.join()
-        with self._lock:
+        with self._state:
+            readers, self._readers = self._readers, []
+        for db in readers:
+            db.close()
+        with self._memory_lock:
             self._db.close()
+
+    async def aclose(self) -> None:
+        # The writer may be committing a batch: wait for it off the loop.
+        await asyncio.to_thread(self.close)
+
+
+@contextlib.contextmanager
+def _snapshot(db: sqlite3.Connection) -> Iterator[None]:
+    """One read transaction, so that several statements see the same commits."""
+    db.execute("BEGIN")
+    try:
+        yield
+    finally:
+        db.execute("COMMIT")
+
+
+def _rows(db: sqlite3.Connection, names: Sequence[str]) -> dict[str, bytes]:
+    found: dict[str, bytes] = {}
+    for start in range(0, len(names), _CHUNK):
+        chunk = names[start : start + _CHUNK]
+        marks = ",".join("?" * len(chunk))
+        found.update(
+            db.execute(f"SELECT name, data FROM operations WHERE name IN ({marks})", chunk)
+        )
+    return found
 
 
 def _columns(operation: Operation) -> tuple[str, int, int, int, bytes]:
