@@ -166,7 +166,8 @@ fuzz-native: $(VENV_STAMP) ## Coverage-guided fuzzing of the native codec core a
 		$(FUZZ_CLANG) -shared -o asan_with_fuzzer.so rt/asan/*.o rt/fuzzer/*.o -lstdc++ -lpthread -ldl -lm -lrt && \
 		CC=$(FUZZ_CLANG) LDSHARED="$(FUZZ_CLANG) -shared" \
 		CFLAGS="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g" \
-		LDFLAGS="-fsanitize=address,undefined" $(abspath $(BIN))/python setup.py -q build_ext --inplace && \
+		LDFLAGS="-fsanitize=address,undefined" V1OP_PB_REQUIRE_NATIVE=1 \
+			$(abspath $(BIN))/python setup.py -q build_ext --inplace && \
 		TMPDIR="$$tmp" LD_PRELOAD="$$tmp/asan_with_fuzzer.so" \
 		ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1 \
 		UBSAN_OPTIONS=print_stacktrace=1 \
