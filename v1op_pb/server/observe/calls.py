@@ -118,26 +118,37 @@ class Observer:
         self.metrics = metrics
         self.tracing = tracing
         self._access = logging.getLogger(ACCESS_LOGGER) if access_log else None
-        self._labels: dict[tuple[str, str], _Labels] = {}
+        self._labels: dict[tuple[str, str, str], _Labels] = {}
         self._operation_of: dict[str, Callable[[Message | None, Message | None], str]] = {}
         self._routes: dict[str, str] = {}
 
     # --- the calls every door makes --------------------------------------------------------
 
-    def begin(self, info: CallInfo, route: str | None = None) -> ObservedCall:
-        """A call starts: ``route`` (the HTTP port's label) defaults to the method's, or for
-        REST to its route's template."""
+    def begin(
+        self,
+        info: CallInfo,
+        route: str | None = None,
+        grpc_type: str = "unary",
+        started: float | None = None,
+    ) -> ObservedCall:
+        """A call starts (or started, at ``started``: a time.perf_counter() reading, for
+        what is observed once answered): ``route`` (the HTTP port's label) defaults to the
+        method's, or for REST to its route's template; ``grpc_type`` is
+        go-grpc-prometheus's (unary, client_stream, server_stream, bidi_stream)."""
         if route is None:
             route = self._rest_route(info.method) if info.protocol == REST else info.method
         call = ObservedCall(info.protocol, info.method, route, info.peer, info.request_id)
+        if started is not None:
+            call.started = started
         if self.metrics is not None:
-            labels = self._labels_of(info.protocol, route)
+            labels = self._labels_of(info.protocol, route, grpc_type)
             call._labels = labels
             labels.started.inc()
             if labels.waits is not None:
                 labels.waits.inc()
         if self.tracing is not None:
-            call.span = self.tracing.start(info.protocol, info.method, info.metadata)
+            began = time.time_ns() - int((time.perf_counter() - call.started) * 1e9)
+            call.span = self.tracing.start(info.protocol, info.method, info.metadata, began)
         mark_dispatched()
         return call
 
@@ -210,12 +221,12 @@ class Observer:
 
     # --- labels and names ------------------------------------------------------------------
 
-    def _labels_of(self, protocol: str, route: str) -> _Labels:
-        key = (protocol, route)
+    def _labels_of(self, protocol: str, route: str, grpc_type: str) -> _Labels:
+        key = (protocol, route, grpc_type)
         labels = self._labels.get(key)
         if labels is None:
             assert self.metrics is not None
-            labels = self._labels[key] = _Labels(self.metrics, protocol, route)
+            labels = self._labels[key] = _Labels(self.metrics, protocol, route, grpc_type)
         return labels
 
     def _rest_route(self, method: str) -> str:
@@ -248,22 +259,24 @@ class _Labels:
         "waits",
     )
 
-    def __init__(self, metrics: Metrics, protocol: str, route: str) -> None:
+    def __init__(self, metrics: Metrics, protocol: str, route: str, grpc_type: str) -> None:
         self.waits = metrics.waits if route in WAIT_METHODS else None
+        self.received: Any = None
+        self.sent: Any = None
         if protocol == GRPC:
             service, _, name = route.lstrip("/").partition("/")
-            values: tuple[str, ...] = ("unary", service, name)
+            values: tuple[str, ...] = (grpc_type, service, name)
             self._metric = metrics.grpc_handled
             self.started = metrics.grpc_started.labels(*values)
             self.handling = metrics.grpc_handling.labels(*values)
-            self.received: Any = metrics.grpc_received.labels(*values)
-            self.sent: Any = metrics.grpc_sent.labels(*values)
+            if grpc_type == "unary":  # one message each way; streams' are not counted
+                self.received = metrics.grpc_received.labels(*values)
+                self.sent = metrics.grpc_sent.labels(*values)
         else:
             values = (protocol, route)
             self._metric = metrics.http_handled
             self.started = metrics.http_started.labels(*values)
             self.handling = metrics.http_handling.labels(*values)
-            self.received = self.sent = None
         self._values = values
         self._handled: dict[int, Any] = {}
 

@@ -50,7 +50,7 @@ def serve_metrics(address: str, registry: Any) -> MetricsServer:
 
     # The *_created series (a counter's start time) would double the series scraped, and
     # go-grpc-prometheus, whose dashboards these metrics serve, has none.
-    disable_created_metrics()
+    disable_created_metrics()  # type: ignore[no-untyped-call]
     host, port = split_address(address)
     try:
         server, thread = start_http_server(port, addr=host, registry=registry)

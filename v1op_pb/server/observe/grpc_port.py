@@ -75,13 +75,18 @@ def observed_handler(
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
-    streaming = handler.unary_stream or handler.stream_stream or handler.stream_unary
-    assert streaming is not None
-    behaviour: Any = streaming
+    kinds = {
+        "unary_stream": (grpc.unary_stream_rpc_method_handler, "server_stream"),
+        "stream_stream": (grpc.stream_stream_rpc_method_handler, "bidi_stream"),
+        "stream_unary": (grpc.stream_unary_rpc_method_handler, "client_stream"),
+    }
+    kind = next(k for k in kinds if getattr(handler, k) is not None)
+    make, grpc_type = kinds[kind]
+    behaviour: Any = getattr(handler, kind)
 
     async def stream(requests: Any, context: Context) -> Any:
         info = info_of(method, context)
-        call = observer.begin(info)
+        call = observer.begin(info, grpc_type=grpc_type)
         context.set_trailing_metadata(((REQUEST_ID, info.request_id),))
         try:
             if inspect.isasyncgenfunction(behaviour):
@@ -96,13 +101,7 @@ def observed_handler(
         observer.end(call, _answered(context))
         return result
 
-    kinds = {
-        "unary_stream": grpc.unary_stream_rpc_method_handler,
-        "stream_stream": grpc.stream_stream_rpc_method_handler,
-        "stream_unary": grpc.stream_unary_rpc_method_handler,
-    }
-    kind = next(k for k in kinds if getattr(handler, k) is not None)
-    return kinds[kind](
+    return make(
         stream,
         request_deserializer=handler.request_deserializer,
         response_serializer=handler.response_serializer,

@@ -75,8 +75,7 @@ def http_middleware(
             response = await handler(request)
         except asyncio.CancelledError:
             if not exchange.dispatched:
-                call = observer.begin(_info(request, request_id), _route(request))
-                call.started = started
+                call = observer.begin(_info(request, request_id), _route(request), started=started)
                 observer.cancelled(call, None)
             raise
         finally:
@@ -85,8 +84,7 @@ def http_middleware(
         response.headers["X-Request-Id"] = request_id
         if not exchange.dispatched:
             # Observed once answered, when what it was is known.
-            call = observer.begin(_info(request, request_id), _route(request))
-            call.started = started
+            call = observer.begin(_info(request, request_id), _route(request), started=started)
             observer.end(call, _status_of(response))
         return response
 

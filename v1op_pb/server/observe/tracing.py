@@ -52,7 +52,9 @@ class SpanMaker:
         self._error = StatusCode.ERROR
         self._status = Status
 
-    def start(self, protocol: str, method: str, metadata: Sequence[tuple[str, str]]) -> Any:
+    def start(
+        self, protocol: str, method: str, metadata: Sequence[tuple[str, str]], start_ns: int
+    ) -> Any:
         service, _, name = method.lstrip("/").partition("/")
         attributes = {"v1op.protocol": protocol}
         system = _RPC_SYSTEMS.get(protocol)
@@ -65,6 +67,7 @@ class SpanMaker:
             context=self._extract(dict(metadata)),
             kind=self._server,
             attributes=attributes,
+            start_time=start_ns,
         )
 
     def end(
