@@ -180,11 +180,10 @@ class Writer:
                     failure = self._commit(batch)
                 except Exception as e:  # a bug: every caller of the batch gets it (INTERNAL)
                     failure = e
-                elapsed = time.perf_counter() - started
-                settle_from_thread(batch, failure)
                 told = self.on_commit
-                if told is not None:
-                    told(elapsed, len(batch), failure is not None)
+                if told is not None:  # before the callers hear: what they did is counted
+                    told(time.perf_counter() - started, len(batch), failure is not None)
+                settle_from_thread(batch, failure)
 
 
 @dataclass
