@@ -121,6 +121,7 @@ class Observer:
         self._labels: dict[tuple[str, str, str], _Labels] = {}
         self._operation_of: dict[str, Callable[[Message | None, Message | None], str]] = {}
         self._routes: dict[str, str] = {}
+        self._prototype: dict[str, Any] | None = None
 
     # --- the calls every door makes --------------------------------------------------------
 
@@ -199,17 +200,24 @@ class Observer:
                 fields["error"] = _cut(message)
             if call.refusal:
                 fields["refusal"] = call.refusal
-            record = access.makeRecord(
-                ACCESS_LOGGER,
-                logging.INFO,
-                __file__,
-                0,
-                "access",
-                (),
-                None,
-                extra={"fields": fields},
-            )
-            access.handle(record)
+            access.handle(self._record(fields))
+
+    def _record(self, fields: dict[str, Any]) -> logging.LogRecord:
+        """An access record, made from a prototype's attributes: LogRecord's own __init__
+        works out a source file, thread and process names, which an access line has no use
+        for, at several times the cost of the rest of the line."""
+        if self._prototype is None:
+            self._prototype = logging.LogRecord(
+                ACCESS_LOGGER, logging.INFO, "", 0, "access", (), None
+            ).__dict__
+        record = logging.LogRecord.__new__(logging.LogRecord)
+        attributes = record.__dict__
+        attributes.update(self._prototype)
+        now = time.time()
+        attributes["created"] = now
+        attributes["msecs"] = (now - int(now)) * 1000
+        attributes["fields"] = fields
+        return record
 
     def cancelled(self, call: ObservedCall, deadline: float | None) -> None:
         """The call's task was cancelled: its caller went away, or its deadline passed."""

@@ -13,9 +13,9 @@ logging: the command line silences it (``GRPC_VERBOSITY``) before grpc is import
 from __future__ import annotations
 
 import atexit
-import contextlib
+import collections
 import logging
-import queue
+import re
 import sys
 import threading
 import time
@@ -45,14 +45,24 @@ ACCESS_LOGGER = "v1op.access"
 QUEUE_LINES = 10_000
 # How many waiting lines the writer joins into one write.
 _WRITE_BATCH = 256
+# How long the writer, woken by a line, waits for more before it writes.
+BATCH_SECONDS = 0.01
 _STOP = object()
+
+
+_second_text: tuple[int, str] = (-1, "")
 
 
 def iso_time(seconds: float) -> str:
     """RFC 3339 in UTC with milliseconds: ``2026-05-01T10:00:00.123Z``."""
+    global _second_text
     whole = int(seconds)
     millis = int((seconds - whole) * 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{millis:03d}Z"
+    cached_second, text = _second_text
+    if cached_second != whole:  # one strftime a second, not one a line
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+        _second_text = (whole, text)
+    return f"{text}.{millis:03d}Z"
 
 
 class LineFormatter(logging.Formatter):
@@ -101,25 +111,31 @@ def logfmt(fields: Mapping[str, Any]) -> str:
         if value is None or value == "":
             text = "-"
         elif isinstance(value, str):
-            text = value
-            if not text.isprintable() or any(c in text for c in ' "=\\'):
-                text = orjson.dumps(text).decode("utf-8")
+            text = value if _BARE.match(value) else orjson.dumps(value).decode("utf-8")
         else:
             text = str(value)
         parts.append(f"{key}={text}")
     return " ".join(parts)
 
 
+# What a logfmt value may be without quotes: printable ASCII but space, '"', '=' and '\'.
+_BARE = re.compile(r"[!#-<>-\[\]-~]+\Z")
+
+
 class BackgroundHandler(logging.Handler):
-    """Takes records from any thread at the cost of a queue put; a daemon thread formats
-    and writes them. Lines that find the queue full are dropped, and a line says how many
-    once the writer catches up."""
+    """Takes records from any thread at the cost of a deque append; a daemon thread formats
+    and writes them, waking once for all that came in the BATCH_SECONDS after the first:
+    under load, one write and one thread switch for many lines rather than one per line.
+    Lines that find ``capacity`` lines waiting are dropped, and a line says how many once
+    the writer catches up."""
 
     def __init__(self, stream: IO[str] | None = None, capacity: int = QUEUE_LINES) -> None:
         """``stream``: by default whatever ``sys.stderr`` is when a line is written."""
         super().__init__()
         self._stream = stream
-        self._queue: queue.Queue[object] = queue.Queue(capacity)
+        self._capacity = capacity
+        self._waiting: collections.deque[object] = collections.deque()
+        self._wake = threading.Event()
         self._dropped = 0
         self._dropped_lock = threading.Lock()
         self._closed = False
@@ -127,47 +143,63 @@ class BackgroundHandler(logging.Handler):
         self._thread.start()
 
     def emit(self, record: logging.LogRecord) -> None:
-        try:
-            self._queue.put_nowait(record)
-        except queue.Full:
+        # deque appends are atomic: a lock only on the (rare) way of a drop.
+        if len(self._waiting) >= self._capacity:
             with self._dropped_lock:
                 self._dropped += 1
+            return
+        self._put(record)
+
+    def _put(self, item: object) -> None:
+        self._waiting.append(item)
+        if not self._wake.is_set():
+            self._wake.set()
 
     def _write(self) -> None:
         while True:
-            item = self._queue.get()
-            batch = [item]
-            while len(batch) < _WRITE_BATCH:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            lines = []
-            stop = False
-            written: list[threading.Event] = []
-            for record in batch:
-                if record is _STOP:
-                    stop = True
-                elif isinstance(record, threading.Event):
-                    written.append(record)
-                else:
-                    assert isinstance(record, logging.LogRecord)
-                    lines.append(self._line(record))
-            with self._dropped_lock:
-                dropped, self._dropped = self._dropped, 0
-            if dropped:
-                lines.append(self._line(_dropped_record(dropped)))
-            if lines:
-                stream = self._stream if self._stream is not None else sys.stderr
-                try:
-                    stream.write("\n".join(lines) + "\n")
-                    stream.flush()
-                except (OSError, ValueError):
-                    pass  # stderr is gone (closed, a broken pipe): nowhere to say so
-            for marker in written:
-                marker.set()
-            if stop:
+            self._wake.wait()
+            self._wake.clear()
+            time.sleep(BATCH_SECONDS)  # let the lines of a busy moment come together
+            if self._drain():
                 return
+
+    def _drain(self) -> bool:
+        """Write what is waiting; True once the stop has come."""
+        lines: list[str] = []
+        written: list[threading.Event] = []
+        stop = False
+        while self._waiting:
+            item = self._waiting.popleft()
+            if item is _STOP:
+                stop = True
+            elif isinstance(item, threading.Event):
+                self._emit_lines(lines)
+                lines = []
+                written.append(item)
+            else:
+                assert isinstance(item, logging.LogRecord)
+                lines.append(self._line(item))
+            if len(lines) >= _WRITE_BATCH:
+                self._emit_lines(lines)
+                lines = []
+        with self._dropped_lock:
+            dropped, self._dropped = self._dropped, 0
+        if dropped:
+            lines.append(self._line(_dropped_record(dropped)))
+        self._emit_lines(lines)
+        for marker in written:
+            marker.set()
+        return stop
+
+    def _emit_lines(self, lines: list[str]) -> None:
+        if not lines:
+            return
+        stream = self._stream if self._stream is not None else sys.stderr
+        try:
+            stream.write("\n".join(lines) + "\n")
+            stream.flush()
+        except (OSError, ValueError):
+            pass  # stderr is gone (closed, a broken pipe): nowhere to say so
 
     def _line(self, record: logging.LogRecord) -> str:
         try:
@@ -186,13 +218,10 @@ class BackgroundHandler(logging.Handler):
 
     def flush(self, timeout: float = 5.0) -> None:
         """Wait, up to ``timeout`` seconds, until the lines taken so far are written."""
-        if self._closed:
+        if self._closed or not self._thread.is_alive():
             return
         marker = threading.Event()
-        try:
-            self._queue.put(marker, timeout=timeout)
-        except queue.Full:
-            return
+        self._put(marker)
         marker.wait(timeout)
 
     def close(self) -> None:
@@ -200,8 +229,7 @@ class BackgroundHandler(logging.Handler):
         if self._closed:
             return
         self._closed = True
-        with contextlib.suppress(queue.Full):
-            self._queue.put(_STOP, timeout=5.0)
+        self._put(_STOP)
         self._thread.join(5.0)
         super().close()
 
