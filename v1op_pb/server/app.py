@@ -32,7 +32,7 @@ from .services import (
     OperationProgressService,
     OperationService,
 )
-from .store import Retention, Store, open_store
+from .store import Retention, Store, duration_text, open_store
 from .tls import server_credentials
 
 if TYPE_CHECKING:
@@ -347,8 +347,8 @@ async def serve(
             print(f"v1op: serving metrics on {metrics_host}:{exporter.port}", flush=True)
         if retention_seconds is not None:
             _log.info(
-                "retention: purging operations done or deleted for more than %s s",
-                f"{retention_seconds:g}",
+                "retention: purging operations done or deleted for more than %s",
+                duration_text(retention_seconds),
             )
         await stop.wait()
         _log.info("stopping: draining in-flight calls")

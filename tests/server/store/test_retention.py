@@ -12,7 +12,7 @@ from factories import make_timestamp
 from stores import async_test, make_name, make_op
 
 from v1op_pb import Operation
-from v1op_pb.server.store import Retention, StoreUnavailable, parse_duration
+from v1op_pb.server.store import Retention, StoreUnavailable, duration_text, parse_duration
 
 # The stores' fixtures (see stores: not in a conftest.py).
 database, opened = stores.database, stores.opened
@@ -201,6 +201,7 @@ async def test_a_pass_that_cannot_reach_the_database_is_told_and_the_next_tries_
 )
 def test_durations(text, seconds):
     assert parse_duration(text) == seconds
+    assert parse_duration(duration_text(seconds)) == seconds
 
 
 @pytest.mark.parametrize("text", ["", "30", "d", "0s", "-1d", "1.5h", "3x", "1d2h", "ten days"])

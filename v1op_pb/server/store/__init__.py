@@ -18,7 +18,7 @@ from .base import (
     state_of,
 )
 from .opening import open_store
-from .retention import Retention, parse_duration
+from .retention import Retention, duration_text, parse_duration
 from .sqlite import SQLiteStore
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "StoreUnavailable",
     "StoredOperationExists",
     "StoredOperationMissing",
+    "duration_text",
     "open_store",
     "parse_duration",
     "state_of",

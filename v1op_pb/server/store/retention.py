@@ -25,7 +25,7 @@ from typing import Protocol
 
 from .base import StoreUnavailable
 
-__all__ = ["BATCH", "Retention", "parse_duration"]
+__all__ = ["BATCH", "Retention", "duration_text", "parse_duration"]
 
 BATCH = 500
 # Passes come this often (a tenth of the retention, within these bounds): a row outlives
@@ -55,6 +55,15 @@ def parse_duration(text: str) -> float:
             "(s, m, h, d or w), such as 30d, 12h, 90m or 2s"
         )
     return float(int(match.group(1)) * _UNITS[match.group(2)])
+
+
+def duration_text(seconds: float) -> str:
+    """Seconds as ``parse_duration`` reads them, in the largest unit that divides them."""
+    for unit in ("w", "d", "h", "m"):
+        size = _UNITS[unit]
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
 
 
 class Retention:
