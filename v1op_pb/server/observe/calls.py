@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from .tracing import SpanMaker
 
 __all__ = [
+    "UNKNOWN_ROUTE",
     "WAIT_METHODS",
     "ObservedCall",
     "ObservedDispatcher",
@@ -40,6 +41,9 @@ __all__ = [
 # Longer than this, a name from a request is cut in the log (it may be anything a caller
 # sent, and is refused as a name further on).
 MAX_LOGGED_CHARS = 256
+# The metrics' route of a gRPC method the server does not have: callers choose those
+# names, and each would be series of its own without end.
+UNKNOWN_ROUTE = "/unknown/unknown"
 # The calls that wait for an operation to finish: v1op_waits_in_progress.
 WAIT_METHODS = frozenset({"/google.longrunning.Operations/WaitOperation"})
 _CODE_NAMES = {value: name for name, value in code_pb2.Code.items()}
@@ -149,7 +153,7 @@ class Observer:
                 labels.waits.inc()
         if self.tracing is not None:
             began = time.time_ns() - int((time.perf_counter() - call.started) * 1e9)
-            call.span = self.tracing.start(info.protocol, info.method, info.metadata, began)
+            call.span = self.tracing.start(info.protocol, _cut(info.method), info.metadata, began)
         mark_dispatched()
         return call
 
@@ -188,7 +192,7 @@ class Observer:
             fields: dict[str, Any] = {
                 "time": iso_time(time.time() - elapsed),
                 "protocol": call.protocol,
-                "method": call.method,
+                "method": _cut(call.method),
                 "code": name,
                 "duration_ms": round(elapsed * 1000, 3),
                 "principal": call.principal or None,

@@ -14,7 +14,7 @@ import grpc
 from google.rpc import code_pb2, status_pb2
 
 from ..._calls import REQUEST_ID, CallInfo
-from .calls import Observer
+from .calls import UNKNOWN_ROUTE, Observer
 
 __all__ = ["observed_handler", "refused_call", "unknown_method_handler"]
 
@@ -24,11 +24,11 @@ _UNIMPLEMENTED = "Method not found!"  # gRPC's own words for it
 
 
 def refused_call(
-    observer: Observer, info: CallInfo, status: status_pb2.Status
+    observer: Observer, info: CallInfo, status: status_pb2.Status, route: str | None = None
 ) -> tuple[tuple[str, str], ...]:
     """A call refused before it was decoded: observed, and the trailing metadata its answer
     carries (the request id)."""
-    observer.end(observer.begin(info), status)
+    observer.end(observer.begin(info, route), status)
     return ((REQUEST_ID, info.request_id),)
 
 
@@ -41,7 +41,7 @@ def unknown_method_handler(
     async def answer(requests: Any, context: Context) -> None:
         info = info_of(method, context)
         status = status_pb2.Status(code=code_pb2.UNIMPLEMENTED, message=_UNIMPLEMENTED)
-        trailing = refused_call(observer, info, status)
+        trailing = refused_call(observer, info, status, UNKNOWN_ROUTE)
         await context.abort(grpc.StatusCode.UNIMPLEMENTED, _UNIMPLEMENTED, trailing)
 
     return grpc.stream_stream_rpc_method_handler(answer)
