@@ -127,6 +127,8 @@ sanitize: $(VENV_STAMP) ## Run the codec tests with the native core built with A
 	# In a copy of the tree, so that the development build is left as it is. The
 	# interpreter is not built with ASan: libasan is preloaded, and its leak report (the
 	# interpreter's own allocations at exit) is off; reference leaks have a test of their own.
+	# Among the tests: long fractions, surrogate pairs, every input fuzz-native found
+	# (fuzz/regressions/native) and input at the depth limit on a 256 KiB thread stack.
 	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
 		git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t "$$tmp" && \
 		cd "$$tmp" && \
@@ -139,11 +141,38 @@ sanitize: $(VENV_STAMP) ## Run the codec tests with the native core built with A
 		$(abspath $(BIN))/python -m pytest -q -p no:cacheprovider $(CODEC_TESTS)
 
 FUZZ_SECONDS ?= 300
+FUZZ_CLANG ?= clang
 .PHONY: fuzz-native
-fuzz-native: $(VENV_STAMP) ## Fuzz the native codec core against the Python codec (FUZZ_SECONDS, default 300; not in CI)
+fuzz-native: $(VENV_STAMP) ## Coverage-guided fuzzing of the native codec core against the Python codec (clang; FUZZ_SECONDS, default 300; not in CI)
+	# In a copy of the tree, the core is built by clang with -fsanitize=fuzzer-no-link,address,
+	# undefined, and run with one runtime holding ASan (with UBSan) and libFuzzer, linked here
+	# from clang's own runtime archives (atheris needs them in one library): libFuzzer then
+	# sees the C code's coverage beside the Python code's, and a memory error or undefined
+	# behaviour in the C is a finding. tests/codec/fuzz_native.py says what is run.
+	@missing=""; command -v $(FUZZ_CLANG) >/dev/null || missing="$(FUZZ_CLANG)"; \
+	if [ -z "$$missing" ]; then rt=$$(dirname "$$($(FUZZ_CLANG) -print-file-name=libclang_rt.asan-x86_64.a)"); \
+		for lib in asan fuzzer_no_main; do test -f "$$rt/libclang_rt.$$lib-x86_64.a" || \
+			missing="$$missing $$rt/libclang_rt.$$lib-x86_64.a"; done; fi; \
+	if [ -n "$$missing" ]; then version=$$($(FUZZ_CLANG) -dumpversion 2>/dev/null | cut -d. -f1 || true); \
+		echo "make fuzz-native: missing $$missing; on Debian: apt-get install clang libclang-rt-$${version:-14}-dev" >&2; \
+		exit 1; fi
 	$(BIN)/python -m pip install --quiet atheris
-	$(BIN)/python tests/codec/fuzz_native.py -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 \
-		-artifact_prefix=$${TMPDIR:-/tmp}/v1op-fuzz-native-
+	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+		git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t "$$tmp" && \
+		cd "$$tmp" && rt=$$(dirname "$$($(FUZZ_CLANG) -print-file-name=libclang_rt.asan-x86_64.a)") && \
+		mkdir -p rt/asan rt/fuzzer && \
+		(cd rt/asan && ar x "$$rt/libclang_rt.asan-x86_64.a" && rm -f asan_preinit.cpp.o) && \
+		(cd rt/fuzzer && ar x "$$rt/libclang_rt.fuzzer_no_main-x86_64.a") && \
+		$(FUZZ_CLANG) -shared -o asan_with_fuzzer.so rt/asan/*.o rt/fuzzer/*.o -lstdc++ -lpthread -ldl -lm -lrt && \
+		CC=$(FUZZ_CLANG) LDSHARED="$(FUZZ_CLANG) -shared" \
+		CFLAGS="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g" \
+		LDFLAGS="-fsanitize=address,undefined" V1OP_PB_REQUIRE_NATIVE=1 \
+			$(abspath $(BIN))/python setup.py -q build_ext --inplace && \
+		TMPDIR="$$tmp" LD_PRELOAD="$$tmp/asan_with_fuzzer.so" \
+		ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1 \
+		UBSAN_OPTIONS=print_stacktrace=1 \
+		$(abspath $(BIN))/python tests/codec/fuzz_native.py -max_total_time=$(FUZZ_SECONDS) \
+			-rss_limit_mb=4096 -print_final_stats=1 -artifact_prefix=$${TMPDIR:-/tmp}/v1op-fuzz-native-
 
 .PHONY: test-lowest
 test-lowest: $(LOWEST_STAMP) $(BUF_STAMP) ## Run the test suite on the lowest supported dependencies

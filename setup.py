@@ -54,7 +54,7 @@ setup(
         Extension(
             "v1op_pb._codec._native",
             sources=sorted(str(p) for p in NATIVE.glob("*.c")),
-            depends=[str(NATIVE / h) for h in ("native.h", "lex.h", "parse_text.h")],
+            depends=[str(NATIVE / "native.h")],
             extra_compile_args=["-std=c11", "-O3", "-Wall", "-Wextra", "-Wno-unused-parameter"],
         )
     ],

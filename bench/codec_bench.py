@@ -10,7 +10,12 @@ On a seeded corpus of realistic Operations (``bench.corpus``), times per operati
   the documented client's ``model.to_json()``; and a floor, ``op.SerializeToString()`` plus
   ``orjson.dumps`` of the operation's JSON value, both in C.
 * Ours in pure-Python mode (the native core off) beside ours, and ours on the other
-  surfaces: ``from_dict``/``to_dict`` and ``V1Operation.from_json``/``to_json``.
+  surfaces: ``from_dict``/``to_dict``, ``V1Operation.from_json``/``to_json`` and one
+  NDJSON line to the next (``Codec.transcode_text``, as ``v1op convert`` does).
+* With ``--baseline REF`` (e.g. ``main``): the codec of another commit beside ours, on
+  every surface of ours, in the same process and rounds: REF's ``v1op_pb`` is copied out of
+  git and its native core built, as the package ``v1op_pb_baseline``, in a temporary
+  folder.
 
 "Ours" is the codec with its native core (``v1op_pb/_codec/native``); it must decline
 nothing on the corpus, and the count of declines is printed.
@@ -26,6 +31,7 @@ disagreed on the corpus, or the converter failed or lost lines).
 
     .venv/bin/python -m bench.codec_bench            # full run, about a minute on 2 cores
     .venv/bin/python -m bench.codec_bench --quick    # smoke run, under 15 s
+    .venv/bin/python -m bench.codec_bench --baseline main   # ours against main's codec
 """
 
 from __future__ import annotations
@@ -33,15 +39,19 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import gc
+import importlib
 import importlib.metadata
+import io
 import os
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import ModuleType
 
 import orjson
 from eval_studio_client.api.models.v1_operation import V1Operation as Documented
@@ -50,6 +60,7 @@ from google.protobuf import json_format
 import v1op_pb
 from v1op_pb import Operation, V1Operation
 from v1op_pb._codec import native_enabled, native_stats, set_native
+from v1op_pb._codec.codec import Codec
 
 from .corpus import make_corpus
 from .machine import cpu_fact, cpu_in_use, filesystem, os_fact, protobuf_fact, python_fact
@@ -59,16 +70,21 @@ from .machine import cpu_fact, cpu_in_use, filesystem, os_fact, protobuf_fact, p
 PAYLOAD_MODULE = "v1op.example.v1.evaluation_pb2"
 
 # The targets (ours against the others, best rounds); printed as PASS or MISS.
-PARSE_VS_JSON_FORMAT = 12.0
-EMIT_VS_JSON_FORMAT = 8.0
+PARSE_VS_JSON_FORMAT = 19.0
+EMIT_VS_JSON_FORMAT = 9.0
 VS_DOCUMENTED = 2.5  # parse and emit
-LINES_PER_SECOND = 80_000  # NDJSON streaming, without start-up
+LINES_PER_SECOND = 110_000  # NDJSON streaming, without start-up
 RSS_GROWTH = 2.0  # peak RSS of the big NDJSON run at most this many times the small one's
+# Against --baseline: no surface slower than the baseline's (best rounds).
+VS_BASELINE = 1.0
 
 OURS, JSON_FORMAT, DOCUMENTED, FLOOR = "ours", "json_format", "documented", "floor"
-PURE = "ours, pure Python"
-CONTENDERS = (OURS, PURE, JSON_FORMAT, DOCUMENTED, FLOOR)
+PURE, BASELINE = "ours, pure Python", "baseline"
+CONTENDERS = (OURS, PURE, BASELINE, JSON_FORMAT, DOCUMENTED, FLOOR)
+BASELINE_STEPS = ("parse", "emit", "from_dict", "to_dict", "NDJSON line")
 WHAT = {
+    ("NDJSON line", OURS): "Codec().transcode_text(line, Operation)",
+    **{(step, BASELINE): "the same, with the baseline's codec" for step in BASELINE_STEPS},
     ("parse", PURE): "v1op_pb.from_json(text), native core off",
     ("emit", PURE): "v1op_pb.to_json(op), native core off",
     ("from_dict", OURS): "v1op_pb.from_dict(value)",
@@ -172,7 +188,7 @@ class Contender:
     run: Callable[[], None]  # one pass over the whole corpus
 
 
-def contenders(forms: Forms) -> list[Contender]:
+def contenders(forms: Forms, baseline: ModuleType | None = None) -> list[Contender]:
     texts, ops, models = forms.texts, forms.ops, forms.models
     pairs = list(zip(forms.texts, forms.binaries, strict=True))
     op_values = list(zip(forms.ops, forms.values, strict=True))
@@ -240,6 +256,13 @@ def contenders(forms: Forms) -> list[Contender]:
         for model in v1_models:
             model.to_json()
 
+    lines = [text.encode() for text in texts]
+    transcode = Codec().transcode_text
+
+    def transcode_ours() -> None:
+        for line in lines:
+            transcode(line, Operation)
+
     return [
         Contender("parse", PURE, _pure(parse_ours)),
         Contender("emit", PURE, _pure(emit_ours)),
@@ -259,7 +282,79 @@ def contenders(forms: Forms) -> list[Contender]:
         Contender("emit", JSON_FORMAT, emit_json_format),
         Contender("emit", DOCUMENTED, emit_documented),
         Contender("emit", FLOOR, emit_floor),
+        Contender("NDJSON line", OURS, transcode_ours),
+        *_baseline(forms, baseline),
     ]
+
+
+def _baseline(forms: Forms, package: ModuleType | None) -> list[Contender]:
+    """The baseline's codec on ours' surfaces (nothing without one)."""
+    if package is None:
+        return []
+    texts, ops, values = forms.texts, forms.ops, forms.values
+    lines = [text.encode() for text in texts]
+    from_json, to_json, from_dict, to_dict = (
+        package.from_json,
+        package.to_json,
+        package.from_dict,
+        package.to_dict,
+    )
+    transcode = importlib.import_module(f"{package.__name__}._codec.codec").Codec().transcode_text
+
+    def parse() -> None:
+        for text in texts:
+            from_json(text)
+
+    def emit() -> None:
+        for op in ops:
+            to_json(op)
+
+    def dict_in() -> None:
+        for value in values:
+            from_dict(value)
+
+    def dict_out() -> None:
+        for op in ops:
+            to_dict(op)
+
+    def line() -> None:
+        for data in lines:
+            transcode(data, Operation)
+
+    runs = (parse, emit, dict_in, dict_out, line)
+    return [Contender(step, BASELINE, run) for step, run in zip(BASELINE_STEPS, runs, strict=True)]
+
+
+def build_baseline(ref: str, workdir: Path) -> ModuleType:
+    """REF's v1op_pb, out of git, with its native core built: as v1op_pb_baseline."""
+    root = Path(__file__).resolve().parents[1]
+    archive = subprocess.run(
+        ["git", "-C", str(root), "archive", ref, "v1op_pb"], check=True, capture_output=True
+    ).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(workdir, filter="data")
+    package = workdir / "v1op_pb_baseline"
+    (workdir / "v1op_pb").rename(package)
+    for source in package.rglob("*.py"):  # the core is found by its absolute name
+        text = source.read_text()
+        source.write_text(
+            text.replace('"v1op_pb._codec._native"', '"v1op_pb_baseline._codec._native"')
+        )
+    native = package / "_codec" / "native"
+    setup = (
+        "from setuptools import Extension, setup\n"
+        f"setup(name='v1op_pb_baseline', py_modules=[], ext_modules=[Extension("
+        f"'v1op_pb_baseline._codec._native', sources={sorted(map(str, native.glob('*.c')))!r}, "
+        "extra_compile_args=['-std=c11', '-O3', '-Wall', '-Wextra', '-Wno-unused-parameter'])])\n"
+    )
+    subprocess.run(
+        [sys.executable, "-c", setup, "-q", "build_ext", "--inplace"],
+        cwd=workdir,
+        check=True,
+        capture_output=True,
+    )
+    sys.path.insert(0, str(workdir))
+    return importlib.import_module("v1op_pb_baseline")
 
 
 def _pure(run: Callable[[], None]) -> Callable[[], None]:
@@ -452,17 +547,30 @@ def _same_values(a: Path, b: Path) -> bool:
 # --- reporting -------------------------------------------------------------------------------
 
 
-def codec_table(timings: Sequence[Timing]) -> str:
+def codec_table(timings: Sequence[Timing], ref: str | None = None) -> str:
     columns = ["Step", "Contender", "What", "µs/op (best)", "µs/op (median)", "x vs ours"]
     rows = ["| " + " | ".join(columns) + " |", "|---|---|---|" + "--:|" * (len(columns) - 3)]
     for t in timings:
         ours = _find(timings, t.step, OURS)
         ratio = "1.00x" if t.name == OURS else f"{t.best_us / ours.best_us:.2f}x"
+        name = f"{t.name} ({ref})" if t.name == BASELINE else t.name
         rows.append(
-            f"| {t.step} | {t.name} | `{WHAT[t.step, t.name]}` "
+            f"| {t.step} | {name} | `{WHAT[t.step, t.name]}` "
             f"| {t.best_us:,.1f} | {t.median_us:,.1f} | {ratio} |"
         )
     return "\n".join(rows)
+
+
+def baseline_checks(timings: Sequence[Timing], ref: str) -> list[str]:
+    lines = []
+    for step in BASELINE_STEPS:
+        ours, theirs = _find(timings, step, OURS).best_us, _find(timings, step, BASELINE).best_us
+        lines.append(
+            f"{step}: {ref}'s codec takes {theirs / ours:.2f}x ours ({theirs:.2f} against "
+            f"{ours:.2f} µs; target: no slower, >= {VS_BASELINE:.2f}x): "
+            f"{_verdict(theirs / ours >= VS_BASELINE)}"
+        )
+    return lines
 
 
 def codec_checks(timings: Sequence[Timing], stats: dict[str, int]) -> list[str]:
@@ -604,6 +712,11 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         help="where the NDJSON files live (default: the system temporary directory)",
     )
+    parser.add_argument(
+        "--baseline",
+        metavar="REF",
+        help="also time the codec of this git commit (e.g. main), built in a temporary folder",
+    )
     return parser
 
 
@@ -638,11 +751,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if len(problems) > 20:
             print(f"- ... and {len(problems) - 20} more")
         return 1
-    runs_ = contenders(forms)
-    _note(f"timing, {settings.rounds} rounds of {len(runs_)} contenders")
-    native_stats(reset=True)
-    timings = time_contenders(runs_, settings.rounds, len(forms.texts))
-    stats = native_stats()
+    with tempfile.TemporaryDirectory(prefix="v1op-codec-baseline-") as built:
+        baseline = None
+        if args.baseline:
+            _note(f"building the codec of {args.baseline} beside ours")
+            baseline = build_baseline(args.baseline, Path(built))
+        runs_ = contenders(forms, baseline)
+        _note(f"timing, {settings.rounds} rounds of {len(runs_)} contenders")
+        native_stats(reset=True)
+        timings = time_contenders(runs_, settings.rounds, len(forms.texts))
+        stats = native_stats()
 
     runs: list[StreamRun] = []
     with tempfile.TemporaryDirectory(prefix="v1op-codec-bench-", dir=args.dir) as tmp:
@@ -661,10 +779,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     average = sum(len(t.encode("utf-8")) for t in forms.texts) / len(forms.texts)
     print()
-    print(codec_table(timings))
+    print(codec_table(timings, args.baseline))
     print()
     for line in codec_checks(timings, stats):
         print(f"- {line}")
+    if args.baseline:
+        for line in baseline_checks(timings, args.baseline):
+            print(f"- {line}")
     failures = stream_failures(runs)
     if runs and not failures:
         print()

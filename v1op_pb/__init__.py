@@ -4,7 +4,7 @@ The public API is what ``__all__`` lists; every other module is internal.
 """
 
 from ._any import pack, unpack
-from ._codec import MAX_DEPTH
+from ._codec import MAX_DEPTH, native_stats
 from ._datetime import DatetimeWithNanoseconds
 from ._errors import ConversionError
 from ._formats import from_binary, from_text, to_binary, to_text
@@ -29,6 +29,7 @@ __all__ = [
     "from_json",
     "from_text",
     "make_status",
+    "native_stats",
     "pack",
     "status_details",
     "to_binary",

@@ -528,6 +528,7 @@ STRICTER = [
     (AllTypes, '{"int32Field":"1_000"}', "$.int32Field", "digit separators are not JSON"),
     (AllTypes, '{"int64Field":"+1"}', "$.int64Field", "a JSON number has no plus sign"),
     (AllTypes, '{"int32Field":"\uff11"}', "$.int32Field", "a fullwidth digit is not a digit"),
+    (AllTypes, '{"int64Field":"\u0663"}', "$.int64Field", "an Arabic-Indic digit is not a digit"),
     (wrappers_pb2.DoubleValue, '" 1"', "$", "whitespace inside a number string"),
     (wrappers_pb2.DoubleValue, '"inf"', "$", 'only "Infinity" is the JSON spelling'),
     (wrappers_pb2.DoubleValue, '"-nan"', "$", 'only "NaN" is the JSON spelling'),
@@ -536,6 +537,9 @@ STRICTER = [
     # json_format turns these into infinities: a finite number must not become one.
     (wrappers_pb2.DoubleValue, '"1e309"', "$", "overflows to Infinity"),
     (wrappers_pb2.FloatValue, '"3.5e38"', "$", "overflows float32 to Infinity"),
+    (wrappers_pb2.DoubleValue, '"1e400"', "$", "text beyond a double to Infinity"),
+    (wrappers_pb2.FloatValue, '"1e39"', "$", "text beyond a float to Infinity"),
+    (struct_pb2.Value, "1e400", "$", "a number beyond a double (json.loads makes Infinity)"),
     # json_format drops characters outside the alphabet; that hides corrupt data.
     (wrappers_pb2.BytesValue, '"A P8="', "$", "space in base64"),
     (wrappers_pb2.BytesValue, '"QUJD\\n"', "$", "newline in base64"),
@@ -552,19 +556,26 @@ STRICTER = [
     (AllTypes, '{"int32ToString":{"1.0":"x"}}', '$.int32ToString["1.0"]', "not an integer key"),
     (AllTypes, '{"int64ToString":{"1e2":"x"}}', '$.int64ToString["1e2"]', "not an integer key"),
     (AllTypes, '{"fixed64ToString":{"+1":"x"}}', '$.fixed64ToString["+1"]', "plus sign"),
+    (AllTypes, '{"int32ToString":{"-0.0":"x"}}', '$.int32ToString["-0.0"]', "a float zero key"),
+    (AllTypes, '{"int32ToString":{"\uff11":"x"}}', '$.int32ToString["\uff11"]', "fullwidth key"),
     # RFC 3339 requires two-digit fields, a fraction digit after the dot, and offsets
     # within a day; json_format's strptime-based reading allows more.
     (timestamp_pb2.Timestamp, '"1970-01-01T00:00:00.Z"', "$", "dot without digits"),
     (timestamp_pb2.Timestamp, '"1970-1-01T00:00:00Z"', "$", "one-digit month"),
     (timestamp_pb2.Timestamp, '"1970-01-01T00:00:00+2:00"', "$", "one-digit offset hour"),
     (timestamp_pb2.Timestamp, '"1970-01-01T00:00:00+24:00"', "$", "offset of a whole day"),
+    (timestamp_pb2.Timestamp, '"1970-01-01T00:00:00+00:60"', "$", "offset of 60 minutes"),
     # json_format silently drops the tenth digit (a loss) and accepts non-canonical forms.
     (duration_pb2.Duration, '"1.0000000001s"', "$", "10 fraction digits"),
     (duration_pb2.Duration, '"1.s"', "$", "dot without digits"),
     (duration_pb2.Duration, '"+1s"', "$", "plus sign"),
     (duration_pb2.Duration, '" 1s"', "$", "leading space"),
+    (duration_pb2.Duration, '"1.5e0s"', "$", "an exponent"),
     # json_format iterates an array as if it were an object with no keys.
     (Progress, "[]", "$", "an array is not a message"),
+    (empty_pb2.Empty, "[]", "$", "an array is not an Empty"),
+    # json_format takes the text after the last slash, or all of it, as the type name.
+    (any_pb2.Any, '{"@type":"google.protobuf.Empty"}', '$["@type"]', "a type URL without /"),
     # The same field twice, under both names: json_format keeps the last silently.
     (
         Operation,
@@ -615,6 +626,66 @@ def test_struct_too_deep_for_binary_is_refused() -> None:
     with pytest.raises(ConversionError, match=re.escape(f"more than {MAX_DEPTH} levels")) as info:
         from_json(text)
     assert info.value.path.startswith("$.response.value.a.a.a")
+
+
+@pytest.mark.parametrize("url", ["google.protobuf.Empty", "google.protobuf.Duration"])
+def test_a_type_url_without_a_slash_is_refused_on_output_too(url: str) -> None:
+    # json_format writes {"@type":"google.protobuf.Empty"}, which it reads back (the whole
+    # URL as the name); the mapping's form is <prefix>/<full name>, and the codec reads only
+    # that, so it does not write what it would not read.
+    message = any_pb2.Any(type_url=url)
+    assert json.loads(json_format.MessageToJson(message))["@type"] == url
+    for write in (to_json, to_dict):
+        with pytest.raises(ConversionError, match="is not of the form") as info:
+            write(message)
+        assert info.value.path == '$["@type"]'
+
+
+# --- defects found in review, each once -------------------------------------------------
+
+
+@pytest.mark.parametrize("digits", [10, 19, 20, 40])
+@pytest.mark.parametrize(
+    ("cls", "text"),
+    [(timestamp_pb2.Timestamp, '"1970-01-01T00:00:00.{}Z"'), (duration_pb2.Duration, '"-1.{}s"')],
+)
+def test_a_fraction_of_more_than_nine_digits_is_refused(
+    cls: type[Message], text: str, digits: int
+) -> None:
+    # The native core once summed 19 or more fraction digits into 64 bits before it counted
+    # them (undefined behaviour, which make sanitize reports).
+    text = text.format("1" * digits)
+    with pytest.raises(ConversionError) as info:
+        from_json(text, message_type=cls)
+    assert info.value.path == "$"
+    with pytest.raises(ConversionError):
+        from_dict(json.loads(text), message_type=cls)
+
+
+def test_fields_out_of_number_order_that_write_nothing_read_as_unset() -> None:
+    # The native core once copied from a buffer it had never allocated (memcpy from NULL)
+    # to put such fields in number order.
+    assert from_json('{"done":false,"name":""}') == Operation()
+    assert from_json(b'{"done":false,"name":""}') == Operation()
+    assert from_dict({"done": False, "name": ""}) == Operation()
+
+
+def test_a_surrogate_pair_held_as_two_code_points_is_a_conversion_error() -> None:
+    # json.loads makes such strings of an escaped high half and a raw low one (JSON text
+    # given as str), and from_dict may be given them: UTF-8 cannot encode them, and protobuf
+    # raised UnicodeEncodeError where the codec must raise ConversionError.
+    pair = "\ud800\ude00"
+    cases = [
+        (lambda: from_dict({pair: 1}, message_type=struct_pb2.Struct), r'$["\ud800\ude00"]'),
+        (lambda: from_json('{"\\ud800' + "\udc00" + '": 1}', message_type=struct_pb2.Struct), None),
+        (lambda: from_dict({"name": pair}), "$.name"),
+        (lambda: from_dict({"a": [pair]}, message_type=struct_pb2.Struct), "$.a[0]"),
+        (lambda: from_json('{"name": "\\ud83d' + "\ude00" + '"}'), "$.name"),
+    ]
+    for convert, path in cases:
+        with pytest.raises(ConversionError, match="surrogate pair as two code points") as e:
+            convert()
+        assert path is None or e.value.path == path
 
 
 def test_field_mask_path_without_lossless_json_form_is_refused() -> None:

@@ -170,6 +170,17 @@ def test_strings_and_keys_are_escaped_as_orjson_escapes_them(texts: list[str]) -
     assert contract(Rich, serialized(message))
 
 
+@pytest.mark.parametrize("special", ['"', "\\", "\x00", "\x1f", "\n", "\x7f", "é", "\U0001f600"])
+def test_a_character_to_escape_is_seen_at_every_offset(special: str) -> None:
+    # The writer looks at eight bytes at a time: a character to escape, or non-ASCII text to
+    # check, must be seen wherever it falls in a word (a bug once missed the upper four).
+    texts = ["a" * k + special + "b" * (17 - k) for k in range(18)]
+    message = Rich(repeated_string=texts, map_string_string={t: t for t in texts})
+    text = _native.encode_text(*core_args(Rich, serialized(message), REGISTRY, {}))
+    assert orjson.loads(text) == {"repeatedString": texts, "mapStringString": {t: t for t in texts}}
+    assert contract(Rich, serialized(message))
+
+
 def test_text_that_is_not_utf8_is_declined() -> None:
     # proto2 strings are not validated: wire bytes can hold anything, and the Python codec
     # (through encode's decline) reports it

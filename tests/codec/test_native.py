@@ -20,7 +20,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import orjson
 import pytest
 from google.protobuf import duration_pb2, struct_pb2, timestamp_pb2
 from google.protobuf.message import Message
@@ -39,9 +38,8 @@ from test_codec_differential import (
 from bench.corpus import make_corpus
 from v1op_pb import ConversionError, TypeRegistry, from_dict, from_json, pack, to_dict, to_json
 from v1op_pb._codec import native_enabled, native_stats, set_native
-from v1op_pb._codec.codec import PURE_PYTHON_VARIABLE
+from v1op_pb._codec.codec import PURE_PYTHON_VARIABLE, Codec
 from v1op_pb._codec.descriptors import is_repeated
-from v1op_pb._codec.jsontext import _may_differ
 from v1op_pb._codec.plan import TABLES, TABLES_BY_CLASS, _native, packed_by_runtime
 
 pytestmark = [
@@ -418,28 +416,6 @@ def test_many_conversions_leave_nothing_behind() -> None:
 
 # --- the check of orjson's reading (jsontext._may_differ), in C ----------------------------
 
-TEXTS = st.one_of(
-    st.builds(lambda c: c[1], mutated_inputs()),
-    st.text(alphabet='{}[]":,\\u003a0123456789 ', max_size=60),
-    st.builds(lambda n: '{"a":' + "1" * n + "}", st.integers(15, 22)),
-    st.builds(lambda k: f'{{"{k}":1,"{k}":2}}', st.text(alphabet="a:b", max_size=3)),
-)
-
-
-@settings(PROPERTY, max_examples=300)
-@given(TEXTS, st.booleans())
-def test_same_reading_is_what_may_differ_finds(text: str, as_bytes: bool) -> None:
-    try:
-        value = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return
-    data = text.encode("utf-8") if as_bytes else text
-    same = _native.same_reading(data, value)
-    if same:  # never says "same" where the Python check would read the text again
-        assert not _may_differ(text.encode("utf-8"), value)
-    else:
-        event("native check: read again")
-
 
 def test_no_declines_on_the_benchmark_corpus() -> None:
     ops = make_corpus(60, 0)
@@ -483,3 +459,39 @@ def test_packedness_asked_of_the_runtime_is_the_descriptors() -> None:
     assert len(fields) == 15  # the 12 numeric kinds, bool, Shade and NullValue
     for field in fields:
         assert packed_by_runtime(field) == field.is_packed, field.name
+
+
+DECLINED_BY_THE_CORE = [
+    b'{"singleDouble":123456789012345678901}',  # an integer beyond 64 bits: read by Python
+    b'{"singleInt32":NaN}',  # not JSON: the Python codec reports it
+    b'{"singleString":"\\ud800"}',  # a lone surrogate: json.loads keeps it, orjson refuses it
+]
+
+
+@pytest.mark.parametrize("text", DECLINED_BY_THE_CORE)
+def test_a_conversion_the_core_declines_asks_it_once(text: bytes) -> None:
+    # transcode_text once read a declined text in C a second time (decode_text again), and
+    # counted the decline twice; a decline now goes to the Python codec at once.
+    codec = Codec(REGISTRY)
+    convert: list[Callable[[], Any]] = [
+        lambda: codec.transcode_text(text, Rich).decode(),
+        lambda: from_json(text, message_type=Rich, registry=REGISTRY),
+        lambda: from_json(text.decode(), message_type=Rich, registry=REGISTRY),
+    ]
+    for each in convert:
+        native_stats(reset=True)
+        ours, theirs, stats = both(each)
+        assert ours == theirs
+        assert stats["parse_text_declined"] == 1 and stats["parse_declined"] == 0, stats
+        assert stats["parse"] == stats["parse_text"] == 0, stats
+
+
+def test_an_emit_the_core_declines_asks_it_once() -> None:
+    # A field the schema does not know: the text path declines, and the Python codec, not
+    # the core's value path as well, reports it.
+    message = Rich(single_int32=1)
+    message.MergeFromString(b"\xf8\xff\x7f\x01")  # field 262143, a varint
+    for write in (to_json, to_dict):
+        ours, theirs, stats = both(lambda write=write: write(message, registry=REGISTRY))
+        assert ours == theirs and ours[0] == "error"
+        assert stats["emit_text_declined"] + stats["emit_declined"] == 1, stats

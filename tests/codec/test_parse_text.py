@@ -40,7 +40,7 @@ from v1op_pb import ConversionError, Operation, TypeRegistry, from_json, to_json
 from v1op_pb._codec import jsontext, native_stats
 from v1op_pb._codec.codec import PURE_PYTHON_VARIABLE, Codec, _repack_maps
 from v1op_pb._codec.descriptors import is_repeated
-from v1op_pb._codec.plan import TABLES, TABLES_BY_CLASS, _native, table_for
+from v1op_pb._codec.plan import TABLES, TABLES_BY_CLASS, FieldSpec, TableSpec, _native, table_for
 from v1op_pb._registry import default_registry
 
 pytestmark = [
@@ -541,11 +541,10 @@ def test_a_json_name_that_is_another_fields_key_is_asked_of_the_key_table() -> N
     # name "a" is field 2's key, and the text path must read it as the key table says.
     assert _native is not None
     table = _native.Table()
-    fields = (
-        (1, 5, 0, -1, 0, "a", None, None, None, None),
-        (2, 5, 0, -1, 1, "a", None, None, None, None),
+    fields = tuple(
+        FieldSpec(number, 5, 0, -1, number - 1, "a", None, None, None, None) for number in (1, 2)
     )
-    table.init("t.Clash", 0, 0, fields, {"a": 1, "b": 0}, 0, None)
+    table.init(TableSpec("t.Clash", 0, 0, fields, {"a": 1, "b": 0}, 0, None))
     args = (False, lambda url: None, {}, {}, False)
     for text, value in (('{"a": 7}', {"a": 7}), ('{"b": 7, "a": 1}', {"b": 7, "a": 1})):
         assert _native.decode_text(table, text, *args) == _native.decode(table, value, *args)

@@ -176,7 +176,7 @@ async def create_finished(manager: OperationManager, for_user: Principal = ADA) 
 
 
 async def stored(store: SQLiteStore) -> list[Operation]:
-    return (await store.list(Query(include_deleted=True))).operations
+    return (await store.list(Query(deleted=None))).operations
 
 
 def violation_fields(error: GoogleAPICallError) -> list[str]:

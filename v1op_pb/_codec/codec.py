@@ -10,13 +10,14 @@ Errors carry a JSON path: each level that catches a ConversionError prepends its
 index and re-raises, so the success path never builds a path.
 
 When the native core (``_native``, built from ``native/``) is present, it converts first:
-JSON value -> wire bytes -> one ``MergeFromString`` to read, ``SerializePartialToString`` ->
-wire bytes -> JSON value to write, driven by the tables of ``plan``. It accepts exactly what
-the Python codec accepts, with equal results; whatever it does not accept it declines, and
-the Python codec runs on the same input and gives the answer or the ConversionError with its
-path, so that there is one source of errors. Declines are counted (``native_stats``).
-``encode_text`` has the core write compact JSON text straight from the wire bytes: the bytes
-``orjson.dumps`` writes for ``encode``'s value.
+JSON text or a JSON value -> wire bytes -> one ``MergeFromString`` to read,
+``SerializePartialToString`` -> wire bytes -> JSON text or value to write, driven by the
+tables of ``plan``. It accepts exactly what the Python codec accepts, with equal results;
+whatever it does not accept it declines, and the Python codec runs on the same input and
+gives the answer or the ConversionError with its path, so that there is one source of
+errors. A conversion asks the core once: after a decline the Python codec runs (the core's
+other entry point would apply the same rules to the same input). Conversions and declines
+are counted (``native_stats``, public as ``v1op_pb.native_stats``).
 ``V1OP_PB_PURE_PYTHON=1`` in the environment turns the native core off.
 """
 
@@ -94,7 +95,6 @@ def set_native(enabled: bool) -> bool:
     if enabled and _native is None:
         raise RuntimeError("the native codec core (v1op_pb._codec._native) is not built")
     _core = _native if enabled else None
-    jsontext._fast = _core
     return previous
 
 
@@ -111,12 +111,16 @@ _CORE_COUNTS = (
 
 
 def native_stats(reset: bool = False) -> dict[str, int]:
-    """Counts of native conversions (parse, emit) and of declines (parse_declined,
-    emit_declined: the Python codec ran instead), and wire_refused (see _STATS);
-    parse_text: the parses read straight from JSON text (counted in parse too), and
-    parse_text_declined: texts the core declined to read (they were then parsed as values);
-    emit_text and emit_text_declined: the same for JSON text written straight from the wire.
-    Every count is present, 0 when the core is not built."""
+    """What the native core of the JSON codec did since the process started (or the last
+    ``reset=True``), for monitoring that conversions take the fast path.
+
+    ``parse``: messages read by the core (from JSON text or values; ``parse_text``: of them,
+    from text); ``parse_declined`` and ``parse_text_declined``: inputs it left to the Python
+    codec (unusual input, or input with an error, which the Python codec reports).
+    ``emit`` and ``emit_text``: messages written as JSON values and as JSON text;
+    ``emit_declined`` and ``emit_text_declined``: those it left to the Python codec.
+    ``wire_refused``: wire bytes of the core that protobuf refused (a bug; always 0).
+    Every count is present, all 0 when the core is not built or turned off."""
     with _STATS_LOCK:
         stats = dict(_STATS)
         if reset:
@@ -183,22 +187,25 @@ class Codec:
                 message = _merged(wire, message_class)
                 if message is not None:
                     return message
-        message = message_class()
-        self.decode_message(message, value, 1)
-        return message
+        return self._decode_python(value, message_class)
 
     def decode_text(self, data: str | bytes, message_class: type[M]) -> M:
         """``decode(jsontext.loads(data), message_class)``, read by the native core straight
         from the text when it can (no Python value in between); the same answer either way,
-        and on anything the core declines, that very path gives it (or the error)."""
+        and on anything the core declines, the Python codec gives it (or the error)."""
         core = _core
-        if core is not None and not self.check_unknown:
-            wire = self._core_reads(core.decode_text, _table_of(message_class), data)
-            if wire is not NotImplemented:
-                message = _merged(wire, message_class)
-                if message is not None:
-                    return message
-        return self.decode(jsontext.loads(data), message_class)
+        if core is None or self.check_unknown:
+            return self.decode(jsontext.loads(data), message_class)
+        wire = self._core_reads(core.decode_text, _table_of(message_class), data)
+        message = None if wire is NotImplemented else _merged(wire, message_class)
+        if message is None:
+            message = self._decode_python(jsontext.loads(data), message_class)
+        return message
+
+    def _decode_python(self, value: Any, message_class: type[M]) -> M:
+        message = message_class()
+        self.decode_message(message, value, 1)
+        return message
 
     def transcode_text(self, data: str | bytes, message_class: type[Message]) -> bytes:
         """``encode_text(decode_text(data, message_class))``: JSON text in, compact JSON text
@@ -209,14 +216,19 @@ class Codec:
         what JSON written from the message read from them is (maps come out sorted either
         way; tests check the two paths agree)."""
         core = _core
-        if core is not None and not self.check_unknown:
-            table = _table_of(message_class)
-            wire = self._core_reads(core.decode_text, table, data)
-            if wire is not NotImplemented:
-                text = self._core_writes(core.encode_text, table, wire)
-                if text is not NotImplemented:
-                    return text  # type: ignore[no-any-return]
-        return self.encode_text(self.decode_text(data, message_class))
+        if core is None or self.check_unknown:
+            return self.encode_text(self.decode_text(data, message_class))
+        table = _table_of(message_class)
+        wire = self._core_reads(core.decode_text, table, data)
+        if wire is NotImplemented:  # the Python codec reads it (the core is asked once)
+            return self.encode_text(self._decode_python(jsontext.loads(data), message_class))
+        text = self._core_writes(core.encode_text, table, wire)
+        if text is not NotImplemented:
+            return text  # type: ignore[no-any-return]
+        message = _merged(wire, message_class)
+        if message is None:
+            message = self._decode_python(jsontext.loads(data), message_class)
+        return orjson.dumps(self._encode_python(message))
 
     def _core_reads(self, read: Any, table: Any, source: Any) -> Any:
         """Wire bytes from the core's ``read`` (decode or decode_text), or NotImplemented."""
@@ -281,6 +293,9 @@ class Codec:
                     return value
             else:
                 _count("emit_declined")
+        return self._encode_python(message)
+
+    def _encode_python(self, message: Message) -> Any:
         if not self.check_unknown and _has_unknown_fields(message):
             return self._encode_checked(message)
         try:
@@ -294,10 +309,13 @@ class Codec:
         core = _core
         if core is not None and not self.check_unknown:
             wire = _serialized(message)
-            if wire is not None:
-                text = self._core_writes(core.encode_text, _table_of(type(message)), wire)
-                if text is not NotImplemented:
-                    return text  # type: ignore[no-any-return]
+            if wire is None:
+                _count("emit_declined")
+                return orjson.dumps(self._encode_python(message))
+            text = self._core_writes(core.encode_text, _table_of(type(message)), wire)
+            if text is not NotImplemented:
+                return text  # type: ignore[no-any-return]
+            return orjson.dumps(self._encode_python(message))
         return orjson.dumps(self.encode(message))
 
     def encode_message(self, message: Message, depth: int) -> Any:

@@ -35,10 +35,6 @@ _native = _load_native()
 """The native core of the codec (built from native/), or None if it is not built."""
 PURE_PYTHON = os.environ.get(PURE_PYTHON_VARIABLE, "") not in ("", "0")
 
-# The native core's check of orjson's reading (same_reading), or None: pure-Python mode, set
-# by the environment or by codec.set_native.
-_fast: ModuleType | None = None if PURE_PYTHON else _native
-
 MAX_DEPTH = 100
 """How deeply messages may nest, as in json_format: deeper input is a ConversionError."""
 
@@ -80,9 +76,6 @@ def loads(data: str | bytes | bytearray | memoryview) -> Any:
         except orjson.JSONDecodeError:
             pass  # read again below, for the error json.loads gives (or what orjson refuses)
         else:
-            fast = _fast
-            if fast is not None and fast.same_reading(data, value):
-                return value  # what _may_differ finds, counted in C
             raw = data.encode("utf-8") if isinstance(data, str) else data
             if not _may_differ(raw, value):
                 return value

@@ -1,7 +1,8 @@
 """Compact tables of message types for the native core (``_native``), made once per type.
 
 The C core reads only these tables, never a descriptor (as upb's mini tables drive its wire
-and JSON coders). A table holds, per field in number order: number, type, flags (repeated,
+and JSON coders). A table is filled from a ``TableSpec`` holding ``FieldSpec``s, read by
+their names (``Table.init``): per field in number order its number, type, flags (repeated,
 map, packed, presence, output-only, closed enum, NullValue), the index of its oneof when the
 oneof has other members, its position in declaration order, its JSON key, the enum's name
 tables, the table of its message type (or map entry type), and the JSON value
@@ -9,7 +10,8 @@ tables, the table of its message type (or map entry type), and the JSON value
 with a JSON form of their own, the JSON key -> field map (field names and JSON names, the
 JSON name winning as in the Python decoder), and flags for what the core leaves to the
 Python codec or must treat specially (groups; required fields, which packing into an Any
-checks; maps, whose order in a parsed Any payload only a parse of it knows).
+checks; maps, whose order in a parsed Any payload only a parse of it knows). The flag bits
+and well-known-type tags are the C module's own constants.
 
 Tables of the types a type reaches are made with it and published together, under a lock,
 so that a table the core reads is always complete.
@@ -18,7 +20,7 @@ so that a table the core reads is always complete.
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, NamedTuple
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
@@ -28,34 +30,65 @@ from .descriptors import is_repeated, is_required
 from .jsontext import _native
 from .scalars import SCALAR_ENCODERS, enum_encoder
 
-__all__ = ["TABLES", "TABLES_BY_CLASS", "WKT_TAGS", "map_order_matches", "table_for"]
+__all__ = [
+    "TABLES",
+    "TABLES_BY_CLASS",
+    "FieldSpec",
+    "TableSpec",
+    "map_order_matches",
+    "table_for",
+    "wkt_tag",
+]
 
 
 _T = FieldDescriptor
 
-# Field flags and table flags, as native.h spells them.
-F_REPEATED, F_MAP, F_PACKED, F_PRESENCE, F_OUTPUT_ONLY, F_ENUM_CLOSED, F_NULL_ENUM = (
-    1,
-    2,
-    4,
-    8,
-    16,
-    32,
-    64,
-)
-TF_HAS_MAPS, TF_HAS_REQUIRED = 2, 4
+
+class FieldSpec(NamedTuple):
+    """One field of a table, as ``Table.init`` reads it (by these names)."""
+
+    number: int
+    type: int
+    flags: int  # _native.F_*
+    oneof: int  # index of a oneof with other members, or -1
+    decl_index: int  # position in declaration order
+    json_name: str
+    enum_names: dict[int, str] | None  # number -> the first name (output)
+    enum_numbers: dict[str, int] | None  # name -> number (input)
+    sub: Any  # the Table of its message or map entry type, or None
+    unpopulated: tuple[Any] | None  # (what emit_unpopulated writes,) or None: nothing
+
+
+class TableSpec(NamedTuple):
+    """One message type's table, as ``Table.init`` reads it (by these names)."""
+
+    name: str
+    wkt: int  # _native.W_*, 0 for a regular message
+    flags: int  # _native.TF_*
+    fields: tuple[FieldSpec, ...]  # by number
+    keys: dict[str, int]  # field name and JSON name -> index in fields
+    noneofs: int
+    cls: Any  # the message class, or None
+
 
 _WRAPPERS = ("Double", "Float", "Int64", "UInt64", "Int32", "UInt32", "Bool", "String", "Bytes")
-WKT_TAGS: dict[str, int] = {
-    "google.protobuf.Any": 1,
-    "google.protobuf.Duration": 2,
-    "google.protobuf.FieldMask": 3,
-    "google.protobuf.ListValue": 4,
-    "google.protobuf.Struct": 5,
-    "google.protobuf.Timestamp": 6,
-    "google.protobuf.Value": 7,
-    **{f"google.protobuf.{kind}Value": 8 for kind in _WRAPPERS},
+_WKT_NAMES = {
+    "google.protobuf.Any": "W_ANY",
+    "google.protobuf.Duration": "W_DURATION",
+    "google.protobuf.FieldMask": "W_FIELD_MASK",
+    "google.protobuf.ListValue": "W_LIST_VALUE",
+    "google.protobuf.Struct": "W_STRUCT",
+    "google.protobuf.Timestamp": "W_TIMESTAMP",
+    "google.protobuf.Value": "W_VALUE",
+    **{f"google.protobuf.{kind}Value": "W_WRAPPER" for kind in _WRAPPERS},
 }
+
+
+def wkt_tag(full_name: str) -> int:
+    """The core's tag of a well-known type with a JSON form of its own, or 0."""
+    name = _WKT_NAMES.get(full_name)
+    return 0 if name is None or _native is None else int(getattr(_native, name))
+
 
 # The published tables, complete: read without the lock.
 TABLES: dict[Descriptor, Any] = {}
@@ -77,8 +110,9 @@ def table_for(descriptor: Descriptor) -> Any:
         if table is None:
             made = {d: _native.Table() for d in _reachable(descriptor) if d not in TABLES}
             tables = {**TABLES, **made}
+            closure = _closure_flags(descriptor, _native)
             for d, t in made.items():
-                _fill(d, t, tables)
+                _fill(d, t, tables, closure[d])
             TABLES.update(made)
             table = made[descriptor]
     return table
@@ -170,14 +204,43 @@ def _reachable(descriptor: Descriptor) -> list[Descriptor]:
     return list(seen)
 
 
-def _closure_flags(descriptor: Descriptor) -> int:
-    flags = 0
-    for d in _reachable(descriptor):
+def _closure_flags(root: Descriptor, core: Any) -> dict[Descriptor, int]:
+    """Per type reachable from root, whether a type it reaches (itself included) has
+    required fields or maps. One depth-first pass (Tarjan's strongly connected components:
+    the types of a cycle share their flags), so linear in the fields."""
+    index: dict[Descriptor, int] = {}
+    low: dict[Descriptor, int] = {}
+    found: dict[Descriptor, int] = {}  # what a type and the types it reaches hold
+    stack: list[Descriptor] = []
+    flags: dict[Descriptor, int] = {}
+
+    def visit(d: Descriptor) -> None:
+        index[d] = low[d] = len(index)
+        at = len(stack)
+        stack.append(d)
+        found[d] = 0
         for field in d.fields:
             if is_required(field):
-                flags |= TF_HAS_REQUIRED
+                found[d] |= core.TF_HAS_REQUIRED
             if _is_map(field):
-                flags |= TF_HAS_MAPS
+                found[d] |= core.TF_HAS_MAPS
+            sub = _message_type(field)
+            if sub is not None and sub not in index:
+                visit(sub)
+            if sub is not None and sub not in flags:  # on the stack: in d's component
+                low[d] = min(low[d], low[sub])
+            elif sub is not None:
+                found[d] |= flags[sub]
+        if low[d] == index[d]:  # d roots a component: pop it, with the flags of all of it
+            component = stack[at:]
+            del stack[at:]
+            total = 0
+            for member in component:
+                total |= found[member]
+            for member in component:
+                flags[member] = total
+
+    visit(root)
     return flags
 
 
@@ -240,50 +303,58 @@ def _unpopulated(field: FieldDescriptor) -> tuple[Any] | None:
     return (_encoder(field)(field.default_value),)
 
 
-def _fill(descriptor: Descriptor, table: Any, tables: dict[Descriptor, Any]) -> None:
-    declared = list(descriptor.fields)
-    by_number = sorted(declared, key=lambda f: f.number)
-    real_oneofs = [o for o in descriptor.oneofs if any(_real_oneof(f) is o for f in o.fields)]
-    oneof_index = {o.name: i for i, o in enumerate(real_oneofs)}
+def _field_flags(field: FieldDescriptor, core: Any) -> int:
+    flags = 0
+    for applies, flag in (
+        (is_repeated(field), core.F_REPEATED),
+        (_is_map(field), core.F_MAP),
+        (_is_packed(field), core.F_PACKED),
+        (field.has_presence and not is_repeated(field), core.F_PRESENCE),
+        (is_output_only(field), core.F_OUTPUT_ONLY),
+        (field.enum_type is not None and field.enum_type.is_closed, core.F_ENUM_CLOSED),
+        (
+            field.enum_type is not None
+            and field.enum_type.full_name == "google.protobuf.NullValue",
+            core.F_NULL_ENUM,
+        ),
+    ):
+        if applies:
+            flags |= flag
+    return flags
+
+
+def _fill(descriptor: Descriptor, table: Any, tables: dict[Descriptor, Any], flags: int) -> None:
+    core = _native
+    assert core is not None
+    declared = {field.number: index for index, field in enumerate(descriptor.fields)}
+    by_number = sorted(descriptor.fields, key=lambda f: f.number)
+    real_oneofs = {
+        o.name: None for o in descriptor.oneofs if any(_real_oneof(f) is o for f in o.fields)
+    }
+    oneof_index = {name: i for i, name in enumerate(real_oneofs)}
     specs = []
     for field in by_number:
-        flags = 0
-        if is_repeated(field):
-            flags |= F_REPEATED
-        if _is_map(field):
-            flags |= F_MAP
-        if _is_packed(field):
-            flags |= F_PACKED
-        if field.has_presence and not is_repeated(field):
-            flags |= F_PRESENCE
-        if is_output_only(field):
-            flags |= F_OUTPUT_ONLY
         names: dict[int, str] | None = None
         numbers: dict[str, int] | None = None
         if field.enum_type is not None:
-            enum = field.enum_type
-            if enum.is_closed:
-                flags |= F_ENUM_CLOSED
-            if enum.full_name == "google.protobuf.NullValue":
-                flags |= F_NULL_ENUM
             names = {}
-            for value in enum.values:  # the first name of an aliased number is written
+            for value in field.enum_type.values:  # the first name of an aliased number
                 names.setdefault(value.number, value.name)
-            numbers = {value.name: value.number for value in enum.values}
+            numbers = {value.name: value.number for value in field.enum_type.values}
         oneof = _real_oneof(field)
         sub = _message_type(field)
         specs.append(
-            (
-                field.number,
-                field.type,
-                flags,
-                -1 if oneof is None else oneof_index[oneof.name],
-                declared.index(field),
-                field.json_name,
-                names,
-                numbers,
-                None if sub is None else tables[sub],
-                _unpopulated(field),
+            FieldSpec(
+                number=field.number,
+                type=field.type,
+                flags=_field_flags(field, core),
+                oneof=-1 if oneof is None else oneof_index[oneof.name],
+                decl_index=declared[field.number],
+                json_name=field.json_name,
+                enum_names=names,
+                enum_numbers=numbers,
+                sub=None if sub is None else tables[sub],
+                unpopulated=_unpopulated(field),
             )
         )
     keys: dict[str, int] = {}
@@ -293,13 +364,15 @@ def _fill(descriptor: Descriptor, table: Any, tables: dict[Descriptor, Any]) -> 
         keys[field.json_name] = index
     cls = None if descriptor.GetOptions().map_entry else _message_class(descriptor)
     table.init(
-        descriptor.full_name,
-        WKT_TAGS.get(descriptor.full_name, 0),
-        _closure_flags(descriptor),
-        tuple(specs),
-        keys,
-        len(real_oneofs),
-        cls,
+        TableSpec(
+            name=descriptor.full_name,
+            wkt=wkt_tag(descriptor.full_name),
+            flags=flags,
+            fields=tuple(specs),
+            keys=keys,
+            noneofs=len(real_oneofs),
+            cls=cls,
+        )
     )
 
 

@@ -31,6 +31,7 @@ _NUMBER_TEXT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?\Z")
 _UNPAIRED_SURROGATE = re.compile(
     "[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]"
 )
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _BASE64_TEXT = re.compile(r"[A-Za-z0-9+/\-_]*={0,2}\Z")
 
 
@@ -159,6 +160,10 @@ def decode_string(value: Any) -> str:
         raise ConversionError(f"expected a string, got {describe(value)}")
     if _UNPAIRED_SURROGATE.search(value):
         raise ConversionError("string contains an unpaired UTF-16 surrogate")
+    if _SURROGATE.search(value):  # json.loads makes these of "\\ud83d" and a raw low half
+        raise ConversionError(
+            "string holds a UTF-16 surrogate pair as two code points, which UTF-8 cannot encode"
+        )
     return value
 
 

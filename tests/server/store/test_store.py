@@ -150,8 +150,8 @@ async def make_mixed(store: Store) -> None:
         (Query(seen=True), [3]),
         (Query(seen=False), [1, 2, 4, 6]),
         (Query(creator="users/ada", done=True, seen=False), [2]),
-        (Query(include_deleted=True), [1, 2, 3, 4, 5, 6]),
-        (Query(creator="users/ada", include_deleted=True, done=True), [2, 3, 5]),
+        (Query(deleted=None), [1, 2, 3, 4, 5, 6]),
+        (Query(creator="users/ada", deleted=None, done=True), [2, 3, 5]),
     ],
 )
 @async_test
@@ -230,7 +230,7 @@ async def test_list_columns_follow_modify(store):
 
     await store.modify([make_name(1)], delete)
     assert (await store.list(Query())).total_size == 0
-    assert names_of(await store.list(Query(include_deleted=True))) == [make_name(1)]
+    assert names_of(await store.list(Query(deleted=None))) == [make_name(1)]
 
 
 # --- modify ----------------------------------------------------------------------------------
@@ -414,11 +414,11 @@ async def test_reopening_keeps_every_operation(opened):
     store = opened()
     await make_mixed(store)
     await store.modify([make_name(1)], stamp_updater)
-    expected = {op.name: op for op in (await store.list(Query(include_deleted=True))).operations}
+    expected = {op.name: op for op in (await store.list(Query(deleted=None))).operations}
     await store.aclose()
 
     reopened = opened()
-    page = await reopened.list(Query(include_deleted=True))
+    page = await reopened.list(Query(deleted=None))
     assert {op.name: op for op in page.operations} == expected
     assert (await reopened.get(make_name(1))).updater == "services/again"
     # The columns survive too, so filtered lists still answer right.

@@ -1,6 +1,7 @@
-/* Output buffers, varints and base64: the byte-level pieces both directions share. */
+/* The byte-level pieces both directions share: output buffers, growable arrays, varints and
+ * fixed-width values both ways, base64 both ways, UTF-8 validation, decimal digits.
+ */
 #include "native.h"
-#include <string.h>
 
 int buf_grow(Buf *b, Py_ssize_t extra) {
     if (extra > PY_SSIZE_T_MAX / 2 - b->len) {
@@ -21,37 +22,38 @@ int buf_grow(Buf *b, Py_ssize_t extra) {
 
 void buf_free(Buf *b) {
     PyMem_Free(b->data);
-    b->data = NULL;
-    b->len = b->cap = 0;
+    *b = (Buf){0};
 }
 
-int varint_size(uint64_t v) {
-    int n = 1;
-    while (v >= 0x80) {
-        v >>= 7;
-        n++;
+int vec_reserve(void **items, Py_ssize_t *cap, Py_ssize_t need, size_t size) {
+    if (need <= *cap) return OK;
+    Py_ssize_t grown = *cap ? *cap : 16;
+    while (grown < need) grown *= 2;
+    void *more = (size_t)grown <= PY_SSIZE_T_MAX / size
+                     ? PyMem_Realloc(*items, (size_t)grown * size) : NULL;
+    if (more == NULL) {
+        PyErr_NoMemory();
+        return ERR;
     }
-    return n;
+    *items = more;
+    *cap = grown;
+    return OK;
 }
 
-static inline void put_varint(char *p, uint64_t v, Py_ssize_t *len) {
-    Py_ssize_t i = *len;
+static inline Py_ssize_t put_varint(char *p, uint64_t v) {
+    Py_ssize_t i = 0;
     while (v >= 0x80) {
         p[i++] = (char)((v & 0x7f) | 0x80);
         v >>= 7;
     }
     p[i++] = (char)v;
-    *len = i;
+    return i;
 }
 
-int buf_varint(Buf *b, uint64_t v) {
+int buf_varint_slow(Buf *b, uint64_t v) {
     if (buf_reserve(b, 10) != OK) return ERR;
-    put_varint(b->data, v, &b->len);
+    b->len += put_varint(b->data + b->len, v);
     return OK;
-}
-
-int buf_tag(Buf *b, uint32_t number, int wire_type) {
-    return buf_varint(b, ((uint64_t)number << 3) | (uint64_t)wire_type);
 }
 
 int buf_raw(Buf *b, const void *p, Py_ssize_t n) {
@@ -61,30 +63,24 @@ int buf_raw(Buf *b, const void *p, Py_ssize_t n) {
     return OK;
 }
 
-int buf_fixed32(Buf *b, uint32_t v) {
-    uint8_t out[4];
-    for (int i = 0; i < 4; i++) out[i] = (uint8_t)(v >> (8 * i));
-    return buf_raw(b, out, 4);
-}
-
-int buf_fixed64(Buf *b, uint64_t v) {
+int buf_fixed(Buf *b, uint64_t v, int size) {
     uint8_t out[8];
-    for (int i = 0; i < 8; i++) out[i] = (uint8_t)(v >> (8 * i));
-    return buf_raw(b, out, 8);
+    for (int i = 0; i < size; i++) out[i] = (uint8_t)(v >> (8 * i));
+    return buf_raw(b, out, size);
 }
 
 int buf_close(Buf *b, Py_ssize_t start) {
     Py_ssize_t size = b->len - start;
-    int n = varint_size((uint64_t)size);
+    char head[10];
+    Py_ssize_t n = put_varint(head, (uint64_t)size);
     if (buf_reserve(b, n) != OK) return ERR;
     memmove(b->data + start + n, b->data + start, (size_t)size);
-    Py_ssize_t at = start;
-    put_varint(b->data, (uint64_t)size, &at);
+    memcpy(b->data + start, head, (size_t)n);
     b->len += n;
     return OK;
 }
 
-int rd_varint(Rd *r, uint64_t *out) {
+int rd_varint_slow(Rd *r, uint64_t *out) {
     uint64_t v = 0;
     for (int shift = 0; shift < 64; shift += 7) {
         if (r->p >= r->end) return DECLINE;
@@ -117,14 +113,6 @@ void base64_write(char *o, const uint8_t *p, Py_ssize_t n) {
         o[j++] = (i + 1 < n) ? B64[(v >> 6) & 63] : '=';
         o[j++] = '=';
     }
-}
-
-PyObject *base64_encode(const uint8_t *p, Py_ssize_t n) {
-    if (n > (PY_SSIZE_T_MAX / 4) * 3 - 3) return PyErr_NoMemory();
-    PyObject *out = PyUnicode_New(base64_size(n), 127);
-    if (out == NULL) return NULL;
-    base64_write((char *)PyUnicode_DATA(out), p, n);
-    return out;
 }
 
 static int b64_value(unsigned char c) {
@@ -163,4 +151,50 @@ int base64_decode_into(Buf *b, const char *s, Py_ssize_t n) {
     }
     b->len += j;
     return OK;
+}
+
+int utf8_char(const uint8_t *p, const uint8_t *end) {
+    uint8_t c = p[0], lo = 0x80, hi = 0xBF;
+    int n;
+    if (c >= 0xC2 && c <= 0xDF) n = 2;
+    else if (c == 0xE0) n = 3, lo = 0xA0;
+    else if (c == 0xED) n = 3, hi = 0x9F;
+    else if (c >= 0xE1 && c <= 0xEF) n = 3;
+    else if (c == 0xF0) n = 4, lo = 0x90;
+    else if (c == 0xF4) n = 4, hi = 0x8F;
+    else if (c >= 0xF1 && c <= 0xF3) n = 4;
+    else return 0;
+    if (end - p < n || p[1] < lo || p[1] > hi) return 0;
+    for (int k = 2; k < n; k++)
+        if ((p[k] & 0xC0) != 0x80) return 0;
+    return n;
+}
+
+int utf8_valid(const uint8_t *p, Py_ssize_t n) {
+    const uint8_t *end = p + n;
+    while (p < end) {
+        uint64_t w;
+        if (end - p >= 8 && (memcpy(&w, p, 8), !(w & 0x8080808080808080ULL))) {
+            p += 8;
+        } else if (*p < 0x80) {
+            p++;
+        } else {
+            int len = utf8_char(p, end);
+            if (len == 0) return 0;
+            p += len;
+        }
+    }
+    return 1;
+}
+
+int fmt_digits(char *out, uint64_t x, int negative) {
+    char digits[24];
+    int n = 0, len = 0;
+    if (negative) out[len++] = '-';
+    do {
+        digits[n++] = (char)('0' + x % 10);
+        x /= 10;
+    } while (x);
+    while (n) out[len++] = digits[--n];
+    return len;
 }

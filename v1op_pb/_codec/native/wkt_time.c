@@ -1,6 +1,6 @@
-/* Timestamp, Duration and FieldMask: their JSON text read into wire bytes and written from
- * them, for all three paths (JSON values, text in, text out); civil-date arithmetic, 0, 3, 6
- * or 9 fraction digits, FieldMask paths camelCase <-> snake_case as protobuf's helpers do.
+/* Timestamp, Duration and FieldMask: their JSON strings read into wire bytes and written
+ * from them, for both drivers; civil-date arithmetic, 0, 3, 6 or 9 fraction digits,
+ * FieldMask paths camelCase <-> snake_case as protobuf's helpers do.
  */
 #include "native.h"
 #include <string.h>
@@ -41,10 +41,15 @@ static int digits(const char *s, int n, int *out) {
     return 1;
 }
 
-static const char *ascii_text(PyObject *v, Py_ssize_t *n) {
-    if (!PyUnicode_CheckExact(v) || !PyUnicode_IS_ASCII(v)) return NULL;
-    *n = PyUnicode_GET_LENGTH(v);
-    return (const char *)PyUnicode_DATA(v);
+/* The fraction after the '.' at s[*i]: 1 to 9 digits, as nanoseconds. The digits are
+ * counted before they are summed (19 of them would overflow a 64-bit sum). */
+static int fraction(const char *s, Py_ssize_t n, Py_ssize_t *i, int64_t *nanos) {
+    Py_ssize_t start = ++*i;
+    while (*i < n && s[*i] >= '0' && s[*i] <= '9') ++*i;
+    int count = (int)(*i - start), value;
+    if (count < 1 || count > 9 || !digits(s + start, count, &value)) return DECLINE;
+    for (*nanos = value; count < 9; count++) *nanos *= 10;
+    return OK;
 }
 
 static int write_int_field(Buf *b, uint32_t number, int64_t v) {
@@ -55,15 +60,7 @@ static int write_int_field(Buf *b, uint32_t number, int64_t v) {
 
 /* --- Timestamp ------------------------------------------------------------------------ */
 
-int parse_timestamp(Buf *b, PyObject *v) {
-    Py_ssize_t n;
-    const char *s = ascii_text(v, &n);
-    if (s == NULL) return DECLINE;
-    return parse_timestamp_text(b, s, n);
-}
-
-/* s: ASCII text (JSON's value or the text reader's string). */
-int parse_timestamp_text(Buf *b, const char *s, Py_ssize_t n) {
+int timestamp_from_text(Buf *b, const char *s, Py_ssize_t n) {
     if (n < 20) return DECLINE;
     int year, month, day, hour, minute, second;
     if (!digits(s, 4, &year) || s[4] != '-' || !digits(s + 5, 2, &month) || s[7] != '-' ||
@@ -73,13 +70,7 @@ int parse_timestamp_text(Buf *b, const char *s, Py_ssize_t n) {
         return DECLINE;
     Py_ssize_t i = 19;
     int64_t nanos = 0;
-    if (s[i] == '.') {
-        Py_ssize_t start = ++i;
-        while (i < n && s[i] >= '0' && s[i] <= '9') nanos = nanos * 10 + (s[i++] - '0');
-        Py_ssize_t count = i - start;
-        if (count < 1 || count > 9) return DECLINE;
-        for (Py_ssize_t k = count; k < 9; k++) nanos *= 10;
-    }
+    if (s[i] == '.' && fraction(s, n, &i, &nanos) != OK) return DECLINE;
     int64_t offset = 0;
     if (i < n && s[i] == 'Z') {
         i++;
@@ -180,24 +171,9 @@ int timestamp_text(const uint8_t *p, Py_ssize_t n, char *text) {
     return len;
 }
 
-int emit_timestamp(const uint8_t *p, Py_ssize_t n, PyObject **out) {
-    char text[WKT_TEXT_MAX];
-    int len = timestamp_text(p, n, text);
-    if (len < 0) return DECLINE;
-    *out = PyUnicode_FromStringAndSize(text, len);
-    return *out ? OK : ERR;
-}
-
 /* --- Duration ------------------------------------------------------------------------- */
 
-int parse_duration(Buf *b, PyObject *v) {
-    Py_ssize_t n;
-    const char *s = ascii_text(v, &n);
-    if (s == NULL) return DECLINE;
-    return parse_duration_text(b, s, n);
-}
-
-int parse_duration_text(Buf *b, const char *s, Py_ssize_t n) {
+int duration_from_text(Buf *b, const char *s, Py_ssize_t n) {
     Py_ssize_t i = 0;
     int negative = 0;
     if (i < n && s[i] == '-') {
@@ -212,13 +188,7 @@ int parse_duration_text(Buf *b, const char *s, Py_ssize_t n) {
     }
     if (i == start) return DECLINE;
     int64_t nanos = 0;
-    if (i < n && s[i] == '.') {
-        start = ++i;
-        while (i < n && s[i] >= '0' && s[i] <= '9') nanos = nanos * 10 + (s[i++] - '0');
-        Py_ssize_t count = i - start;
-        if (count < 1 || count > 9) return DECLINE;
-        for (Py_ssize_t k = count; k < 9; k++) nanos *= 10;
-    }
+    if (i < n && s[i] == '.' && fraction(s, n, &i, &nanos) != OK) return DECLINE;
     if (i >= n || s[i] != 's' || i + 1 != n) return DECLINE;
     if (negative) {
         seconds = -seconds;
@@ -248,24 +218,9 @@ int duration_text(const uint8_t *p, Py_ssize_t n, char *text) {
     return len;
 }
 
-int emit_duration(const uint8_t *p, Py_ssize_t n, PyObject **out) {
-    char text[WKT_TEXT_MAX];
-    int len = duration_text(p, n, text);
-    if (len < 0) return DECLINE;
-    *out = PyUnicode_FromStringAndSize(text, len);
-    return *out ? OK : ERR;
-}
-
 /* --- FieldMask ------------------------------------------------------------------------ */
 
-int parse_field_mask(Buf *b, PyObject *v) {
-    Py_ssize_t n;
-    const char *s = ascii_text(v, &n);
-    if (s == NULL) return DECLINE;
-    return parse_field_mask_text(b, s, n);
-}
-
-int parse_field_mask_text(Buf *b, const char *s, Py_ssize_t n) {
+int field_mask_from_text(Buf *b, const char *s, Py_ssize_t n) {
     if (n == 0) return OK;
     Py_ssize_t start = 0;
     for (Py_ssize_t i = 0; i <= n; i++) {
@@ -332,13 +287,3 @@ int field_mask_text(const uint8_t *p, Py_ssize_t n, Buf *out) {
     return rc;
 }
 
-int emit_field_mask(const uint8_t *p, Py_ssize_t n, PyObject **out) {
-    Buf text = {0};
-    int rc = field_mask_text(p, n, &text);
-    if (rc == OK) {
-        *out = PyUnicode_DecodeASCII(text.data ? text.data : "", text.len, NULL);
-        if (*out == NULL) rc = ERR;
-    }
-    buf_free(&text);
-    return rc;
-}

@@ -4,6 +4,7 @@
 
 from .base import (
     SCHEMA_VERSION,
+    STATES,
     Change,
     OnChange,
     Page,
@@ -13,12 +14,14 @@ from .base import (
     StoredOperationExists,
     StoredOperationMissing,
     StoreUnavailable,
+    state_of,
 )
 from .opening import open_store
 from .sqlite import SQLiteStore
 
 __all__ = [
     "SCHEMA_VERSION",
+    "STATES",
     "Change",
     "OnChange",
     "Page",
@@ -30,4 +33,5 @@ __all__ = [
     "StoredOperationExists",
     "StoredOperationMissing",
     "open_store",
+    "state_of",
 ]

@@ -17,11 +17,15 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from google.protobuf import timestamp_pb2
+
 from ..._operation import Operation
 
 __all__ = [
     "SCHEMA_VERSION",
+    "STATES",
     "Change",
+    "Columns",
     "OnChange",
     "Page",
     "Query",
@@ -30,11 +34,19 @@ __all__ = [
     "StoreUnavailable",
     "StoredOperationExists",
     "StoredOperationMissing",
+    "indexed_columns",
+    "state_of",
 ]
 
 # The layout of the tables every engine writes; a store refuses a database of a later one,
-# which a newer server wrote and this one would misread.
-SCHEMA_VERSION = 1
+# which a newer server wrote and this one would misread, and migrates one of an earlier one
+# at start-up. 2: the columns create_ns, finish_ns, delete_ns and state.
+SCHEMA_VERSION = 2
+
+# Where an operation stands, as lists filter on it: an error with code CANCELLED is an
+# abort (AbortOperation, google.longrunning's CancelOperation), any other error a failure.
+STATES = ("running", "succeeded", "failed", "aborted")
+_CANCELLED = 1  # google.rpc.Code.CANCELLED
 
 # Told, from a thread of the store's, of operations that another process finished or
 # deleted: their names, or None when the engine cannot say which (every wait re-reads).
@@ -61,6 +73,50 @@ class SchemaTooNew(StoreUnavailable):
     """The database was laid out by a newer server than this one."""
 
 
+def state_of(operation: Operation) -> str:
+    """One of STATES."""
+    if not operation.done:
+        return "running"
+    if operation.HasField("error"):
+        return "aborted" if operation.error.code == _CANCELLED else "failed"
+    return "succeeded"
+
+
+def _nanos(timestamp: timestamp_pb2.Timestamp) -> int:
+    return timestamp.seconds * 1_000_000_000 + timestamp.nanos
+
+
+# creator, done, seen, deleted, create_ns, finish_ns, delete_ns, state
+Columns = tuple[str, bool, bool, bool, int, int | None, int | None, str]
+
+
+def indexed_columns(operation: Operation) -> Columns:
+    """What every engine stores beside an operation's bytes, for lists and for aging rows
+    out: creator, done, seen, deleted, create_ns, finish_ns, delete_ns, state.
+
+    ``finish_ns`` is the operation's update_time while it is done: engines keep the first
+    value a row gets (the write that finished it), so later writes (mark seen, delete) do
+    not move it."""
+    done = operation.done
+    deleted = operation.HasField("delete_time")
+    finish = None
+    if done:
+        stamp = (
+            operation.update_time if operation.HasField("update_time") else operation.create_time
+        )
+        finish = _nanos(stamp)
+    return (
+        operation.creator,
+        done,
+        operation.HasField("seen_by_creator_time"),
+        deleted,
+        _nanos(operation.create_time),
+        finish,
+        _nanos(operation.delete_time) if deleted else None,
+        state_of(operation),
+    )
+
+
 @dataclass(frozen=True)
 class Query:
     """Which operations a list returns: all fields combine with AND; None means any."""
@@ -68,8 +124,12 @@ class Query:
     creator: str | None = None
     done: bool | None = None
     seen: bool | None = None
-    include_deleted: bool = False
-    after: int = 0  # a Page.cursor: only operations stored after it
+    states: frozenset[str] | None = None  # only operations in these STATES
+    deleted: bool | None = False  # False: not deleted; True: only deleted; None: either
+    newest_first: bool = False  # creation order, newest first (else oldest first)
+    # A Page.cursor (0: the first page): only operations stored after it, or before it when
+    # newest_first.
+    after: int = 0
     limit: int = 0  # 0: no limit
 
 
@@ -95,7 +155,7 @@ class Store(Protocol):
         """The stored operations among ``names``, by name."""
 
     def list(self, query: Query) -> Awaitable[Page]:
-        """Matching operations in creation order."""
+        """Matching operations in creation order (newest first with ``newest_first``)."""
 
     def modify(
         self, names: Sequence[str], change: Change, *, clock: Callable[[], int] = time.time_ns

@@ -36,7 +36,9 @@ from .base import (
     Query,
     SchemaTooNew,
     StoreUnavailable,
+    indexed_columns,
 )
+from .queries import page_order, where_of
 from .writes import Insert, Modify, Write, Writer, apply, names_of, settle_from_thread
 
 __all__ = ["CHANNEL", "PostgresStore"]
@@ -63,19 +65,39 @@ CREATE TABLE v1op_operations (
     seen boolean NOT NULL,
     deleted boolean NOT NULL,
     data bytea NOT NULL
-);
-CREATE INDEX v1op_operations_by_creator
+)
+"""
+# Schema 2's columns, as schema 1's table gains them (a new table too: see _create_schema).
+_NEW_COLUMNS = """
+ALTER TABLE v1op_operations
+    ADD COLUMN create_ns bigint NOT NULL DEFAULT 0,
+    ADD COLUMN finish_ns bigint,
+    ADD COLUMN delete_ns bigint,
+    ADD COLUMN state text NOT NULL DEFAULT 'running'
+        CHECK (state IN ('running', 'succeeded', 'failed', 'aborted'))
+"""
+_INDEXES = """
+CREATE INDEX IF NOT EXISTS v1op_operations_by_creator
     ON v1op_operations (creator, deleted, done, seen, seq);
+CREATE INDEX IF NOT EXISTS v1op_operations_by_creator_state
+    ON v1op_operations (creator, deleted, state, seq);
+CREATE INDEX IF NOT EXISTS v1op_operations_by_state ON v1op_operations (deleted, state, seq);
+CREATE INDEX IF NOT EXISTS v1op_operations_by_finish
+    ON v1op_operations (finish_ns) WHERE finish_ns IS NOT NULL;
+CREATE INDEX IF NOT EXISTS v1op_operations_by_delete
+    ON v1op_operations (delete_ns) WHERE delete_ns IS NOT NULL
 """
 _GET = "SELECT data FROM v1op_operations WHERE name = %s"
 _GET_MANY = "SELECT name, data FROM v1op_operations WHERE name = ANY(%s)"
 _LOCK_ROWS = "SELECT name, data FROM v1op_operations WHERE name = ANY(%s) ORDER BY name FOR UPDATE"
 _INSERT = (
-    "INSERT INTO v1op_operations (name, creator, done, seen, deleted, data) "
-    "VALUES (%s, %s, %s, %s, %s, %s)"
+    "INSERT INTO v1op_operations (name, data, creator, done, seen, deleted, create_ns, "
+    "finish_ns, delete_ns, state) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
+# finish_ns keeps the time of the write that finished the operation.
 _UPDATE = (
-    "UPDATE v1op_operations SET creator = %s, done = %s, seen = %s, deleted = %s, data = %s "
+    "UPDATE v1op_operations SET data = %s, creator = %s, done = %s, seen = %s, deleted = %s, "
+    "create_ns = %s, finish_ns = COALESCE(finish_ns, %s), delete_ns = %s, state = %s "
     "WHERE name = %s"
 )
 # PostgreSQL's text cannot hold NUL: no stored name has one (reads of such a name find
@@ -200,31 +222,19 @@ class PostgresStore:
         return {name: Operation.FromString(data) for name, data in rows}
 
     async def list(self, query: Query) -> Page:
-        where: builtins.list[sql.Composable] = [sql.SQL("TRUE")]
-        params: builtins.list[Any] = []
-        for column, value in (("creator", query.creator), ("done", query.done)):
-            if value is not None:
-                where.append(sql.SQL("{} = %s").format(sql.Identifier(column)))
-                params.append(value)
-        if query.seen is not None:
-            where.append(sql.SQL("seen = %s"))
-            params.append(query.seen)
-        if not query.include_deleted:
-            where.append(sql.SQL("NOT deleted"))
-        condition = sql.SQL(" AND ").join(where)
+        condition, params = where_of(query, "%s")
+        order, cursor_params = page_order(query, "%s")
         async with self._connection() as conn, conn.transaction():
             # One snapshot for the count and the page, as SQLite's read transaction gives.
             await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
             cursor = await conn.execute(
-                sql.SQL("SELECT count(*) FROM v1op_operations WHERE {}").format(condition), params
+                f"SELECT count(*) FROM v1op_operations WHERE {condition}",
+                params,
             )
             count = await cursor.fetchone()
             cursor = await conn.execute(
-                sql.SQL(
-                    "SELECT seq, data FROM v1op_operations WHERE {} AND seq > %s "
-                    "ORDER BY seq LIMIT %s"
-                ).format(condition),
-                [*params, query.after, query.limit if query.limit > 0 else None],
+                f"SELECT seq, data FROM v1op_operations WHERE {condition} AND {order} LIMIT %s",
+                [*params, *cursor_params, query.limit if query.limit > 0 else None],
                 binary=True,
             )
             rows = await cursor.fetchall()
@@ -430,6 +440,7 @@ def _create_schema(conn: psycopg.Connection[Any], where: str) -> None:
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
         exists = conn.execute("SELECT to_regclass('v1op_schema') IS NOT NULL").fetchone()
+        version = 0
         if exists and exists[0]:
             row = conn.execute("SELECT max(version) FROM v1op_schema").fetchone()
             version = row[0] if row and row[0] is not None else 0
@@ -440,10 +451,29 @@ def _create_schema(conn: psycopg.Connection[Any], where: str) -> None:
                 )
             if version == SCHEMA_VERSION:
                 return
-        for statement in _SCHEMA.split(";"):
+        if version == 0:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(sql.SQL(statement.strip()))
+        conn.execute(sql.SQL(_NEW_COLUMNS.strip()))
+        if version > 0:
+            _fill_new_columns(conn)
+        for statement in _INDEXES.split(";"):
             if statement.strip():
                 conn.execute(sql.SQL(statement.strip()))
         conn.execute("INSERT INTO v1op_schema (version) VALUES (%s)", (SCHEMA_VERSION,))
+
+
+def _fill_new_columns(conn: psycopg.Connection[Any]) -> None:
+    """Schema 1 to 2, in the start-up transaction: schema 2's columns filled in from each
+    stored operation."""
+    rows = conn.execute("SELECT seq, data FROM v1op_operations", binary=True).fetchall()
+    with conn.cursor() as cursor:
+        cursor.executemany(
+            "UPDATE v1op_operations SET create_ns = %s, finish_ns = %s, delete_ns = %s, "
+            "state = %s WHERE seq = %s",
+            [(*indexed_columns(Operation.FromString(data))[4:], seq) for seq, data in rows],
+        )
 
 
 def _why(error: psycopg.Error) -> str:
@@ -479,11 +509,7 @@ def _storable(batch: builtins.list[Write]) -> builtins.list[Write]:
     return kept
 
 
-def _columns(operation: Operation) -> tuple[str, bool, bool, bool, bytes]:
-    return (
-        operation.creator,
-        operation.done,
-        operation.HasField("seen_by_creator_time"),
-        operation.HasField("delete_time"),
-        operation.SerializeToString(deterministic=True),
-    )
+def _columns(operation: Operation) -> tuple[bytes | str | bool | int | None, ...]:
+    """The values of _INSERT and _UPDATE, in their order: the bytes, then the indexed
+    columns."""
+    return (operation.SerializeToString(deterministic=True), *indexed_columns(operation))

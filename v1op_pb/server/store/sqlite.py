@@ -38,7 +38,9 @@ from .base import (
     Query,
     SchemaTooNew,
     StoreUnavailable,
+    indexed_columns,
 )
+from .queries import page_order, where_of
 from .writes import Insert, Modify, Write, Writer, apply, names_of
 
 __all__ = ["WATCH_SECONDS", "SQLiteStore"]
@@ -49,25 +51,48 @@ BUSY_SECONDS = 10.0
 # SQLite limits bound parameters per statement; this stays well under it.
 _CHUNK = 500
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS operations (
+_TABLE = """
+CREATE TABLE operations (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     name TEXT NOT NULL UNIQUE,
     creator TEXT NOT NULL,
     done INTEGER NOT NULL,
     seen INTEGER NOT NULL,
     deleted INTEGER NOT NULL,
-    data BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS operations_by_creator
-    ON operations (creator, deleted, done, seen, seq);
+    data BLOB NOT NULL,
+    create_ns INTEGER NOT NULL DEFAULT 0,
+    finish_ns INTEGER,
+    delete_ns INTEGER,
+    state TEXT NOT NULL DEFAULT 'running'
+)
 """
+# Schema 2's columns, as schema 1's table gains them (see _migrate).
+_NEW_COLUMNS = (
+    "create_ns INTEGER NOT NULL DEFAULT 0",
+    "finish_ns INTEGER",
+    "delete_ns INTEGER",
+    "state TEXT NOT NULL DEFAULT 'running'",
+)
+_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS operations_by_creator "
+    "ON operations (creator, deleted, done, seen, seq)",
+    "CREATE INDEX IF NOT EXISTS operations_by_creator_state "
+    "ON operations (creator, deleted, state, seq)",
+    "CREATE INDEX IF NOT EXISTS operations_by_state ON operations (deleted, state, seq)",
+    "CREATE INDEX IF NOT EXISTS operations_by_finish ON operations (finish_ns) "
+    "WHERE finish_ns IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS operations_by_delete ON operations (delete_ns) "
+    "WHERE delete_ns IS NOT NULL",
+)
 _GET = "SELECT data FROM operations WHERE name = ?"
 _INSERT = (
-    "INSERT INTO operations (name, creator, done, seen, deleted, data) VALUES (?, ?, ?, ?, ?, ?)"
+    "INSERT INTO operations (name, data, creator, done, seen, deleted, create_ns, finish_ns, "
+    "delete_ns, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+# finish_ns keeps the time of the write that finished the operation.
 _UPDATE = (
-    "UPDATE operations SET creator = ?, done = ?, seen = ?, deleted = ?, data = ? WHERE name = ?"
+    "UPDATE operations SET data = ?, creator = ?, done = ?, seen = ?, deleted = ?, "
+    "create_ns = ?, finish_ns = COALESCE(finish_ns, ?), delete_ns = ?, state = ? WHERE name = ?"
 )
 
 
@@ -119,14 +144,32 @@ class SQLiteStore:
                     f"SQLite database {self.path} has schema version {version}; this server "
                     f"knows up to {SCHEMA_VERSION}: run a newer v1op"
                 )
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    self._db.execute(statement)
+            exists = self._db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'operations'"
+            ).fetchone()
+            if not exists:
+                self._db.execute(_TABLE)
+            elif version < 2:
+                self._migrate()
+            for statement in _INDEXES:
+                self._db.execute(statement)
             self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        """Schema 1 to 2, in the start-up transaction: the new columns, filled in from each
+        stored operation."""
+        for column in _NEW_COLUMNS:
+            self._db.execute(f"ALTER TABLE operations ADD COLUMN {column}")
+        rows = self._db.execute("SELECT seq, data FROM operations").fetchall()
+        self._db.executemany(
+            "UPDATE operations SET create_ns = ?, finish_ns = ?, delete_ns = ?, state = ? "
+            "WHERE seq = ?",
+            [(*indexed_columns(Operation.FromString(data))[4:], seq) for seq, data in rows],
+        )
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -149,20 +192,8 @@ class SQLiteStore:
         return await asyncio.to_thread(self._list, query)
 
     def _list(self, query: Query) -> Page:
-        where = ["1 = 1"]
-        params: builtins.list[str | int] = []
-        if query.creator is not None:
-            where.append("creator = ?")
-            params.append(query.creator)
-        if query.done is not None:
-            where.append("done = ?")
-            params.append(int(query.done))
-        if query.seen is not None:
-            where.append("seen = ?")
-            params.append(int(query.seen))
-        if not query.include_deleted:
-            where.append("deleted = 0")
-        condition = " AND ".join(where)
+        condition, params = where_of(query, "?")
+        order, cursor_params = page_order(query, "?")
         limit = query.limit if query.limit > 0 else -1
         with self._reading(self._patient, self._busy_seconds) as db, _snapshot(db):
             # One snapshot for the count and the page.
@@ -170,9 +201,8 @@ class SQLiteStore:
                 f"SELECT COUNT(*) FROM operations WHERE {condition}", params
             ).fetchone()
             rows = db.execute(
-                f"SELECT seq, data FROM operations WHERE {condition} AND seq > ? "
-                "ORDER BY seq LIMIT ?",
-                [*params, query.after, limit],
+                f"SELECT seq, data FROM operations WHERE {condition} AND {order} LIMIT ?",
+                [*params, *cursor_params, limit],
             ).fetchall()
         cursor = rows[-1][0] if rows else 0
         return Page([Operation.FromString(data) for _, data in rows], total, cursor)
@@ -355,11 +385,7 @@ def _rows(db: sqlite3.Connection, names: Sequence[str]) -> dict[str, bytes]:
     return found
 
 
-def _columns(operation: Operation) -> tuple[str, int, int, int, bytes]:
-    return (
-        operation.creator,
-        int(operation.done),
-        int(operation.HasField("seen_by_creator_time")),
-        int(operation.HasField("delete_time")),
-        operation.SerializeToString(deterministic=True),
-    )
+def _columns(operation: Operation) -> tuple[bytes | str | bool | int | None, ...]:
+    """The values of _INSERT and _UPDATE, in their order: the bytes, then the indexed
+    columns."""
+    return (operation.SerializeToString(deterministic=True), *indexed_columns(operation))
