@@ -7,9 +7,10 @@ once against it, so each protocol gets the same identity, rules, limits and erro
 
 Routes are aiohttp's: ``/<Service>/<Method>`` for Connect and gRPC-Web, a catch-all under
 each REST prefix (``/v1/...``, which the REST handler matches against the google.api.http
-templates itself), ``/openapi.json``, ``/healthz``, ``/readyz`` and the web page under ``/ui/``
-(``webpage``); more can be added to ``app.router``. What no route takes, and any failure, is answered in the shape of
-the caller's protocol, never with aiohttp's text or HTML pages.
+templates itself), ``/openapi.json``, ``/healthz``, ``/readyz`` and the web page under
+``/ui/`` (``webpage``); more can be added to ``app.router``. What no route takes, and any
+failure, is answered in the shape of the caller's protocol, never with aiohttp's text or HTML
+pages.
 """
 
 from __future__ import annotations

@@ -94,4 +94,3 @@ def add_web_page(app: web.Application) -> None:
     app.router.add_get(f"{UI_PREFIX}/inbox", page)
     app.router.add_get(f"{UI_PREFIX}/operations/{{id:[^/]+}}", page)
     app.router.add_get(f"{UI_PREFIX}/assets/{{name:[^/]+}}", asset)
-
