@@ -69,11 +69,11 @@ export class Api {
     } catch {
       throw new ApiError(UNAVAILABLE, "the server cannot be reached");
     }
-    let body = null;
+    let body;
     try {
       body = await response.json();
     } catch {
-      body = null;
+      body = null; // not JSON: the status line is all there is
     }
     if (response.ok && body !== null) {
       return body;
@@ -134,7 +134,7 @@ function restError(response, body) {
   return new ApiError(2, `HTTP ${response.status} without a Status body`);
 }
 
-// Connect's error codes, by name (https://connectrpc.com/docs/protocol/#error-codes).
+// Connect's error codes, by name (the table of the Connect protocol's specification).
 const CONNECT_CODES = {
   canceled: 1,
   unknown: 2,

@@ -183,23 +183,25 @@ export function detailView(main, context) {
     }
   }
 
-  (async () => {
+  const kept = context.state?.operation;
+  if (kept?.name === name && kept.deleteTime) {
+    // Deleted operations are listed (show_deleted) but not served by name (NOT_FOUND): the
+    // list that linked here had it whole, and a deleted operation no longer changes.
+    error.textContent = "This operation is deleted: shown as the list had it.";
+    show(kept);
+  } else {
+    load();
+  }
+
+  async function load() {
     try {
       show(await api.get(name));
     } catch (failure) {
-      if (signal.aborted) {
-        return;
+      if (!signal.aborted) {
+        error.textContent = `Could not load ${name}: ${failure.describe?.() ?? failure}`;
       }
-      const kept = context.state?.operation;
-      if (failure.code === NOT_FOUND && kept?.name === name && kept.deleteTime) {
-        // Deleted operations are not served by name; the list that linked here had it.
-        error.textContent = "This operation is deleted: shown as the list had it.";
-        show(kept);
-        return;
-      }
-      error.textContent = `Could not load ${name}: ${failure.describe?.() ?? failure}`;
     }
-  })();
+  }
 
   return {
     unmount: () => {

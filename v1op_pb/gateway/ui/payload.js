@@ -145,7 +145,7 @@ function list(items, render) {
 }
 
 function linkElement(link) {
-  let url = null;
+  let url;
   try {
     url = new URL(link.url);
   } catch {

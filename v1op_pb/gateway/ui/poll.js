@@ -83,7 +83,7 @@ export class Poller {
       if (signal.aborted) {
         return;
       }
-      let changed = false;
+      let changed;
       this.again = false;
       try {
         changed = await this.task(signal);
