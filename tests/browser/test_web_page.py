@@ -230,6 +230,8 @@ def browser(server: Server, tmp_path_factory):
             # A viewer away from UTC, so that local times differ from the stored ones.
             timezone_id=VIEWER_ZONE,
             locale="en-US",
+            # No animation: a screenshot shows a progress bar where it is going.
+            reduced_motion="reduce",
         )
         context.set_default_timeout(SHOWN_TIMEOUT_MS)
         yield context

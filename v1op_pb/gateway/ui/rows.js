@@ -2,7 +2,7 @@
 // a refreshed page brings it again (so focus and the progress bars stay put), and a
 // progress bar with its message for each running operation while its row is on screen.
 
-import { ProgressBar, fill, h, operationId, operationPath, stateBadges, timeElement } from "./dom.js";
+import { ProgressBar, codeName, fill, h, operationId, operationPath, stateBadges, timeElement } from "./dom.js";
 import { Poller, perOperation } from "./poll.js";
 
 class OperationRow {
@@ -20,12 +20,14 @@ class OperationRow {
       operationId(operation.name),
     );
     this.facts = h("p", { class: "op-facts muted" });
+    this.outcome = h("p", { class: "op-error" });
     this.progressSlot = h("div");
     this.element = h(
       "li",
       { class: "op" },
       h("div", { class: "op-head" }, this.link, this.badges),
       this.facts,
+      this.outcome,
       this.progressSlot,
     );
     this.bar = null;
@@ -50,6 +52,8 @@ class OperationRow {
       ? ["Finished ", timeElement(operation.updateTime ?? operation.createTime)]
       : ["Started ", timeElement(operation.createTime)];
     fill(this.facts, when, operation.creator ? ` · by ${operation.creator}` : "");
+    const error = operation.error;
+    this.outcome.textContent = error ? `${codeName(error.code)}: ${error.message ?? ""}` : "";
     const running = !operation.done && !operation.deleteTime;
     if (running && this.bar === null) {
       this.bar = new ProgressBar(`Progress of ${operationId(operation.name)}`);
