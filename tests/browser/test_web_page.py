@@ -377,6 +377,7 @@ def test_the_list_is_newest_first_paged_and_filtered_by_state(tab, producer, use
     expect(page).to_have_url(re.compile(r"/ui/\?state=failed$"))
     expect(rows).to_have_count(1)
     expect(rows.first).to_contain_text("Failed")
+    expect(rows.first.locator(".op-error")).to_have_text("INTERNAL: it broke")
     page.get_by_label("State").select_option("running")
     expect(rows).to_have_count(1)
     expect(rows.first.locator("a.op-name")).to_have_text(running.split("/")[1])
@@ -641,6 +642,10 @@ def test_every_view_fits_375_pixels(tab, producer, users):
     tab.sign_in(person)
     expect(page.locator("li.op")).to_have_count(2)
     expect(page.get_by_role("progressbar")).to_have_attribute("aria-valuenow", "10")
+    expect(page.locator(".op-error")).to_have_text(
+        f"FAILED_PRECONDITION: the evaluation failed: {HOSTILE}"
+    )
+    no_injection(tab)
     assert tab.fits()
     tab.shot("list-375")
     page.get_by_role("link", name=re.compile("^Inbox")).click()
