@@ -295,6 +295,43 @@ def tab(browser, server: Server) -> Iterator[Tab]:
     assert opened.unexpected_errors() == []
 
 
+# WCAG 2 contrast of every piece of text on screen against the background it is drawn on:
+# 4.5:1, or 3:1 for large text (24 px, or 18.66 px bold). Disabled controls are exempt.
+LOW_CONTRAST = """() => {
+  const rgba = (text) => (text.match(/[\\d.]+/g) || []).map(Number);
+  const luminance = ([r, g, b]) => {
+    const linear = (c) =>
+      c / 255 <= 0.03928 ? c / 255 / 12.92 : ((c / 255 + 0.055) / 1.055) ** 2.4;
+    return 0.2126 * linear(r) + 0.7152 * linear(g) + 0.0722 * linear(b);
+  };
+  const background = (element) => {
+    for (let e = element; e; e = e.parentElement) {
+      const color = rgba(getComputedStyle(e).backgroundColor);
+      if (color.length === 3 || (color.length === 4 && color[3] > 0)) return color.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  const found = [];
+  for (const element of document.querySelectorAll("body *")) {
+    const own = [...element.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+    if (!own || !element.checkVisibility() || element.closest(":disabled")) continue;
+    const style = getComputedStyle(element);
+    const [a, b] = [luminance(rgba(style.color)), luminance(background(element))];
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    const size = parseFloat(style.fontSize);
+    const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
+    if (ratio < (large ? 3 : 4.5)) {
+      found.push(`${element.textContent.trim().slice(0, 40)}: ${ratio.toFixed(2)}`);
+    }
+  }
+  return found;
+}"""
+
+
+def low_contrast(tab: Tab) -> list[str]:
+    return list(tab.page.evaluate(LOW_CONTRAST))
+
+
 def row(tab: Tab, name: str):
     return tab.page.locator("li.op").filter(
         has=tab.page.locator(f'a[href$="{name.split("/")[1]}"]')
@@ -334,6 +371,7 @@ def test_sign_in_keeps_the_token_in_session_storage_only(tab, users):
     expect(page.get_by_role("heading", name="Operations")).to_be_visible()
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_label("Token")).to_be_visible()
+    assert low_contrast(tab) == []
     assert page.evaluate("sessionStorage.length") == 0
     assert not any(TOKENS[person] in text for _, text in tab.console)
 
@@ -364,6 +402,7 @@ def test_the_list_is_newest_first_paged_and_filtered_by_state(tab, producer, use
     ]
     assert shown == [name.split("/")[1] for name in made[::-1][:20]]
     expect(rows.first.get_by_role("progressbar")).to_have_attribute("aria-valuenow", "10")
+    assert low_contrast(tab) == []
     tab.shot("list")
 
     page.get_by_role("button", name="Older").click()
@@ -378,6 +417,7 @@ def test_the_list_is_newest_first_paged_and_filtered_by_state(tab, producer, use
     expect(rows).to_have_count(1)
     expect(rows.first).to_contain_text("Failed")
     expect(rows.first.locator(".op-error")).to_have_text("INTERNAL: it broke")
+    assert low_contrast(tab) == []
     page.get_by_label("State").select_option("running")
     expect(rows).to_have_count(1)
     expect(rows.first.locator("a.op-name")).to_have_text(running.split("/")[1])
@@ -547,6 +587,7 @@ def test_a_failed_operation_shows_its_error_and_typed_details_as_text(tab, produ
     assert full.rstrip("Z").split(".")[0] in created.get_attribute("title")
     expect(created).to_have_attribute("datetime", created.get_attribute("title"))
     no_injection(tab)
+    assert low_contrast(tab) == []
     tab.shot("detail-failed")
 
 
@@ -601,6 +642,7 @@ def test_the_creator_aborts_a_running_operation_and_others_are_refused(tab, prod
     page.get_by_role("button", name="Abort…").click()
     page.get_by_role("button", name="Abort operation").click()
     expect(page.locator(".badges-line")).to_contain_text("Aborted")
+    assert low_contrast(tab) == []
     expect(page.get_by_role("region", name="Error", exact=True)).to_contain_text(
         f"CANCELLED (code 1)aborted by {person}"
     )
