@@ -8,6 +8,8 @@ MAKEFLAGS += --no-builtin-rules
 MAKEFLAGS += --no-print-directory
 
 PYTHON ?= python3
+# Playwright (the browser tests) drives Debian's /usr/bin/chromium: never a download of its own.
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 VENV := .venv
 BIN := $(VENV)/bin
 # The stamp is newer than pyproject.toml, setup.py and the native codec's C sources once the
@@ -21,6 +23,12 @@ GEN_STAMP := $(GEN_VENV)/.installed
 BUF_VERSION := 1.75.0
 BUF := .tools/node_modules/.bin/buf
 BUF_STAMP := .tools/.buf-$(BUF_VERSION)
+# ESLint for the web page's JavaScript, from npm like buf (in a prefix of its own: an npm
+# install without a package.json would remove what another one installed beside it).
+ESLINT_VERSION := 10.16.0
+ESLINT_PACKAGES := eslint@$(ESLINT_VERSION) @eslint/js@10.0.1 globals@17.15.0
+ESLINT := .tools/eslint/node_modules/.bin/eslint
+ESLINT_STAMP := .tools/.eslint-$(ESLINT_VERSION)
 # buf breaking compares proto/ with this commit's (the previous commit of main, in CI).
 BUF_AGAINST ?= HEAD~1
 # The lowest supported version of every runtime dependency (requirements/lowest.txt).
@@ -74,6 +82,11 @@ $(GEN_STAMP): requirements/gen.txt
 
 $(BUF_STAMP):
 	npm install --silent --no-save --prefix .tools @bufbuild/buf@$(BUF_VERSION)
+	touch $@
+
+$(ESLINT_STAMP):
+	mkdir -p .tools/eslint
+	npm install --silent --no-save --prefix .tools/eslint $(ESLINT_PACKAGES)
 	touch $@
 
 $(LOWEST_STAMP): pyproject.toml requirements/lowest.txt
@@ -180,11 +193,16 @@ test-lowest: $(LOWEST_STAMP) $(BUF_STAMP) ## Run the test suite on the lowest su
 	$(LOWEST_VENV)/bin/python -m pytest $(PYTEST_PARALLEL)
 
 .PHONY: lint
-lint: $(VENV_STAMP) ## Lint: ruff, mypy --strict (package and examples), buf lint and breaking
+lint: $(VENV_STAMP) ## Lint: ruff, mypy --strict (package and examples), eslint (the web page), buf lint and breaking
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy v1op_pb examples
+	$(MAKE) eslint
 	$(MAKE) buf
+
+.PHONY: eslint
+eslint: $(ESLINT_STAMP) ## ESLint the web page's JavaScript (v1op_pb/gateway/ui, rules in eslint.config.mjs)
+	$(ESLINT) --max-warnings 0 v1op_pb/gateway/ui
 
 .PHONY: buf
 buf: $(VENV_STAMP) $(GEN_STAMP) $(BUF_STAMP) ## buf lint proto/, and buf breaking against BUF_AGAINST

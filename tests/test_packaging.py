@@ -75,6 +75,11 @@ def test_the_wheel_carries_license_protos_stubs_and_markers(tmp_path: Path) -> N
         # The protos' comments, for the OpenAPI document (v1op openapi, /openapi.json).
         "v1op/v1/source_info.binpb",
     } <= names
+    # The web page (/ui/): every file of gateway/ui, and nothing else there.
+    ui = ROOT / "v1op_pb" / "gateway" / "ui"
+    shipped = {n for n in names if n.startswith("v1op_pb/gateway/ui/")}
+    assert shipped == {f"v1op_pb/gateway/ui/{f.name}" for f in ui.iterdir()}
+    assert "v1op_pb/gateway/ui/index.html" in shipped
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names), sorted(names)
     assert any(n.startswith("v1op_pb/_codec/_native") and n.endswith(".so") for n in names)
     # The tests and tools stay out of what users install.

@@ -32,7 +32,12 @@ def required_but(command: str, option: str) -> list[str]:
 
 
 # Variables the project reads for other things: no option may take one.
-OTHER_VARIABLES = {"V1OP_TOKEN", "V1OP_PB_PURE_PYTHON", "V1OP_REQUIRE_POSTGRES"}
+OTHER_VARIABLES = {
+    "V1OP_TOKEN",
+    "V1OP_PB_PURE_PYTHON",
+    "V1OP_REQUIRE_POSTGRES",
+    "V1OP_REQUIRE_BROWSER",
+}
 
 
 @pytest.fixture(autouse=True)

@@ -7,9 +7,10 @@ once against it, so each protocol gets the same identity, rules, limits and erro
 
 Routes are aiohttp's: ``/<Service>/<Method>`` for Connect and gRPC-Web, a catch-all under
 each REST prefix (``/v1/...``, which the REST handler matches against the google.api.http
-templates itself), ``/openapi.json``, ``/healthz`` and ``/readyz``; more (static files) can
-be added to ``app.router``. What no route takes, and any failure, is answered in the shape of
-the caller's protocol, never with aiohttp's text or HTML pages.
+templates itself), ``/openapi.json``, ``/healthz``, ``/readyz`` and the web page under
+``/ui/`` (``webpage``); more can be added to ``app.router``. What no route takes, and any
+failure, is answered in the shape of the caller's protocol, never with aiohttp's text or HTML
+pages.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from .http_rules import routes_of
 from .openapi import openapi_document
 from .remote import ChannelDispatcher, open_channel
 from .rest import RestHandler, no_route, status_response
+from .webpage import add_web_page
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
@@ -122,6 +124,7 @@ def create_http_app(
     app.router.add_get("/openapi.json", _openapi_handler(document))
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz_handler(dispatcher))
+    add_web_page(app)
     return app
 
 

@@ -12,12 +12,14 @@ import json
 import re
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from google.api_core.exceptions import InvalidArgument
 from google.longrunning import operations_proto_pb2 as lro
 from google.protobuf import empty_pb2
 from google.protobuf.message import Message
+from google.rpc import error_details_pb2
 from v1op.v1 import operation_service_pb2 as pb
 
 from .._calls import CallInfo
@@ -25,6 +27,7 @@ from .._errors import excerpt
 from .._operation import Operation
 from .auth import Principal
 from .manager import Listing, OperationManager
+from .store import STATES
 
 __all__ = ["SERVICES", "Handler", "handlers_for", "to_longrunning"]
 
@@ -37,6 +40,13 @@ SERVICES = (
     lro.DESCRIPTOR.services_by_name["Operations"],
 )
 _LRO_FILTER = re.compile(r"\s*done\s*=\s*(true|false)\s*\Z")
+# ListOperations' filter: `state = <state>` terms joined by OR (AIP-160's keyword, in
+# capitals); a state bare or quoted, in any case.
+_OR = re.compile(r"\s+OR\s+")
+_STATE_TERM = re.compile(r'state\s*=\s*("?)([A-Za-z_]+)\1\Z')
+_DELETED = "deleted"
+_FILTER_STATES = (*STATES, _DELETED)
+_STATE_LIST = ", ".join(_FILTER_STATES)
 # google.protobuf.Duration's range (about 10,000 years).
 _MAX_DURATION_SECONDS = 315_576_000_000
 
@@ -88,12 +98,20 @@ class _OperationHandlers:
     async def list(
         self, request: pb.ListOperationsRequest, who: Principal, call: CallInfo
     ) -> pb.ListOperationsResponse:
-        after = _decode_page_token(request.page_token, "list")
-        page = await self._manager.list(who, request.page_size, after=after)
+        selection = _list_selection(request)
+        after = _decode_page_token(request.page_token, selection.scope)
+        page = await self._manager.list(
+            who,
+            request.page_size,
+            after=after,
+            states=selection.states,
+            deleted=selection.deleted,
+            newest_first=selection.newest_first,
+        )
         return pb.ListOperationsResponse(
             operations=page.operations,
             total_size=page.total_size,
-            next_page_token=_next_page_token(page, "list"),
+            next_page_token=_next_page_token(page, selection.scope),
         )
 
     async def list_unseen(
@@ -230,6 +248,84 @@ def _parse_filter(text: str) -> bool | None:
             f"unsupported filter {excerpt(text)}; use 'done=true' or 'done=false'"
         )
     return match.group(1) == "true"
+
+
+@dataclass(frozen=True)
+class _ListSelection:
+    """What a ListOperationsRequest's filter, order_by and show_deleted ask for."""
+
+    states: frozenset[str] | None
+    deleted: bool | None
+    newest_first: bool
+
+    @property
+    def scope(self) -> str:
+        """What a page token of this listing is good for. The plain listing keeps the scope
+        its tokens had before the filter existed."""
+        if self.states is None and self.deleted is False and not self.newest_first:
+            return "list"
+        states = ",".join(sorted(self.states)) if self.states is not None else "*"
+        order = "desc" if self.newest_first else "asc"
+        return f"list:states={states}:deleted={self.deleted}:order={order}"
+
+
+def _list_selection(request: pb.ListOperationsRequest) -> _ListSelection:
+    names = _parse_state_filter(request.filter)
+    newest_first = _parse_order_by(request.order_by)
+    deleted: bool | None = None if request.show_deleted else False
+    states: frozenset[str] | None = names or None
+    if names is not None and _DELETED in names:
+        if len(names) > 1:
+            raise _invalid(
+                "filter", "state = deleted stands alone: it cannot be joined with other states"
+            )
+        if not request.show_deleted:
+            raise _invalid("filter", "state = deleted lists deleted operations: set show_deleted")
+        deleted, states = True, None
+    return _ListSelection(states, deleted, newest_first)
+
+
+def _parse_state_filter(text: str) -> frozenset[str] | None:
+    """The states of ``state = <state> OR ...``; None for an empty filter."""
+    if not text.strip():
+        return None
+    names = set()
+    for term in _OR.split(text.strip()):
+        match = _STATE_TERM.match(term)
+        if match is None:
+            raise _invalid(
+                "filter",
+                f"unsupported filter {excerpt(text)}; use state = <state>, terms joined by OR, "
+                f"with a state of {_STATE_LIST}",
+            )
+        name = match.group(2).lower()
+        if name not in _FILTER_STATES:
+            raise _invalid(
+                "filter", f"unknown state {excerpt(match.group(2))}; the states: {_STATE_LIST}"
+            )
+        names.add(name)
+    return frozenset(names)
+
+
+def _parse_order_by(text: str) -> bool:
+    """Whether ``order_by`` asks for newest first."""
+    words = text.split()
+    if words in ([], ["create_time"]):
+        return False
+    if words == ["create_time", "desc"]:
+        return True
+    raise _invalid(
+        "order_by",
+        f"unsupported order {excerpt(text)}; use 'create_time' (oldest first, the default) "
+        "or 'create_time desc' (newest first)",
+    )
+
+
+def _invalid(field: str, description: str) -> InvalidArgument:
+    violation = error_details_pb2.BadRequest(
+        field_violations=[{"field": field, "description": description}]
+    )
+    return InvalidArgument(f"{field}: {description}", details=[violation])
 
 
 def _seconds_of(duration: Any, field: str) -> float:

@@ -123,12 +123,30 @@ class OperationManager:
         return result
 
     async def list(
-        self, who: Principal, page_size: int, *, after: int = 0, done: bool | None = None
+        self,
+        who: Principal,
+        page_size: int,
+        *,
+        after: int = 0,
+        done: bool | None = None,
+        states: frozenset[str] | None = None,
+        deleted: bool | None = False,
+        newest_first: bool = False,
     ) -> Listing:
-        """One page of what ``who`` may read, in creation order, from the store cursor
-        ``after``."""
+        """One page of what ``who`` may read (a user its own operations, a service every
+        one), in creation order (``newest_first``: the newest first), from the store cursor
+        ``after``; only ``states`` (of store.STATES) when given; ``deleted`` as
+        ``Query.deleted`` (deleted ones appear in lists only: reads by name say NOT_FOUND)."""
         creator = None if who.is_service else who.name
-        query = Query(creator=creator, done=done, after=after, limit=_page_size(page_size))
+        query = Query(
+            creator=creator,
+            done=done,
+            states=states,
+            deleted=deleted,
+            newest_first=newest_first,
+            after=after,
+            limit=_page_size(page_size),
+        )
         return await self._page(query, full=True)
 
     async def list_unseen(

@@ -27,7 +27,7 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from v1op.v1 import operation_pb2 as v1op_dot_v1_dot_operation__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fv1op/v1/operation_service.proto\x12\x07v1op.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x17v1op/v1/operation.proto\")\n\x13GetOperationRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"=\n\x14GetOperationResponse\x12%\n\toperation\x18\x01 \x01(\x0b\x32\x12.v1op.v1.Operation\"0\n\x19\x42\x61tchGetOperationsRequest\x12\x13\n\x05names\x18\x01 \x03(\tB\x04\xe2\x41\x01\x02\"D\n\x1a\x42\x61tchGetOperationsResponse\x12&\n\noperations\x18\x01 \x03(\x0b\x32\x12.v1op.v1.Operation\">\n\x15ListOperationsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"m\n\x16ListOperationsResponse\x12&\n\noperations\x18\x01 \x03(\x0b\x32\x12.v1op.v1.Operation\x12\x12\n\ntotal_size\x18\x02 \x01(\x05\x12\x17\n\x0fnext_page_token\x18\x03 \x01(\t\"j\n\x1bListUnseenOperationsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12$\n\x04view\x18\x02 \x01(\x0e\x32\x16.v1op.v1.OperationView\x12\x12\n\npage_token\x18\x03 \x01(\t\"s\n\x1cListUnseenOperationsResponse\x12&\n\noperations\x18\x01 \x03(\x0b\x32\x12.v1op.v1.Operation\x12\x12\n\ntotal_size\x18\x02 \x01(\x05\x12\x17\n\x0fnext_page_token\x18\x03 \x01(\t\"E\n\x16UpdateOperationRequest\x12+\n\toperation\x18\x01 \x01(\x0b\x32\x12.v1op.v1.OperationB\x04\xe2\x41\x01\x02\"@\n\x17UpdateOperationResponse\x12%\n\toperation\x18\x01 \x01(\x0b\x32\x12.v1op.v1.Operation\"G\n\x18\x46inalizeOperationRequest\x12+\n\toperation\x18\x01 \x01(\x0b\x32\x12.v1op.v1.OperationB\x04\xe2\x41\x01\x02\"B\n\x19\x46inalizeOperationResponse\x12%\n\toperation\x18\x01 \x01(\x0b\x32\x12.v1op.v1.Operation\"+\n\x15\x41\x62ortOperationRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"?\n\x16\x41\x62ortOperationResponse\x12%\n\toperation\x18\x01 \x01(\x0b\x32\x12.v1op.v1.Operation\"7\n!MarkOperationSeenByCreatorRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"K\n\"MarkOperationSeenByCreatorResponse\x12%\n\toperation\x18\x01 \x01(\x0b\x32\x12.v1op.v1.Operation\"=\n&BatchMarkOperationSeenByCreatorRequest\x12\x13\n\x05names\x18\x01 \x03(\tB\x04\xe2\x41\x01\x02\"Q\n\'BatchMarkOperationSeenByCreatorResponse\x12&\n\noperations\x18\x01 \x03(\x0b\x32\x12.v1op.v1.Operation\"U\n\x16\x43reateOperationRequest\x12%\n\toperation\x18\x01 \x01(\x0b\x32\x12.v1op.v1.Operation\x12\x14\n\x0con_behalf_of\x18\x02 \x01(\t\"@\n\x17\x43reateOperationResponse\x12%\n\toperation\x18\x01 \x01(\x0b\x32\x12.v1op.v1.Operation\";\n#GetOperationProgressByParentRequest\x12\x14\n\x06parent\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"^\n$GetOperationProgressByParentResponse\x12\x36\n\x12operation_progress\x18\x01 \x01(\x0b\x32\x1a.v1op.v1.OperationProgress\"f\n\x11OperationProgress\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x0e\n\x06parent\x18\x02 \x01(\t\x12\x16\n\x08progress\x18\x03 \x01(\x02\x42\x04\xe2\x41\x01\x03\x12\x15\n\x07message\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03*b\n\rOperationView\x12\x1e\n\x1aOPERATION_VIEW_UNSPECIFIED\x10\x00\x12\x18\n\x14OPERATION_VIEW_BASIC\x10\x01\x12\x17\n\x13OPERATION_VIEW_FULL\x10\x02\x32\xd7\n\n\x10OperationService\x12o\n\x0cGetOperation\x12\x1c.v1op.v1.GetOperationRequest\x1a\x1d.v1op.v1.GetOperationResponse\"\"\x90\x02\x01\x82\xd3\xe4\x93\x02\x19\x12\x17/v1/{name=operations/*}\x12\x81\x01\n\x12\x42\x61tchGetOperations\x12\".v1op.v1.BatchGetOperationsRequest\x1a#.v1op.v1.BatchGetOperationsResponse\"\"\x90\x02\x01\x82\xd3\xe4\x93\x02\x19\x12\x17/v1/operations:batchGet\x12l\n\x0eListOperations\x12\x1e.v1op.v1.ListOperationsRequest\x1a\x1f.v1op.v1.ListOperationsResponse\"\x19\x90\x02\x01\x82\xd3\xe4\x93\x02\x10\x12\x0e/v1/operations\x12\x85\x01\n\x14ListUnseenOperations\x12$.v1op.v1.ListUnseenOperationsRequest\x1a%.v1op.v1.ListUnseenOperationsResponse\" \x90\x02\x01\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/operations:unseen\x12\x8a\x01\n\x0fUpdateOperation\x12\x1f.v1op.v1.UpdateOperationRequest\x1a .v1op.v1.UpdateOperationResponse\"4\x82\xd3\xe4\x93\x02.2!/v1/{operation.name=operations/*}:\toperation\x12\x99\x01\n\x11\x46inalizeOperation\x12!.v1op.v1.FinalizeOperationRequest\x1a\".v1op.v1.FinalizeOperationResponse\"=\x82\xd3\xe4\x93\x02\x37\x32*/v1/{operation.name=operations/*}:finalize:\toperation\x12x\n\x0e\x41\x62ortOperation\x12\x1e.v1op.v1.AbortOperationRequest\x1a\x1f.v1op.v1.AbortOperationResponse\"%\x82\xd3\xe4\x93\x02\x1f\"\x1d/v1/{name=operations/*}:abort\x12\xa8\x01\n\x1aMarkOperationSeenByCreator\x12*.v1op.v1.MarkOperationSeenByCreatorRequest\x1a+.v1op.v1.MarkOperationSeenByCreatorResponse\"1\x82\xd3\xe4\x93\x02+\")/v1/{name=operations/*}:markSeenByCreator\x12\xb3\x01\n\x1f\x42\x61tchMarkOperationSeenByCreator\x12/.v1op.v1.BatchMarkOperationSeenByCreatorRequest\x1a\x30.v1op.v1.BatchMarkOperationSeenByCreatorResponse\"-\x82\xd3\xe4\x93\x02\'\"%/v1/operations:batchMarkSeenByCreator\x12T\n\x0f\x43reateOperation\x12\x1f.v1op.v1.CreateOperationRequest\x1a .v1op.v1.CreateOperationResponse2\xd5\x01\n\x18OperationProgressService\x12\xb8\x01\n\x1cGetOperationProgressByParent\x12,.v1op.v1.GetOperationProgressByParentRequest\x1a-.v1op.v1.GetOperationProgressByParentResponse\";\x90\x02\x01\x82\xd3\xe4\x93\x02\x32\x12\x30/v1/{parent=operations/*}/progresses:getByParentb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fv1op/v1/operation_service.proto\x12\x07v1op.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x17v1op/v1/operation.proto\")\n\x13GetOperationRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"=\n\x14GetOperationResponse\x12%\n\toperation\x18\x01 \x01(\x0b\x32\x12.v1op.v1.Operation\"0\n\x19\x42\x61tchGetOperationsRequest\x12\x13\n\x05names\x18\x01 \x03(\tB\x04\xe2\x41\x01\x02\"D\n\x1a\x42\x61tchGetOperationsResponse\x12&\n\noperations\x18\x01 \x03(\x0b\x32\x12.v1op.v1.Operation\"v\n\x15ListOperationsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0e\n\x06\x66ilter\x18\x03 \x01(\t\x12\x10\n\x08order_by\x18\x04 \x01(\t\x12\x14\n\x0cshow_deleted\x18\x05 \x01(\x08\"m\n\x16ListOperationsResponse\x12&\n\noperations\x18\x01 \x03(\x0b\x32\x12.v1op.v1.Operation\x12\x12\n\ntotal_size\x18\x02 \x01(\x05\x12\x17\n\x0fnext_page_token\x18\x03 \x01(\t\"j\n\x1bListUnseenOperationsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12$\n\x04view\x18\x02 \x01(\x0e\x32\x16.v1op.v1.OperationView\x12\x12\n\npage_token\x18\x03 \x01(\t\"s\n\x1cListUnseenOperationsResponse\x12&\n\noperations\x18\x01 \x03(\x0b\x32\x12.v1op.v1.Operation\x12\x12\n\ntotal_size\x18\x02 \x01(\x05\x12\x17\n\x0fnext_page_token\x18\x03 \x01(\t\"E\n\x16UpdateOperationRequest\x12+\n\toperation\x18\x01 \x01(\x0b\x32\x12.v1op.v1.OperationB\x04\xe2\x41\x01\x02\"@\n\x17UpdateOperationResponse\x12%\n\toperation\x18\x01 \x01(\x0b\x32\x12.v1op.v1.Operation\"G\n\x18\x46inalizeOperationRequest\x12+\n\toperation\x18\x01 \x01(\x0b\x32\x12.v1op.v1.OperationB\x04\xe2\x41\x01\x02\"B\n\x19\x46inalizeOperationResponse\x12%\n\toperation\x18\x01 \x01(\x0b\x32\x12.v1op.v1.Operation\"+\n\x15\x41\x62ortOperationRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"?\n\x16\x41\x62ortOperationResponse\x12%\n\toperation\x18\x01 \x01(\x0b\x32\x12.v1op.v1.Operation\"7\n!MarkOperationSeenByCreatorRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"K\n\"MarkOperationSeenByCreatorResponse\x12%\n\toperation\x18\x01 \x01(\x0b\x32\x12.v1op.v1.Operation\"=\n&BatchMarkOperationSeenByCreatorRequest\x12\x13\n\x05names\x18\x01 \x03(\tB\x04\xe2\x41\x01\x02\"Q\n\'BatchMarkOperationSeenByCreatorResponse\x12&\n\noperations\x18\x01 \x03(\x0b\x32\x12.v1op.v1.Operation\"U\n\x16\x43reateOperationRequest\x12%\n\toperation\x18\x01 \x01(\x0b\x32\x12.v1op.v1.Operation\x12\x14\n\x0con_behalf_of\x18\x02 \x01(\t\"@\n\x17\x43reateOperationResponse\x12%\n\toperation\x18\x01 \x01(\x0b\x32\x12.v1op.v1.Operation\";\n#GetOperationProgressByParentRequest\x12\x14\n\x06parent\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"^\n$GetOperationProgressByParentResponse\x12\x36\n\x12operation_progress\x18\x01 \x01(\x0b\x32\x1a.v1op.v1.OperationProgress\"f\n\x11OperationProgress\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x0e\n\x06parent\x18\x02 \x01(\t\x12\x16\n\x08progress\x18\x03 \x01(\x02\x42\x04\xe2\x41\x01\x03\x12\x15\n\x07message\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03*b\n\rOperationView\x12\x1e\n\x1aOPERATION_VIEW_UNSPECIFIED\x10\x00\x12\x18\n\x14OPERATION_VIEW_BASIC\x10\x01\x12\x17\n\x13OPERATION_VIEW_FULL\x10\x02\x32\xd7\n\n\x10OperationService\x12o\n\x0cGetOperation\x12\x1c.v1op.v1.GetOperationRequest\x1a\x1d.v1op.v1.GetOperationResponse\"\"\x90\x02\x01\x82\xd3\xe4\x93\x02\x19\x12\x17/v1/{name=operations/*}\x12\x81\x01\n\x12\x42\x61tchGetOperations\x12\".v1op.v1.BatchGetOperationsRequest\x1a#.v1op.v1.BatchGetOperationsResponse\"\"\x90\x02\x01\x82\xd3\xe4\x93\x02\x19\x12\x17/v1/operations:batchGet\x12l\n\x0eListOperations\x12\x1e.v1op.v1.ListOperationsRequest\x1a\x1f.v1op.v1.ListOperationsResponse\"\x19\x90\x02\x01\x82\xd3\xe4\x93\x02\x10\x12\x0e/v1/operations\x12\x85\x01\n\x14ListUnseenOperations\x12$.v1op.v1.ListUnseenOperationsRequest\x1a%.v1op.v1.ListUnseenOperationsResponse\" \x90\x02\x01\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/operations:unseen\x12\x8a\x01\n\x0fUpdateOperation\x12\x1f.v1op.v1.UpdateOperationRequest\x1a .v1op.v1.UpdateOperationResponse\"4\x82\xd3\xe4\x93\x02.2!/v1/{operation.name=operations/*}:\toperation\x12\x99\x01\n\x11\x46inalizeOperation\x12!.v1op.v1.FinalizeOperationRequest\x1a\".v1op.v1.FinalizeOperationResponse\"=\x82\xd3\xe4\x93\x02\x37\x32*/v1/{operation.name=operations/*}:finalize:\toperation\x12x\n\x0e\x41\x62ortOperation\x12\x1e.v1op.v1.AbortOperationRequest\x1a\x1f.v1op.v1.AbortOperationResponse\"%\x82\xd3\xe4\x93\x02\x1f\"\x1d/v1/{name=operations/*}:abort\x12\xa8\x01\n\x1aMarkOperationSeenByCreator\x12*.v1op.v1.MarkOperationSeenByCreatorRequest\x1a+.v1op.v1.MarkOperationSeenByCreatorResponse\"1\x82\xd3\xe4\x93\x02+\")/v1/{name=operations/*}:markSeenByCreator\x12\xb3\x01\n\x1f\x42\x61tchMarkOperationSeenByCreator\x12/.v1op.v1.BatchMarkOperationSeenByCreatorRequest\x1a\x30.v1op.v1.BatchMarkOperationSeenByCreatorResponse\"-\x82\xd3\xe4\x93\x02\'\"%/v1/operations:batchMarkSeenByCreator\x12T\n\x0f\x43reateOperation\x12\x1f.v1op.v1.CreateOperationRequest\x1a .v1op.v1.CreateOperationResponse2\xd5\x01\n\x18OperationProgressService\x12\xb8\x01\n\x1cGetOperationProgressByParent\x12,.v1op.v1.GetOperationProgressByParentRequest\x1a-.v1op.v1.GetOperationProgressByParentResponse\";\x90\x02\x01\x82\xd3\xe4\x93\x02\x32\x12\x30/v1/{parent=operations/*}/progresses:getByParentb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -76,8 +76,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_OPERATIONSERVICE'].methods_by_name['BatchMarkOperationSeenByCreator']._serialized_options = b'\202\323\344\223\002\'\"%/v1/operations:batchMarkSeenByCreator'
   _globals['_OPERATIONPROGRESSSERVICE'].methods_by_name['GetOperationProgressByParent']._loaded_options = None
   _globals['_OPERATIONPROGRESSSERVICE'].methods_by_name['GetOperationProgressByParent']._serialized_options = b'\220\002\001\202\323\344\223\0022\0220/v1/{parent=operations/*}/progresses:getByParent'
-  _globals['_OPERATIONVIEW']._serialized_start=1840
-  _globals['_OPERATIONVIEW']._serialized_end=1938
+  _globals['_OPERATIONVIEW']._serialized_start=1896
+  _globals['_OPERATIONVIEW']._serialized_end=1994
   _globals['_GETOPERATIONREQUEST']._serialized_start=132
   _globals['_GETOPERATIONREQUEST']._serialized_end=173
   _globals['_GETOPERATIONRESPONSE']._serialized_start=175
@@ -87,45 +87,45 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_BATCHGETOPERATIONSRESPONSE']._serialized_start=288
   _globals['_BATCHGETOPERATIONSRESPONSE']._serialized_end=356
   _globals['_LISTOPERATIONSREQUEST']._serialized_start=358
-  _globals['_LISTOPERATIONSREQUEST']._serialized_end=420
-  _globals['_LISTOPERATIONSRESPONSE']._serialized_start=422
-  _globals['_LISTOPERATIONSRESPONSE']._serialized_end=531
-  _globals['_LISTUNSEENOPERATIONSREQUEST']._serialized_start=533
-  _globals['_LISTUNSEENOPERATIONSREQUEST']._serialized_end=639
-  _globals['_LISTUNSEENOPERATIONSRESPONSE']._serialized_start=641
-  _globals['_LISTUNSEENOPERATIONSRESPONSE']._serialized_end=756
-  _globals['_UPDATEOPERATIONREQUEST']._serialized_start=758
-  _globals['_UPDATEOPERATIONREQUEST']._serialized_end=827
-  _globals['_UPDATEOPERATIONRESPONSE']._serialized_start=829
-  _globals['_UPDATEOPERATIONRESPONSE']._serialized_end=893
-  _globals['_FINALIZEOPERATIONREQUEST']._serialized_start=895
-  _globals['_FINALIZEOPERATIONREQUEST']._serialized_end=966
-  _globals['_FINALIZEOPERATIONRESPONSE']._serialized_start=968
-  _globals['_FINALIZEOPERATIONRESPONSE']._serialized_end=1034
-  _globals['_ABORTOPERATIONREQUEST']._serialized_start=1036
-  _globals['_ABORTOPERATIONREQUEST']._serialized_end=1079
-  _globals['_ABORTOPERATIONRESPONSE']._serialized_start=1081
-  _globals['_ABORTOPERATIONRESPONSE']._serialized_end=1144
-  _globals['_MARKOPERATIONSEENBYCREATORREQUEST']._serialized_start=1146
-  _globals['_MARKOPERATIONSEENBYCREATORREQUEST']._serialized_end=1201
-  _globals['_MARKOPERATIONSEENBYCREATORRESPONSE']._serialized_start=1203
-  _globals['_MARKOPERATIONSEENBYCREATORRESPONSE']._serialized_end=1278
-  _globals['_BATCHMARKOPERATIONSEENBYCREATORREQUEST']._serialized_start=1280
-  _globals['_BATCHMARKOPERATIONSEENBYCREATORREQUEST']._serialized_end=1341
-  _globals['_BATCHMARKOPERATIONSEENBYCREATORRESPONSE']._serialized_start=1343
-  _globals['_BATCHMARKOPERATIONSEENBYCREATORRESPONSE']._serialized_end=1424
-  _globals['_CREATEOPERATIONREQUEST']._serialized_start=1426
-  _globals['_CREATEOPERATIONREQUEST']._serialized_end=1511
-  _globals['_CREATEOPERATIONRESPONSE']._serialized_start=1513
-  _globals['_CREATEOPERATIONRESPONSE']._serialized_end=1577
-  _globals['_GETOPERATIONPROGRESSBYPARENTREQUEST']._serialized_start=1579
-  _globals['_GETOPERATIONPROGRESSBYPARENTREQUEST']._serialized_end=1638
-  _globals['_GETOPERATIONPROGRESSBYPARENTRESPONSE']._serialized_start=1640
-  _globals['_GETOPERATIONPROGRESSBYPARENTRESPONSE']._serialized_end=1734
-  _globals['_OPERATIONPROGRESS']._serialized_start=1736
-  _globals['_OPERATIONPROGRESS']._serialized_end=1838
-  _globals['_OPERATIONSERVICE']._serialized_start=1941
-  _globals['_OPERATIONSERVICE']._serialized_end=3308
-  _globals['_OPERATIONPROGRESSSERVICE']._serialized_start=3311
-  _globals['_OPERATIONPROGRESSSERVICE']._serialized_end=3524
+  _globals['_LISTOPERATIONSREQUEST']._serialized_end=476
+  _globals['_LISTOPERATIONSRESPONSE']._serialized_start=478
+  _globals['_LISTOPERATIONSRESPONSE']._serialized_end=587
+  _globals['_LISTUNSEENOPERATIONSREQUEST']._serialized_start=589
+  _globals['_LISTUNSEENOPERATIONSREQUEST']._serialized_end=695
+  _globals['_LISTUNSEENOPERATIONSRESPONSE']._serialized_start=697
+  _globals['_LISTUNSEENOPERATIONSRESPONSE']._serialized_end=812
+  _globals['_UPDATEOPERATIONREQUEST']._serialized_start=814
+  _globals['_UPDATEOPERATIONREQUEST']._serialized_end=883
+  _globals['_UPDATEOPERATIONRESPONSE']._serialized_start=885
+  _globals['_UPDATEOPERATIONRESPONSE']._serialized_end=949
+  _globals['_FINALIZEOPERATIONREQUEST']._serialized_start=951
+  _globals['_FINALIZEOPERATIONREQUEST']._serialized_end=1022
+  _globals['_FINALIZEOPERATIONRESPONSE']._serialized_start=1024
+  _globals['_FINALIZEOPERATIONRESPONSE']._serialized_end=1090
+  _globals['_ABORTOPERATIONREQUEST']._serialized_start=1092
+  _globals['_ABORTOPERATIONREQUEST']._serialized_end=1135
+  _globals['_ABORTOPERATIONRESPONSE']._serialized_start=1137
+  _globals['_ABORTOPERATIONRESPONSE']._serialized_end=1200
+  _globals['_MARKOPERATIONSEENBYCREATORREQUEST']._serialized_start=1202
+  _globals['_MARKOPERATIONSEENBYCREATORREQUEST']._serialized_end=1257
+  _globals['_MARKOPERATIONSEENBYCREATORRESPONSE']._serialized_start=1259
+  _globals['_MARKOPERATIONSEENBYCREATORRESPONSE']._serialized_end=1334
+  _globals['_BATCHMARKOPERATIONSEENBYCREATORREQUEST']._serialized_start=1336
+  _globals['_BATCHMARKOPERATIONSEENBYCREATORREQUEST']._serialized_end=1397
+  _globals['_BATCHMARKOPERATIONSEENBYCREATORRESPONSE']._serialized_start=1399
+  _globals['_BATCHMARKOPERATIONSEENBYCREATORRESPONSE']._serialized_end=1480
+  _globals['_CREATEOPERATIONREQUEST']._serialized_start=1482
+  _globals['_CREATEOPERATIONREQUEST']._serialized_end=1567
+  _globals['_CREATEOPERATIONRESPONSE']._serialized_start=1569
+  _globals['_CREATEOPERATIONRESPONSE']._serialized_end=1633
+  _globals['_GETOPERATIONPROGRESSBYPARENTREQUEST']._serialized_start=1635
+  _globals['_GETOPERATIONPROGRESSBYPARENTREQUEST']._serialized_end=1694
+  _globals['_GETOPERATIONPROGRESSBYPARENTRESPONSE']._serialized_start=1696
+  _globals['_GETOPERATIONPROGRESSBYPARENTRESPONSE']._serialized_end=1790
+  _globals['_OPERATIONPROGRESS']._serialized_start=1792
+  _globals['_OPERATIONPROGRESS']._serialized_end=1894
+  _globals['_OPERATIONSERVICE']._serialized_start=1997
+  _globals['_OPERATIONSERVICE']._serialized_end=3364
+  _globals['_OPERATIONPROGRESSSERVICE']._serialized_start=3367
+  _globals['_OPERATIONPROGRESSSERVICE']._serialized_end=3580
 # @@protoc_insertion_point(module_scope)

@@ -141,22 +141,47 @@ class ListOperationsRequest(_message.Message):
 
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    FILTER_FIELD_NUMBER: _builtins.int
+    ORDER_BY_FIELD_NUMBER: _builtins.int
+    SHOW_DELETED_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     """The most Operations to return; 0 means the server's default (100). The server takes at
     most 1000 per page, and may return fewer so that the response fits its message size
     limit: follow next_page_token until it is empty.
     """
     page_token: _builtins.str
-    """The next_page_token of the previous page; empty for the first page."""
+    """The next_page_token of the previous page; empty for the first page. A token is good
+    only with the filter, order_by and show_deleted of the request that it came from.
+    """
+    filter: _builtins.str
+    """Only the Operations in the given states (AIP-160, a subset): empty for every state, or
+    `state = <state>` terms joined by `OR`, as in `state = running OR state = failed`. The
+    states: `running` (not done), `succeeded` (done with a response, or without an error),
+    `failed` (done with an error other than CANCELLED), `aborted` (done with a CANCELLED
+    error), and `deleted` (deleted, whatever its outcome: needs show_deleted, and stands
+    alone). A state may be quoted ("failed") and written in capitals (FAILED). Anything
+    else is refused with INVALID_ARGUMENT.
+    """
+    order_by: _builtins.str
+    """The order (AIP-132): empty or `create_time` for oldest first, `create_time desc` for
+    newest first. Anything else is refused with INVALID_ARGUMENT.
+    """
+    show_deleted: _builtins.bool
+    """Whether deleted Operations are listed too (AIP-164); they are left out by default.
+    Deleted Operations stay NOT_FOUND to GetOperation: a list is the only way to see them.
+    """
     def __init__(
         self,
         *,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
+        filter: _builtins.str = ...,
+        order_by: _builtins.str = ...,
+        show_deleted: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter", "order_by", b"order_by", "page_size", b"page_size", "page_token", b"page_token", "show_deleted", b"show_deleted"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -106,7 +106,8 @@ class OperationServiceServicer(object):
         raise NotImplementedError('Method not implemented!')
 
     def ListOperations(self, request, context):
-        """Lists the Operations the caller may read.
+        """Lists the Operations the caller may read (a user its own, a service every one), oldest
+        first unless order_by says otherwise; filter narrows the list to some states.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

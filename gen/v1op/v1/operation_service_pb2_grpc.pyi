@@ -43,7 +43,9 @@ class OperationServiceStub:
     BatchGetOperations: _grpc.UnaryUnaryMultiCallable[_operation_service_pb2.BatchGetOperationsRequest, _operation_service_pb2.BatchGetOperationsResponse]
     """Gets up to 1000 Operations by name."""
     ListOperations: _grpc.UnaryUnaryMultiCallable[_operation_service_pb2.ListOperationsRequest, _operation_service_pb2.ListOperationsResponse]
-    """Lists the Operations the caller may read."""
+    """Lists the Operations the caller may read (a user its own, a service every one), oldest
+    first unless order_by says otherwise; filter narrows the list to some states.
+    """
     ListUnseenOperations: _grpc.UnaryUnaryMultiCallable[_operation_service_pb2.ListUnseenOperationsRequest, _operation_service_pb2.ListUnseenOperationsResponse]
     """Lists the caller's finished Operations that the caller has not marked seen."""
     UpdateOperation: _grpc.UnaryUnaryMultiCallable[_operation_service_pb2.UpdateOperationRequest, _operation_service_pb2.UpdateOperationResponse]
@@ -71,7 +73,9 @@ class OperationServiceAsyncStub(OperationServiceStub):
     BatchGetOperations: _aio.UnaryUnaryMultiCallable[_operation_service_pb2.BatchGetOperationsRequest, _operation_service_pb2.BatchGetOperationsResponse]  # type: ignore[assignment]
     """Gets up to 1000 Operations by name."""
     ListOperations: _aio.UnaryUnaryMultiCallable[_operation_service_pb2.ListOperationsRequest, _operation_service_pb2.ListOperationsResponse]  # type: ignore[assignment]
-    """Lists the Operations the caller may read."""
+    """Lists the Operations the caller may read (a user its own, a service every one), oldest
+    first unless order_by says otherwise; filter narrows the list to some states.
+    """
     ListUnseenOperations: _aio.UnaryUnaryMultiCallable[_operation_service_pb2.ListUnseenOperationsRequest, _operation_service_pb2.ListUnseenOperationsResponse]  # type: ignore[assignment]
     """Lists the caller's finished Operations that the caller has not marked seen."""
     UpdateOperation: _aio.UnaryUnaryMultiCallable[_operation_service_pb2.UpdateOperationRequest, _operation_service_pb2.UpdateOperationResponse]  # type: ignore[assignment]
@@ -114,7 +118,9 @@ class OperationServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _operation_service_pb2.ListOperationsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_operation_service_pb2.ListOperationsResponse, _abc.Awaitable[_operation_service_pb2.ListOperationsResponse]]:
-        """Lists the Operations the caller may read."""
+        """Lists the Operations the caller may read (a user its own, a service every one), oldest
+        first unless order_by says otherwise; filter narrows the list to some states.
+        """
 
     @_abc_1.abstractmethod
     def ListUnseenOperations(
