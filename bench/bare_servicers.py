@@ -11,7 +11,9 @@ HOST:PORT`` once it listens and stops on SIGTERM.
   commit; ``thread-sqlite-sync PATH`` the same transactions in grpc's own handler threads;
 * ``variant reader-thread|to-thread ARGS...``: ``v1op serve ARGS...`` whose SQLite store
   reads by name in one long-lived reader thread that takes every read waiting, or in
-  ``asyncio.to_thread`` per read (the store before), for the choice of reading on the loop.
+  ``asyncio.to_thread`` per read (the store before), for the choice of reading on the loop;
+* ``unobserved ARGS...``: ``v1op serve ARGS...`` with no access log, metrics or spans (the
+  observation hooks still run, telling nothing), for what observation costs a call.
 """
 
 from __future__ import annotations
@@ -367,6 +369,19 @@ def _serve_variant(kind: str, argv: list[str]) -> int:
     return cli_main(argv)
 
 
+def _serve_unobserved(argv: list[str]) -> int:
+    from v1op_pb.cli import main as cli_main
+    from v1op_pb.server import app
+    from v1op_pb.server.observe import Observer
+
+    def silent(**ignored: object) -> Observer:
+        return Observer(access_log=False)
+
+    # The one change to `v1op serve`: an observer that tells nothing.
+    app.Observer = silent  # type: ignore[attr-defined,assignment]
+    return cli_main(argv)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     kind, *args = list(sys.argv[1:] if argv is None else argv)
     if kind == "dict":
@@ -385,6 +400,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         asyncio.run(_serve_aio(ThreadServicer(ThreadPostgres(args[0]))))
     elif kind == "variant":
         return _serve_variant(args[0], args[1:])
+    elif kind == "unobserved":
+        return _serve_unobserved(args)
+
     else:
         raise SystemExit(f"unknown servicer {kind}")
     return 0

@@ -204,17 +204,25 @@ def _server_command() -> list[str]:
 
 
 @contextlib.contextmanager
-def running_server(workdir: Path, token: str) -> Iterator[Server]:
+def running_server(
+    workdir: Path, token: str, extra: Sequence[str] = (), unobserved: bool = False
+) -> Iterator[Server]:
     """``v1op serve`` on 127.0.0.1 (a free port each for gRPC and HTTP) with a SQLite file
-    in ``workdir``; stopped with SIGTERM on the way out, whatever happened, and required to
-    exit 0."""
+    in ``workdir``, and ``extra`` options; stopped with SIGTERM on the way out, whatever
+    happened, and required to exit 0. ``unobserved``: with no access log, metrics or spans
+    (``bench.bare_servicers unobserved``)."""
     tokens = workdir / "tokens"
     tokens.write_text(f"{token} {SERVICE}\n", encoding="utf-8")
     tokens.chmod(0o600)
     db = workdir / "operations.sqlite"
     log = workdir / "server.log"
+    runner = (
+        [sys.executable, "-m", "bench.bare_servicers", "unobserved"]
+        if unobserved
+        else _server_command()
+    )
     command = [
-        *_server_command(),
+        *runner,
         "serve",
         "--grpc-addr",
         "127.0.0.1:0",
@@ -226,6 +234,7 @@ def running_server(workdir: Path, token: str) -> Iterator[Server]:
         str(tokens),
         "--import",
         PAYLOAD_MODULE,
+        *extra,
     ]
     with open(log, "wb") as stderr:
         # Its own session, so a Ctrl-C here reaches only this process, which then stops the
@@ -672,6 +681,18 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         help="where the SQLite file lives (default: the system temporary directory)",
     )
+    parser.add_argument(
+        "--serve-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="pass ARG on to v1op serve (repeatable): --serve-arg=--log-format --serve-arg=json",
+    )
+    parser.add_argument(
+        "--unobserved",
+        action="store_true",
+        help="serve with no access log, metrics or spans, for what they cost",
+    )
     return parser
 
 
@@ -708,7 +729,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="v1op-bench-", dir=args.dir) as tmp:
             workdir = Path(tmp)
-            with running_server(workdir, token) as server:
+            with running_server(workdir, token, args.serve_arg, args.unobserved) as server:
                 results = asyncio.run(run(server, token, settings))
             facts = machine_facts(workdir, busy)
     except ServerError as e:

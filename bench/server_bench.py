@@ -17,7 +17,11 @@ The servers:
   handed to one long-lived reader thread that takes every read waiting (``reader thread``),
   and each read in ``asyncio.to_thread`` (``to_thread``, the store before);
 * ``dict, grpc sync``: the dict servicer on grpc's thread-pool server, the other model;
-* ``v1op serve --workers 2`` beside ``--workers 1``.
+* ``v1op serve --workers 2`` beside ``--workers 1``;
+* what observation costs GetOperation: ``v1op serve`` with no access log, metrics or spans
+  (``unobserved``), with its default text access log, and with the JSON access log and
+  Prometheus metrics; with ``--before REF``, also the ``v1op serve`` of git REF (before
+  observation), run from an export of that commit with this tree's built C core.
 
 The load: GetOperation from h2load (Debian's nghttp2-client: a C load generator that costs
 the server almost no CPU), 16 connections with one call in flight each, the same request
@@ -27,6 +31,7 @@ is the process tree's (every worker; PostgreSQL's backends apart), per call.
 
     .venv/bin/python -m bench.server_bench            # about six minutes
     .venv/bin/python -m bench.server_bench --quick    # a smoke run
+    .venv/bin/python -m bench.server_bench --observation-only --before main
 """
 
 from __future__ import annotations
@@ -113,7 +118,13 @@ def _tree_cpu(root: int) -> float:
 
 
 @contextlib.contextmanager
-def launched(label: str, command: list[str], log: Path, db_pids: list[int]) -> Iterator[Served]:
+def launched(
+    label: str,
+    command: list[str],
+    log: Path,
+    db_pids: list[int],
+    environment: dict[str, str] | None = None,
+) -> Iterator[Served]:
     with open(log, "w", encoding="utf-8") as stderr:
         process = subprocess.Popen(
             command,
@@ -122,6 +133,7 @@ def launched(label: str, command: list[str], log: Path, db_pids: list[int]) -> I
             stderr=stderr,
             text=True,
             start_new_session=True,
+            env=environment,
         )
     lines: queue.Queue[str] = queue.Queue()
     assert process.stdout is not None
@@ -426,7 +438,35 @@ def _rotate(items: list[Any], by: int) -> list[Any]:
     return items[by:] + items[:by]
 
 
-def run(settings: Settings, workdir: Path, with_postgres: bool) -> list[Row]:
+def export_commit(ref: str, workdir: Path) -> Path:
+    """The tree of git ``ref`` in ``workdir``, with this tree's built C core (the same C
+    sources: checked), to run its ``v1op serve`` from."""
+    root = Path(__file__).resolve().parent.parent
+    native = "v1op_pb/_codec/native"
+    changed = subprocess.run(
+        ["git", "-C", str(root), "diff", "--quiet", ref, "--", native], check=False
+    )
+    if changed.returncode != 0:
+        raise RuntimeError(f"{ref}'s C core differs from this tree's: build it there instead")
+    target = workdir / "before"
+    target.mkdir()
+    archive = subprocess.run(
+        ["git", "-C", str(root), "archive", ref], check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    for built in (root / "v1op_pb" / "_codec").glob("*.so"):
+        shutil.copy(built, target / "v1op_pb" / "_codec" / built.name)
+    return target
+
+
+def run(
+    settings: Settings,
+    workdir: Path,
+    with_postgres: bool,
+    *,
+    observation_only: bool = False,
+    before: str | None = None,
+) -> list[Row]:
     token = secrets.token_urlsafe(24)
     tokens = workdir / "tokens"
     tokens.write_text(f"{token} {SERVICE}\n", encoding="utf-8")
@@ -450,6 +490,41 @@ def run(settings: Settings, workdir: Path, with_postgres: bool) -> list[Row]:
             return start(label, [*v1op, *v1op_command(db, tokens, *extra)], db_pids)
 
         v1op_sqlite = serve("v1op serve", str(workdir / "v1op.db"))
+        observation = {
+            "access log off, no metrics": start(
+                "unobserved", bare("unobserved", *v1op_command(str(workdir / "un.db"), tokens))
+            ),
+            "text access log (the default)": v1op_sqlite,
+            "JSON access log, metrics": serve(
+                "json metrics",
+                str(workdir / "json.db"),
+                "--log-format",
+                "json",
+                "--metrics-addr",
+                "127.0.0.1:0",
+            ),
+        }
+        if before is not None:
+            tree = export_commit(before, workdir)
+            # The C core as quiet as this tree's serve makes it.
+            environment = {
+                **os.environ,
+                "GRPC_VERBOSITY": "NONE",
+                "PYTHONPATH": f"{tree}{os.pathsep}{tree / 'gen'}",
+            }
+            log = logs / "before.log"
+            observation[f"before ({before})"] = stack.enter_context(
+                launched(
+                    "before",
+                    [*v1op, *v1op_command(str(workdir / "before.db"), tokens)],
+                    log,
+                    [],
+                    environment,
+                )
+            )
+        if observation_only:
+            tables: dict[str, dict[str, Served]] = {"observation": observation}
+            return _measure(settings, tables, token, workdir, rows, row)
         ceiling = start("dict", bare("dict"))
         sqlite = {
             "v1op serve": v1op_sqlite,
@@ -488,6 +563,7 @@ def run(settings: Settings, workdir: Path, with_postgres: bool) -> list[Row]:
                 "sqlite, --workers 1": serve("sqlite w1", str(workdir / "w1.db"), "--workers", "1"),
                 "sqlite, --workers 2": serve("sqlite w2", str(workdir / "w2.db"), "--workers", "2"),
             },
+            "observation": observation,
         }
         if with_postgres:
             cluster, pg_pids = stack.enter_context(postgres_cluster())
@@ -502,51 +578,64 @@ def run(settings: Settings, workdir: Path, with_postgres: bool) -> list[Row]:
                     f"pg w{workers}", cluster.new_database(), "--workers", workers, db_pids=pg_pids
                 )
 
-        servers = {s.pid: s for group in tables.values() for s in group.values()}
-        names = {pid: asyncio.run(_seed(s, token)) for pid, s in servers.items()}
-        # Each server's GetOperation is measured once a round and shown in every table it is
-        # in; a first pass, not counted, warms caches and connections.
-        gets = {pid: Measured() for pid in servers}
-        for table, group in tables.items():
-            for label, served in group.items():
-                row(table, label, "GetOperation").measured = gets[served.pid]
-        # So are the writes of the servers of the write tables.
-        writers = {
-            s.pid: s
-            for table in ("sqlite", "postgres", "model")
-            for s in tables.get(table, {}).values()
-        }
-        writes = {
-            method: {pid: Measured() for pid in writers}
-            for method in ("UpdateOperation", "FinalizeOperation")
-        }
-        for method, measured in writes.items():
-            for table in ("sqlite", "postgres", "model"):
-                for label, served in tables.get(table, {}).items():
-                    row(table, label, method).measured = measured[served.pid]
-        for pid, served in servers.items():
-            request = pb.GetOperationRequest(name=names[pid])
-            h2load(served, "GetOperation", request, token, min(1.0, settings.get_seconds), workdir)
+        return _measure(settings, tables, token, workdir, rows, row)
+    return list(rows.values())
 
-        for r in range(settings.rounds):
-            _note(f"round {r + 1} of {settings.rounds}")
-            for pid, served in _rotate(list(servers.items()), r):
-                request = pb.GetOperationRequest(name=names[pid])
-                gets[pid].add(
-                    h2load(served, "GetOperation", request, token, settings.get_seconds, workdir)
-                )
-            for method, count in (
-                ("UpdateOperation", settings.updates),
-                ("FinalizeOperation", settings.finalizes),
-            ):
-                for pid, served in _rotate(list(writers.items()), r):
-                    writes[method][pid].add(asyncio.run(_writes(served, token, method, count)))
-            # --workers with h2load alone: UpdateOperation of one operation, 16 at a time.
-            for label, served in _rotate(list(tables["workers"].items()), r):
-                update = _update_request(names[served.pid], r)
-                row("workers", label, "UpdateOperation").measured.add(
-                    h2load(served, "UpdateOperation", update, token, settings.get_seconds, workdir)
-                )
+
+def _measure(
+    settings: Settings,
+    tables: dict[str, dict[str, Served]],
+    token: str,
+    workdir: Path,
+    rows: dict[tuple[str, str, str], Row],
+    row: Any,
+) -> list[Row]:
+    """Every server of ``tables`` measured, in rounds that rotate their order."""
+    servers = {s.pid: s for group in tables.values() for s in group.values()}
+    names = {pid: asyncio.run(_seed(s, token)) for pid, s in servers.items()}
+    # Each server's GetOperation is measured once a round and shown in every table it is
+    # in; a first pass, not counted, warms caches and connections.
+    gets = {pid: Measured() for pid in servers}
+    for table, group in tables.items():
+        for label, served in group.items():
+            row(table, label, "GetOperation").measured = gets[served.pid]
+    # So are the writes of the servers of the write tables.
+    writers = {
+        s.pid: s
+        for table in ("sqlite", "postgres", "model")
+        for s in tables.get(table, {}).values()
+    }
+    writes = {
+        method: {pid: Measured() for pid in writers}
+        for method in ("UpdateOperation", "FinalizeOperation")
+    }
+    for method, measured in writes.items():
+        for table in ("sqlite", "postgres", "model"):
+            for label, served in tables.get(table, {}).items():
+                row(table, label, method).measured = measured[served.pid]
+    for pid, served in servers.items():
+        request = pb.GetOperationRequest(name=names[pid])
+        h2load(served, "GetOperation", request, token, min(1.0, settings.get_seconds), workdir)
+
+    for r in range(settings.rounds):
+        _note(f"round {r + 1} of {settings.rounds}")
+        for pid, served in _rotate(list(servers.items()), r):
+            request = pb.GetOperationRequest(name=names[pid])
+            gets[pid].add(
+                h2load(served, "GetOperation", request, token, settings.get_seconds, workdir)
+            )
+        for method, count in (
+            ("UpdateOperation", settings.updates),
+            ("FinalizeOperation", settings.finalizes),
+        ):
+            for pid, served in _rotate(list(writers.items()), r):
+                writes[method][pid].add(asyncio.run(_writes(served, token, method, count)))
+        # --workers with h2load alone: UpdateOperation of one operation, 16 at a time.
+        for label, served in _rotate(list(tables.get("workers", {}).items()), r):
+            update = _update_request(names[served.pid], r)
+            row("workers", label, "UpdateOperation").measured.add(
+                h2load(served, "UpdateOperation", update, token, settings.get_seconds, workdir)
+            )
     return list(rows.values())
 
 
@@ -614,6 +703,30 @@ def simple_table(rows: Sequence[Row], table: str, first_column: str) -> list[str
     return lines
 
 
+def observation_table(rows: Sequence[Row]) -> list[str]:
+    """GetOperation of each observed server against the one that tells nothing: the cost of
+    the access log and the metrics, per call."""
+    lines = [
+        "| Server | Calls | Calls/s | Server CPU/call (µs) | CPU/call over unobserved (µs) "
+        "| Rate vs unobserved | Errors |",
+        "|---|--:|--:|--:|--:|--:|--:|",
+    ]
+    base = _find(rows, "observation", "access log off, no metrics", "GetOperation")
+    for row in rows:
+        if row.table != "observation":
+            continue
+        m = row.measured
+        extra = rate = "-"
+        if base is not None and m is not base:
+            extra = f"{m.per_call_us(m.server_cpu) - base.per_call_us(base.server_cpu):+.1f}"
+            rate = _ratio(m.rate, base.rate)
+        lines.append(
+            f"| {row.label} | {m.calls} | {m.rate:,.0f} | {m.per_call_us(m.server_cpu):.1f} "
+            f"| {extra} | {rate} | {m.errors} |"
+        )
+    return lines
+
+
 def targets(rows: Sequence[Row]) -> list[str]:
     found = []
 
@@ -651,6 +764,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a smoke run")
     parser.add_argument("--no-postgres", action="store_true", help="leave PostgreSQL out")
     parser.add_argument("--dir", type=Path, help="where the SQLite files live")
+    parser.add_argument(
+        "--observation-only",
+        action="store_true",
+        help="measure only what observation costs GetOperation",
+    )
+    parser.add_argument(
+        "--before",
+        metavar="REF",
+        help="also measure the v1op serve of git REF (before observation)",
+    )
     args = parser.parse_args(argv)
     if shutil.which("h2load") is None:
         print("bench: h2load is missing: apt-get install nghttp2-client", file=sys.stderr)
@@ -660,9 +783,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     load_before = _load_average()
     with tempfile.TemporaryDirectory(prefix="v1op-server-bench-", dir=args.dir) as tmp:
         workdir = Path(tmp)
-        rows = run(settings, workdir, not args.no_postgres)
+        rows = run(
+            settings,
+            workdir,
+            not args.no_postgres,
+            observation_only=args.observation_only,
+            before=args.before,
+        )
         where = filesystem(workdir)
     failed = sum(row.measured.errors for row in rows)
+    if args.observation_only:
+        print()
+        print("What observation costs GetOperation (SQLite), h2load:")
+        print()
+        print("\n".join(observation_table(rows)))
+        print()
+        print(f"- {cpu_fact(busy)}")
+        print(f"- load average (1, 5, 15 min) before: {load_before}; after: {_load_average()}")
+        print(f"- {settings.rounds} rounds of {settings.get_seconds:g} s per server")
+        return 1 if failed else 0
     print()
     print("SQLite file (WAL, synchronous=FULL); GetOperation's baseline is the dict servicer,")
     print("the writes' the thread-per-call servicer:")
@@ -689,6 +828,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("--workers, h2load alone (Update: 16 at a time of one operation):")
     print()
     print("\n".join(simple_table(rows, "workers", "Server")))
+    print()
+    print("What observation costs GetOperation (SQLite):")
+    print()
+    print("\n".join(observation_table(rows)))
     print()
     print("Targets:")
     print("\n".join(targets(rows)))

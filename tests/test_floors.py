@@ -11,7 +11,7 @@ from packaging.version import Version
 
 ROOT = Path(__file__).parent.parent
 # Extras that name runtime dependencies (test and dev name tools).
-RUNTIME_EXTRAS = ("grpc", "rest", "postgres", "auth")
+RUNTIME_EXTRAS = ("grpc", "rest", "postgres", "auth", "metrics", "otel")
 
 
 def _floors() -> dict[str, Version]:

@@ -15,6 +15,8 @@ here too, so it is written once.
 
 from __future__ import annotations
 
+import contextvars
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -31,6 +33,7 @@ __all__ = [
     "GRPC",
     "GRPC_WEB",
     "MAX_AUTHORIZATION_CHARS",
+    "REQUEST_ID",
     "REST",
     "UNAUTHENTICATED_MESSAGE",
     "CallError",
@@ -38,9 +41,11 @@ __all__ = [
     "Dispatcher",
     "MethodSpec",
     "check_authorization",
+    "given_request_id",
     "method_specs",
     "not_binary_message",
     "over_limit",
+    "request_id_of",
 ]
 
 GRPC = "grpc"
@@ -52,6 +57,16 @@ UNAUTHENTICATED_MESSAGE = "unauthenticated: the call carries no credential this 
 # A bearer token is printable ASCII; anything longer than this is not one the server gave
 # out, and gRPC's metadata limit would refuse it further on.
 MAX_AUTHORIZATION_CHARS = 4096
+# The metadata key (HTTP header) of a call's request id: taken from the caller when it sends
+# a usable one, made otherwise, logged with the call and sent back on every protocol.
+REQUEST_ID = "x-request-id"
+MAX_REQUEST_ID_CHARS = 128
+_NOT_IN_REQUEST_IDS = frozenset(' "\\')
+# The request id an HTTP port's middleware gave the request its current task serves, for
+# the CallInfo the port's handlers make (None: no middleware gave one).
+given_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "v1op_request_id", default=None
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +82,8 @@ class CallInfo:
     peer_certificate: bytes | None = None
     # time.monotonic() by which the caller wants its answer; None: no deadline.
     deadline: float | None = None
+    # What the access log, the caller and any server behind a gateway know the call by.
+    request_id: str = ""
 
     def header(self, key: str) -> str | None:
         """The first value of a metadata key (lowercase), or None."""
@@ -148,6 +165,22 @@ def check_authorization(metadata: Sequence[tuple[str, str]]) -> None:
             len(value) > MAX_AUTHORIZATION_CHARS or not _printable_ascii(value)
         ):
             raise CallError.of(code_pb2.UNAUTHENTICATED, UNAUTHENTICATED_MESSAGE)
+
+
+def request_id_of(metadata: Sequence[tuple[str, str]]) -> str:
+    """The caller's ``x-request-id`` when it is 1 to 128 printable ASCII characters without
+    spaces, quotes or backslashes (anything else would be a burden on every log that keeps
+    it), else a new one: 32 random hex digits."""
+    for key, value in metadata:
+        if key == REQUEST_ID:
+            if (
+                0 < len(value) <= MAX_REQUEST_ID_CHARS
+                and _printable_ascii(value)
+                and not _NOT_IN_REQUEST_IDS.intersection(value)
+            ):
+                return value
+            break
+    return os.urandom(16).hex()
 
 
 def _printable_ascii(text: str) -> bool:

@@ -5,7 +5,7 @@ principal; and the Authenticator they make."""
 from __future__ import annotations
 
 import argparse
-import sys
+import logging
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -95,8 +95,8 @@ def _spiffe_from(args: argparse.Namespace) -> SpiffeIds | None:
 
 
 def warn_anonymous(args: argparse.Namespace) -> None:
+    """Through the server's logging (text or JSON), which serve has set up by then."""
     if args.dev_anonymous:
-        print(
-            f"v1op: WARNING: calls without a token act as {args.dev_anonymous} (development only)",
-            file=sys.stderr,
+        logging.getLogger("v1op").warning(
+            "calls without a token act as %s (development only)", args.dev_anonymous
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import logging
 import sys
 from collections.abc import Sequence
 
@@ -30,6 +31,8 @@ _EXTRA_OF = {
     "aiohttp": "rest",
     "jwt": "auth",
     "cryptography": "auth",
+    "prometheus_client": "metrics",
+    "opentelemetry": "otel",
 }
 
 
@@ -74,6 +77,15 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _report(args: argparse.Namespace, text: str) -> None:
+    """One error line on stderr: through the logging a server command set up (its text or
+    JSON lines), else printed."""
+    if getattr(args, "logging", None) is not None:
+        logging.getLogger("v1op").error("%s", text)
+    else:
+        print(f"v1op: {text}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     # As given: ``serve --workers`` starts its workers with the same command line.
@@ -92,12 +104,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         name = e.name or ""
         extra = next((x for m, x in _EXTRA_OF.items() if (name + ".").startswith(m + ".")), None)
         if extra is None:
-            print(f"v1op: {e}", file=sys.stderr)
+            _report(args, str(e))
         else:
-            print(
-                f"v1op: {args.command} needs {e.name}, which is not installed: "
+            _report(
+                args,
+                f"{args.command} needs {e.name}, which is not installed: "
                 f"pip install 'v1op-pb[{extra}]'",
-                file=sys.stderr,
             )
     except JsonArgumentError as e:
         print(f"v1op: {e}", file=sys.stderr)
@@ -112,5 +124,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(e.__cause__, UnknownTypeError):
             print(UNKNOWN_TYPE_HINT, file=sys.stderr)
     except (OSError, ValueError, TypeError, UnknownTypeError, ImportError) as e:
-        print(f"v1op: {e}", file=sys.stderr)
+        _report(args, str(e))
+    finally:
+        setup = getattr(args, "logging", None)
+        if setup is not None:  # serve and gateway: their lines written, the logging put back
+            setup.restore()
     return EXIT_ERROR

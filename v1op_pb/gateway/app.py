@@ -21,7 +21,7 @@ import signal
 import ssl
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import grpc
 from aiohttp import web
@@ -38,7 +38,7 @@ from .common import http_status_of
 from .connect import ConnectHandler, connect_error_response
 from .cors import cors_middleware
 from .grpcweb import GrpcWebHandler, grpc_web_error_response, is_grpc_web
-from .guard import guarded
+from .guard import OnRefusal, guarded
 from .http_rules import routes_of
 from .openapi import openapi_document
 from .remote import ChannelDispatcher, open_channel
@@ -52,6 +52,7 @@ __all__ = [
     "MAX_REQUEST_LINE_BYTES",
     "RPC_SERVICES",
     "HttpPort",
+    "Observation",
     "create_http_app",
     "http_status_of",
     "open_http_port",
@@ -76,6 +77,19 @@ DOCUMENTED_SERVICES = (
 RPC_SERVICES = (*DOCUMENTED_SERVICES, lro.DESCRIPTOR.services_by_name["Operations"])
 _log = logging.getLogger("v1op.gateway")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
+
+
+class Observation(Protocol):
+    """What the server's observation (``v1op_pb.server.observe``) hooks into a standalone
+    gateway: a middleware around every request, the dispatcher's calls, and the requests
+    aiohttp refuses before the app sees them."""
+
+    def middleware(self) -> Middleware: ...
+
+    def dispatcher(self, inner: Dispatcher) -> Dispatcher: ...
+
+    def refused(self, http_status: int, peer: str) -> str | None: ...
 
 
 def create_http_app(
@@ -85,20 +99,23 @@ def create_http_app(
     rest_services: Iterable[ServiceDescriptor] = DOCUMENTED_SERVICES,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     cors_origins: Iterable[str] = (),
+    middlewares: Iterable[Middleware] = (),
 ) -> web.Application:
     """The HTTP port's application: REST for ``rest_services``, Connect and gRPC-Web for
-    every method of ``dispatcher``, reading payload types with ``registry``."""
+    every method of ``dispatcher``, reading payload types with ``registry``;
+    ``middlewares`` go around everything else (the server's observation)."""
     registry = registry if registry is not None else TypeRegistry()
     rest_services = tuple(rest_services)
     rest = RestHandler(dispatcher, routes_of(*rest_services), registry, max_body_bytes)
     connect = ConnectHandler(dispatcher, registry, max_body_bytes)
     grpc_web = GrpcWebHandler(dispatcher, max_body_bytes)
     origins = tuple(cors_origins)
-    middlewares: list[Any] = [_answer_in_shape]
+    chain: list[Any] = [_answer_in_shape]
     if origins:
-        middlewares.insert(0, cors_middleware(origins))
+        chain.insert(0, cors_middleware(origins))
+    chain[:0] = middlewares
     # aiohttp's own body limit would answer 413 in text; the handlers read within theirs.
-    app = web.Application(client_max_size=max_body_bytes + 1, middlewares=middlewares)
+    app = web.Application(client_max_size=max_body_bytes + 1, middlewares=chain)
     for name, spec in dispatcher.methods.items():
         app.router.add_route("*", name, _rpc_handler(spec, connect, grpc_web))
     for prefix in sorted(rest.prefixes):
@@ -220,10 +237,12 @@ async def open_http_port(
     *,
     ssl_context: ssl.SSLContext | None = None,
     drain_seconds: float = 10.0,
+    on_refusal: OnRefusal | None = None,
 ) -> HttpPort:
     """``app`` bound to ``address`` (port 0 picks one), HTTPS with ``ssl_context``; not yet
     taking connections: ``await port.start()``. ``close()`` lets requests in flight finish
-    for up to ``drain_seconds``."""
+    for up to ``drain_seconds``. ``on_refusal`` is told of every request aiohttp refuses
+    before the app sees it."""
     host, _, port = address.rpartition(":")
     # access_log=None: a line per request would cost more than the request itself.
     runner = web.AppRunner(
@@ -245,7 +264,7 @@ async def open_http_port(
     loop = asyncio.get_running_loop()
     try:
         server = await loop.create_server(
-            guarded(factory, _LIMITS),
+            guarded(factory, _LIMITS, on_refusal),
             host.strip("[]") or None,
             int(port),
             ssl=ssl_context,
@@ -268,9 +287,11 @@ async def run_gateway(
     credentials: grpc.ChannelCredentials | None = None,
     ssl_context: ssl.SSLContext | None = None,
     cors_origins: Iterable[str] = (),
+    observation: Observation | None = None,
 ) -> None:
     """Serve the HTTP port alone in front of a remote gRPC server until SIGTERM or SIGINT:
-    toward it over TLS with ``credentials``, to its callers HTTPS with ``ssl_context``."""
+    toward it over TLS with ``credentials``, to its callers HTTPS with ``ssl_context``;
+    ``observation`` sees its requests and calls."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -278,16 +299,32 @@ async def run_gateway(
     registry = registry if registry is not None else TypeRegistry()
     channel = open_channel(grpc_target, max_body_bytes, credentials)
     try:
-        dispatcher = ChannelDispatcher(channel, RPC_SERVICES, registry)
+        dispatcher: Dispatcher = ChannelDispatcher(channel, RPC_SERVICES, registry)
+        middlewares: list[Middleware] = []
+        if observation is not None:
+            dispatcher = observation.dispatcher(dispatcher)
+            middlewares.append(observation.middleware())
         app = create_http_app(
-            dispatcher, registry=registry, max_body_bytes=max_body_bytes, cors_origins=cors_origins
+            dispatcher,
+            registry=registry,
+            max_body_bytes=max_body_bytes,
+            cors_origins=cors_origins,
+            middlewares=middlewares,
         )
-        port = await open_http_port(http_address, app, ssl_context=ssl_context)
+        port = await open_http_port(
+            http_address,
+            app,
+            ssl_context=ssl_context,
+            on_refusal=None if observation is None else observation.refused,
+        )
         await port.start()
+        for handler in logging.getLogger().handlers:
+            handler.flush()  # what came before the ready line is written when it comes
         host = http_address.rsplit(":", 1)[0]
         scheme = "HTTP" if ssl_context is None else "HTTPS"
         print(f"v1op: serving {scheme} on {host}:{port.port} for gRPC {grpc_target}", flush=True)
         await stop.wait()
+        _log.info("stopping: draining in-flight requests")
         await port.close()
     finally:
         await channel.close()

@@ -13,7 +13,14 @@ from aiohttp import web
 from google.api_core.exceptions import exception_class_for_grpc_status
 from google.rpc import code_pb2
 
-from .._calls import CallError, CallInfo, Dispatcher, over_limit
+from .._calls import (
+    CallError,
+    CallInfo,
+    Dispatcher,
+    given_request_id,
+    over_limit,
+    request_id_of,
+)
 from .._errors import ConversionError
 from .._registry import unknown_type_of
 
@@ -46,7 +53,8 @@ async def with_types(dispatcher: Dispatcher, convert: Callable[[], T]) -> T:
 def call_info(
     request: web.Request, protocol: str, method: str, deadline: float | None = None
 ) -> CallInfo:
-    """The facts of a call made over HTTP: every request header is metadata."""
+    """The facts of a call made over HTTP: every request header is metadata; its request
+    id the one the port's middleware gave the request, if one did."""
     metadata = tuple((key.lower(), value) for key, value in request.headers.items())
     transport = request.transport
     certificate = None
@@ -54,7 +62,8 @@ def call_info(
         ssl_object = transport.get_extra_info("ssl_object")
         if ssl_object is not None:
             certificate = ssl_object.getpeercert(binary_form=True)
-    return CallInfo(protocol, method, metadata, peer_of(request), certificate, deadline)
+    request_id = given_request_id.get() or request_id_of(metadata)
+    return CallInfo(protocol, method, metadata, peer_of(request), certificate, deadline, request_id)
 
 
 def peer_of(request: web.Request) -> str:

@@ -19,12 +19,19 @@ from typing import Any
 import orjson
 from google.rpc import code_pb2
 
-__all__ = ["GuardedProtocol", "guarded", "status_answer"]
+__all__ = ["GuardedProtocol", "OnRefusal", "guarded", "status_answer"]
 
 _REASONS = {400: "Bad Request", 413: "Payload Too Large", 431: "Request Header Fields Too Large"}
 
 
-def status_answer(version: bytes, http_status: int, limits: str) -> bytes:
+# Told of each request aiohttp refused (its HTTP status, the peer as gRPC names it): the
+# request id to answer with (the access log's), or None.
+OnRefusal = Callable[[int, str], "str | None"]
+
+
+def status_answer(
+    version: bytes, http_status: int, limits: str, request_id: str | None = None
+) -> bytes:
     """A whole HTTP answer with a Status JSON body, closing the connection."""
     if http_status == 504:
         code, message = code_pb2.DEADLINE_EXCEEDED, "gateway timeout"
@@ -38,7 +45,8 @@ def status_answer(version: bytes, http_status: int, limits: str) -> bytes:
         f"{version.decode('ascii')} {http_status} {reason}\r\n"
         "Content-Type: application/json\r\n"
         f"Content-Length: {len(body)}\r\n"
-        "Connection: close\r\n\r\n"
+        + (f"X-Request-Id: {request_id}\r\n" if request_id else "")
+        + "Connection: close\r\n\r\n"
     )
     return head.encode("ascii") + body
 
@@ -47,13 +55,16 @@ class GuardedProtocol(asyncio.Protocol):
     """aiohttp's protocol for one connection, with its own error answers made Status
     JSON."""
 
-    def __init__(self, inner: asyncio.Protocol, limits: str) -> None:
+    def __init__(
+        self, inner: asyncio.Protocol, limits: str, on_refusal: OnRefusal | None = None
+    ) -> None:
         self._inner = inner
         self._limits = limits
+        self._on_refusal = on_refusal
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
-        self._inner.connection_made(_GuardedTransport(transport, self._limits))
+        self._inner.connection_made(_GuardedTransport(transport, self._limits, self._on_refusal))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._inner.connection_lost(exc)
@@ -76,10 +87,13 @@ class _GuardedTransport(asyncio.Transport):
     answer that is not JSON, which is replaced (its body, however it is written, is
     dropped)."""
 
-    def __init__(self, transport: asyncio.Transport, limits: str) -> None:
+    def __init__(
+        self, transport: asyncio.Transport, limits: str, on_refusal: OnRefusal | None = None
+    ) -> None:
         super().__init__()
         self._transport = transport
         self._limits = limits
+        self._on_refusal = on_refusal
         self._drop = 0  # bytes of a replaced answer's body still to come
         self._body = 0  # bytes of a passed answer's body still to come (not a head)
 
@@ -130,7 +144,18 @@ class _GuardedTransport(asyncio.Transport):
             return data
         self._drop = max(0, length - body_here)
         version = data[: data.index(b" ")]
-        return status_answer(version, int(parts[1]), self._limits)
+        http_status = int(parts[1])
+        request_id = None
+        if self._on_refusal is not None:
+            request_id = self._on_refusal(http_status, self._peer())
+        return status_answer(version, http_status, self._limits, request_id)
+
+    def _peer(self) -> str:
+        peername = self._transport.get_extra_info("peername")
+        if not isinstance(peername, tuple) or len(peername) < 2:
+            return "unknown"
+        host, port = peername[0], peername[1]
+        return f"ipv6:[{host}]:{port}" if ":" in host else f"ipv4:{host}:{port}"
 
     # Everything else is the real transport's.
     def get_extra_info(self, name: str, default: Any = None) -> Any:
@@ -176,6 +201,9 @@ class _GuardedTransport(asyncio.Transport):
         return self._transport.can_write_eof()
 
 
-def guarded(factory: Callable[[], asyncio.Protocol], limits: str) -> Callable[[], asyncio.Protocol]:
-    """A protocol factory for ``loop.create_server`` wrapping ``factory``'s protocols."""
-    return lambda: GuardedProtocol(factory(), limits)
+def guarded(
+    factory: Callable[[], asyncio.Protocol], limits: str, on_refusal: OnRefusal | None = None
+) -> Callable[[], asyncio.Protocol]:
+    """A protocol factory for ``loop.create_server`` wrapping ``factory``'s protocols;
+    ``on_refusal`` is told of each request aiohttp refused."""
+    return lambda: GuardedProtocol(factory(), limits, on_refusal)

@@ -1,6 +1,7 @@
 """The dispatcher of ``v1op gateway``: each call forwarded over a grpc.aio channel to a
-remote server, with the caller's ``Authorization``; the remote server's Status comes back
-as the call's CallError, typed details and all."""
+remote server, with the caller's ``Authorization`` and the call's request id (so that the
+gateway's and the server's access lines name the call alike); the remote server's Status
+comes back as the call's CallError, typed details and all."""
 
 from __future__ import annotations
 
@@ -14,7 +15,14 @@ from google.protobuf.message import DecodeError, Message
 from google.rpc import status_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from .._calls import CallError, CallInfo, MethodSpec, check_authorization, method_specs
+from .._calls import (
+    REQUEST_ID,
+    CallError,
+    CallInfo,
+    MethodSpec,
+    check_authorization,
+    method_specs,
+)
 from .._registry import TypeRegistry
 from .._status import make_status
 from .reflection import learn_type
@@ -72,7 +80,9 @@ class ChannelDispatcher:
     async def call(self, info: CallInfo, request: Message) -> Message:
         check_authorization(info.metadata)
         authorization = info.header("authorization")
-        metadata = () if authorization is None else (("authorization", authorization),)
+        metadata: tuple[tuple[str, str], ...] = ((REQUEST_ID, info.request_id),)
+        if authorization is not None:
+            metadata = (("authorization", authorization), *metadata)
         timeout = self._timeout
         if info.deadline is not None:
             timeout = min(timeout, max(0.0, info.deadline - time.monotonic()))

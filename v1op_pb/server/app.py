@@ -4,10 +4,11 @@ the HTTP port) for tests and embedding, ``serve`` for the command line."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import signal
-import sys
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Coroutine, Iterable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import grpc
@@ -23,6 +24,7 @@ from .auth import Authenticator, TokenTable
 from .dispatch import ServiceDispatcher
 from .handlers import SERVICES
 from .manager import OperationManager, page_bytes_for
+from .observe import Observer, flush_logs, serve_metrics, tracing_from_environment
 from .reflection import enable_reflection
 from .services import (
     DecodeRequests,
@@ -30,11 +32,12 @@ from .services import (
     OperationProgressService,
     OperationService,
 )
-from .store import Store, open_store
+from .store import Retention, Store, duration_text, open_store
 from .tls import server_credentials
 
 if TYPE_CHECKING:
     from ..gateway import HttpPort
+    from .observe import Metrics
 
 __all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "Servers", "create_server", "create_servers", "serve"]
 
@@ -43,6 +46,7 @@ DRAIN_SECONDS = 10.0
 SERVICE_NAMES = tuple(service.full_name for service in SERVICES)
 # The name no stored operation has, read to learn that the store answers (readiness).
 _READY_PROBE = "operations/readiness-probe"
+_log = logging.getLogger("v1op")
 
 
 @dataclass
@@ -57,6 +61,11 @@ class Servers:
     dispatcher: ServiceDispatcher
     manager: OperationManager
     health: health_aio.HealthServicer
+    # What each call is told to: the access log, metrics, spans.
+    observer: Observer = field(default_factory=Observer)
+    # Background work while serving (retention, the store's gauges): made by start().
+    background: list[Callable[[], Coroutine[object, object, None]]] = field(default_factory=list)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @property
     def http_port(self) -> int | None:
@@ -66,11 +75,17 @@ class Servers:
         await self.grpc.start()
         if self.http is not None:
             await self.http.start()
+        self._tasks = [asyncio.ensure_future(work()) for work in self.background]
 
     async def stop(self, grace: float | None = DRAIN_SECONDS) -> None:
         """Drain: no new calls; calls in flight on either port finish, gRPC's within
         ``grace`` seconds; waits answer at once with the state as it is."""
         await self.health.enter_graceful_shutdown()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         draining = [asyncio.ensure_future(self.grpc.stop(grace))]
         if self.http is not None:
             draining.append(asyncio.ensure_future(self.http.close()))
@@ -92,6 +107,7 @@ async def create_server(
     max_wait_seconds: float = 60.0,
     tls: ServerTLS | None = None,
     reuse_port: bool = False,
+    observer: Observer | None = None,
 ) -> tuple[grpc.aio.Server, int]:
     """A grpc.aio server with every service added, bound to ``address`` (port 0 picks a
     free port), over TLS with ``tls``; returns it, not yet started, with the bound port. The
@@ -109,6 +125,7 @@ async def create_server(
         max_wait_seconds=max_wait_seconds,
         tls=tls,
         reuse_port=reuse_port,
+        observer=observer,
     )
     return servers.grpc, servers.grpc_port
 
@@ -126,15 +143,24 @@ async def create_servers(
     reuse_port: bool = False,
     http_address: str | None = None,
     cors_origins: Iterable[str] = (),
+    observer: Observer | None = None,
+    retention_seconds: float | None = None,
 ) -> Servers:
     """``create_server``'s gRPC server and, with ``http_address``, the HTTP port in the same
     process, on the same services (no gRPC hop between them), with the same TLS and client
     certificates, message limit and identity; ``cors_origins`` lets browsers of those
-    origins call it. ``await servers.start()``, then ``await servers.stop()``."""
+    origins call it. ``await servers.start()``, then ``await servers.stop()``.
+
+    ``observer`` sees every call on both ports (by default: the access log on the
+    ``v1op.access`` logger, spans when OpenTelemetry is set up, no metrics); with its
+    ``metrics``, the store's are kept too. ``retention_seconds`` purges, while serving, the
+    operations done or deleted for longer than that (see ``store.Retention``)."""
     if (auth is None) == (tokens is None):
         raise TypeError("give exactly one of auth and tokens")
     if auth is None:
         auth = Authenticator(tokens=tokens)
+    if observer is None:
+        observer = Observer(tracing=tracing_from_environment())
     split_address(address)
     manager = OperationManager(
         store,
@@ -142,7 +168,10 @@ async def create_servers(
         max_wait_seconds=max_wait_seconds,
         max_page_bytes=page_bytes_for(max_message_bytes),
     )
-    dispatcher = ServiceDispatcher(manager, auth, ready=lambda: store.get(_READY_PROBE))
+    dispatcher = ServiceDispatcher(
+        manager, auth, ready=lambda: store.get(_READY_PROBE), observer=observer
+    )
+    background = _background(store, observer.metrics, retention_seconds)
     server = grpc.aio.server(
         options=[
             ("grpc.max_receive_message_length", max_message_bytes),
@@ -151,7 +180,7 @@ async def create_servers(
             # take half the connections. Only workers of one server share, on purpose.
             ("grpc.so_reuseport", int(reuse_port)),
         ],
-        interceptors=[DecodeRequests()],
+        interceptors=[DecodeRequests(observer, frozenset(dispatcher.methods))],
     )
     certificates = tls is not None and tls.client_ca is not None
     # The servicers adapt gRPC calls onto the one dispatcher the HTTP port calls too.
@@ -188,9 +217,27 @@ async def create_servers(
     http = None
     if http_address is not None:
         http = await _open_http(
-            http_address, dispatcher, registry, max_message_bytes, tls, cors_origins
+            http_address, dispatcher, registry, max_message_bytes, tls, cors_origins, observer
         )
-    return Servers(server, port, http, dispatcher, manager, health)
+    return Servers(server, port, http, dispatcher, manager, health, observer, background)
+
+
+def _background(
+    store: Store, metrics: Metrics | None, retention_seconds: float | None
+) -> list[Callable[[], Coroutine[object, object, None]]]:
+    """The work a server does beside its calls: retention, and the store's metrics."""
+    work: list[Callable[[], Coroutine[object, object, None]]] = []
+    if metrics is not None:
+        from .observe import count_operations_forever, time_commits
+
+        time_commits(store, metrics)
+        work.append(lambda: count_operations_forever(store, metrics))
+    if retention_seconds is not None:
+        purged = None if metrics is None else metrics.purged.inc
+        failed = None if metrics is None else metrics.retention_failures.inc
+        retention = Retention(store, retention_seconds, on_purged=purged, on_failure=failed)
+        work.append(retention.run)
+    return work
 
 
 async def _open_http(
@@ -200,12 +247,18 @@ async def _open_http(
     max_bytes: int,
     tls: ServerTLS | None,
     cors_origins: Iterable[str],
+    observer: Observer,
 ) -> HttpPort:
     from ..gateway import create_http_app, open_http_port
+    from .observe import http_middleware, refused_request
 
     split_address(address)
     app = create_http_app(
-        dispatcher, registry=registry, max_body_bytes=max_bytes, cors_origins=cors_origins
+        dispatcher,
+        registry=registry,
+        max_body_bytes=max_bytes,
+        cors_origins=cors_origins,
+        middlewares=[http_middleware(observer)],
     )
     try:
         return await open_http_port(
@@ -213,6 +266,7 @@ async def _open_http(
             app,
             ssl_context=None if tls is None else tls.ssl_context(),
             drain_seconds=DRAIN_SECONDS,
+            on_refusal=lambda http_status, peer: refused_request(observer, http_status, peer),
         )
     except OSError as e:
         raise OSError(f"cannot listen on {address}: {e.strerror or e}") from e
@@ -229,20 +283,34 @@ async def serve(
     tls: ServerTLS | None = None,
     reuse_port: bool = False,
     cors_origins: Iterable[str] = (),
+    metrics_address: str | None = None,
+    keep_metrics: bool = False,
+    retention_seconds: float | None = None,
 ) -> None:
     """Run until SIGTERM or SIGINT, then drain in-flight calls and close the store.
 
     ``db`` is a SQLite file (or ``:memory:``) or a PostgreSQL URL. With ``http_address``,
     the HTTP port (REST, Connect, gRPC-Web) runs in the same process on the same services;
-    with ``tls`` both serve TLS (HTTPS), asking for the same client certificates. Start-up
-    failures (a bad or busy address, an unusable database) raise OSError or ValueError with
-    a one-line message, before anything listens."""
+    with ``tls`` both serve TLS (HTTPS), asking for the same client certificates. With
+    ``metrics_address`` the Prometheus metrics are served there (``keep_metrics``: kept
+    but not served, as a worker keeps them for its parent). ``retention_seconds``: see
+    ``create_servers``. Start-up failures (a bad or busy address, an unusable database)
+    raise OSError or ValueError with a one-line message, before anything listens."""
     split_address(address)
     if http_address is not None:
         split_address(http_address)
+    if metrics_address is not None:
+        split_address(metrics_address)
     if not reuse_port:
         check_free(address)
+    metrics = None
+    if metrics_address is not None or keep_metrics:
+        from .observe import Metrics
+
+        metrics = Metrics()
+    observer = Observer(metrics=metrics, tracing=tracing_from_environment())
     store = await asyncio.to_thread(open_store, db)
+    exporter = None
     try:
         # Handlers first: a SIGTERM that comes right after the ready line must still drain.
         stop = asyncio.Event()
@@ -260,17 +328,32 @@ async def serve(
             reuse_port=reuse_port,
             http_address=http_address,
             cors_origins=cors_origins,
+            observer=observer,
+            retention_seconds=retention_seconds,
         )
+        if metrics_address is not None and metrics is not None:
+            exporter = serve_metrics(metrics_address, metrics.registry)
         await servers.start()
+        flush_logs()  # what came before the ready lines is on stderr when they come
         # One line on stdout per port, so a supervisor (or a test) knows the ports without
-        # polling.
+        # polling; the gRPC port's first.
         host = address.rsplit(":", 1)[0]
         print(f"v1op: serving gRPC on {host}:{servers.grpc_port}", flush=True)
         if http_address is not None:
             http_host = http_address.rsplit(":", 1)[0]
             print(f"v1op: serving HTTP on {http_host}:{servers.http_port}", flush=True)
+        if exporter is not None and metrics_address is not None:
+            metrics_host = metrics_address.rsplit(":", 1)[0]
+            print(f"v1op: serving metrics on {metrics_host}:{exporter.port}", flush=True)
+        if retention_seconds is not None:
+            _log.info(
+                "retention: purging operations done or deleted for more than %s",
+                duration_text(retention_seconds),
+            )
         await stop.wait()
-        print("v1op: stopping: draining in-flight calls", file=sys.stderr, flush=True)
+        _log.info("stopping: draining in-flight calls")
         await servers.stop(DRAIN_SECONDS)
     finally:
+        if exporter is not None:
+            exporter.close()
         await store.aclose()

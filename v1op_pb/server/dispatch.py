@@ -6,14 +6,15 @@ google-api-core exception keeps its code, message and typed details; an unreacha
 UNAVAILABLE; anything else is a bug, answered INTERNAL without a word of its internals and
 logged here with its traceback. The gRPC servicers (``services``) and the HTTP port's REST,
 Connect and gRPC-Web handlers (``v1op_pb.gateway``) all call it, so identity, the rules,
-limits and error wording are the same on each.
+limits and error wording are the same on each. Every call it takes is observed here too
+(``observe``: the access log, metrics, spans), with the principal it found and the reason
+a credential was refused.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping
 
@@ -21,13 +22,22 @@ from google.api_core.exceptions import GoogleAPICallError, ServiceUnavailable
 from google.protobuf.message import Message
 from google.rpc import code_pb2, status_pb2
 
-from .._calls import GRPC, CallError, CallInfo, MethodSpec, check_authorization, method_specs
+from .._calls import (
+    GRPC,
+    MAX_AUTHORIZATION_CHARS,
+    CallError,
+    CallInfo,
+    MethodSpec,
+    check_authorization,
+    method_specs,
+)
 from .._errors import excerpt
 from .._status import make_status
-from .auth import Authenticator, TokenTable
+from .auth import Authenticator, CredentialRefused, TokenTable
 from .errors import status_of
 from .handlers import SERVICES, Handler, handlers_for
 from .manager import OperationManager
+from .observe import ObservedCall, Observer
 from .store import StoreUnavailable
 
 __all__ = ["ServiceDispatcher", "bounded"]
@@ -52,20 +62,38 @@ class ServiceDispatcher:
         identity: Authenticator | TokenTable,
         *,
         ready: Callable[[], Awaitable[object]] | None = None,
+        observer: Observer | None = None,
     ) -> None:
-        """``ready`` is awaited by ``ready()``: it raises when the store cannot be reached."""
+        """``ready`` is awaited by ``ready()``: it raises when the store cannot be reached.
+        ``observer`` sees every call (by default: the access log on the ``v1op.access``
+        logger, no metrics, spans when OpenTelemetry is set up)."""
         self._identity = (
             Authenticator(tokens=identity) if isinstance(identity, TokenTable) else identity
         )
         self._handlers = handlers_for(manager)
         self._methods = method_specs(SERVICES)
         self._ready = ready
+        self.observer = observer if observer is not None else Observer()
 
     @property
     def methods(self) -> Mapping[str, MethodSpec]:
         return self._methods
 
     async def call(self, info: CallInfo, request: Message) -> Message:
+        observer = self.observer
+        call = observer.begin(info)
+        try:
+            response = await self._call(info, request, call)
+        except CallError as e:
+            observer.end(call, e.status, request)
+            raise
+        except asyncio.CancelledError:
+            observer.cancelled(call, info.deadline)
+            raise
+        observer.end(call, None, request, response)
+        return response
+
+    async def _call(self, info: CallInfo, request: Message, call: ObservedCall) -> Message:
         handler = self._handlers.get(info.method)
         if handler is None:
             raise CallError.of(code_pb2.UNIMPLEMENTED, f"no method {excerpt(info.method)}")
@@ -73,13 +101,16 @@ class ServiceDispatcher:
             try:
                 if info.deadline is not None and info.protocol != GRPC:
                     # gRPC enforces its deadlines itself; the HTTP protocols' are kept here.
-                    return await self._run_until(info.deadline, handler, info, request)
-                return await self._run(handler, info, request)
+                    return await self._run_until(info.deadline, handler, info, request, call)
+                return await self._run(handler, info, request, call)
             except StoreUnavailable as e:
                 # The database is down or restarting: a retry may succeed. Its reason is
                 # for the operator's log, not for callers.
-                print(f"v1op: {e}", file=sys.stderr, flush=True)
+                _log.error("%s", e)
                 raise ServiceUnavailable("the operation store is unavailable; retry later") from e
+        except CredentialRefused as e:
+            call.refusal = e.refusal
+            status = bounded(status_of(e))
         except GoogleAPICallError as e:
             status = bounded(status_of(e))
         except CallError:
@@ -92,21 +123,36 @@ class ServiceDispatcher:
         raise CallError(status)
 
     async def _run_until(
-        self, deadline: float, handler: Handler, info: CallInfo, request: Message
+        self,
+        deadline: float,
+        handler: Handler,
+        info: CallInfo,
+        request: Message,
+        call: ObservedCall,
     ) -> Message:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise _Expired
         try:
-            return await asyncio.wait_for(self._run(handler, info, request), remaining)
+            return await asyncio.wait_for(self._run(handler, info, request, call), remaining)
         except asyncio.TimeoutError:
             if time.monotonic() < deadline:
                 raise  # not the deadline: the handler's own, a bug
             raise _Expired from None
 
-    async def _run(self, handler: Handler, info: CallInfo, request: Message) -> Message:
-        check_authorization(info.metadata)
+    async def _run(
+        self, handler: Handler, info: CallInfo, request: Message, call: ObservedCall
+    ) -> Message:
+        try:
+            check_authorization(info.metadata)
+        except CallError:
+            call.refusal = (
+                "the authorization metadata is not printable ASCII of at most "
+                f"{MAX_AUTHORIZATION_CHARS} characters"
+            )
+            raise
         who = await self._identity.authenticate(info.metadata, info.peer_certificate)
+        call.principal = who.name
         return await handler(request, who, info)
 
     async def learn_type(self, full_name: str) -> bool:
@@ -119,7 +165,7 @@ class ServiceDispatcher:
         try:
             await self._ready()
         except StoreUnavailable as e:
-            print(f"v1op: not ready: {e}", file=sys.stderr, flush=True)
+            _log.error("not ready: %s", e)
             return False
         return True
 

@@ -18,10 +18,12 @@ from grpc_status import rpc_status
 from v1op.v1 import operation_service_pb2 as pb
 from v1op.v1 import operation_service_pb2_grpc as pb_grpc
 
-from .._calls import GRPC, CallError, CallInfo, not_binary_message
+from .._calls import GRPC, REQUEST_ID, CallError, CallInfo, not_binary_message, request_id_of
 from .auth import Authenticator, TokenTable
 from .dispatch import ServiceDispatcher
 from .manager import OperationManager
+from .observe import Observer
+from .observe.grpc_port import observed_handler, refused_call, unknown_method_handler
 
 __all__ = [
     "DecodeRequests",
@@ -48,7 +50,9 @@ def grpc_call_info(method: str, context: Context, *, certificates: bool = False)
     remaining = context.time_remaining()
     deadline = None if remaining is None else time.monotonic() + remaining
     certificate = _peer_certificate(context) if certificates else None
-    return CallInfo(GRPC, method, metadata, context.peer(), certificate, deadline)
+    return CallInfo(
+        GRPC, method, metadata, context.peer(), certificate, deadline, request_id_of(metadata)
+    )
 
 
 def _peer_certificate(context: Context) -> bytes | None:
@@ -83,8 +87,10 @@ class _Servicer:
         except CallError as e:
             # The rich Status (grpc-status-details-bin), so clients read typed details.
             status = rpc_status.to_status(e.status)
-            await context.abort(status.code, status.details, status.trailing_metadata)
+            trailing = (*status.trailing_metadata, (REQUEST_ID, info.request_id))
+            await context.abort(status.code, status.details, trailing)
             raise AssertionError("unreachable: abort raises") from e
+        context.set_trailing_metadata(((REQUEST_ID, info.request_id),))
         if not isinstance(response, answer):
             raise TypeError(f"{method} answered a {type(response).__name__}")
         return response
@@ -214,12 +220,20 @@ class DecodeRequests(grpc.aio.ServerInterceptor):
     """Read each unary request in the handler, not in gRPC: bytes that are not a valid
     request message (corrupt wire format, bad UTF-8 in a string) are INVALID_ARGUMENT, with
     the wording every protocol uses, where gRPC would answer UNKNOWN with the Python
-    exception in the message."""
+    exception in the message.
 
-    def __init__(self) -> None:
+    With an ``observer``, it observes what the dispatcher does not see: such refusals,
+    methods the server does not have, and every method but the ``dispatched`` ones (health
+    checking, reflection)."""
+
+    def __init__(
+        self, observer: Observer | None = None, dispatched: frozenset[str] = frozenset()
+    ) -> None:
         # One wrapped handler per method, made on its first call: the services' handlers
         # never change while the server runs.
         self._wrapped: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
+        self._observer = observer
+        self._dispatched = dispatched
 
     async def intercept_service(
         self,
@@ -233,6 +247,15 @@ class DecodeRequests(grpc.aio.ServerInterceptor):
         if wrapped is not None:
             return wrapped
         handler = await continuation(handler_call_details)
+        observer = self._observer
+        if observer is not None:
+            if handler is None:
+                return unknown_method_handler(observer, method, grpc_call_info)
+            if method not in self._dispatched:
+                wrapped = self._wrapped[method] = observed_handler(
+                    observer, method, handler, grpc_call_info
+                )
+                return wrapped
         if handler is None or handler.unary_unary is None or handler.request_deserializer is None:
             return handler
         decode = handler.request_deserializer
@@ -247,7 +270,13 @@ class DecodeRequests(grpc.aio.ServerInterceptor):
             try:
                 request = decode(raw)
             except DecodeError:
-                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, refusal.status.message)
+                trailing: tuple[tuple[str, str], ...] = ()
+                if observer is not None:
+                    info = grpc_call_info(method, context)
+                    trailing = refused_call(observer, info, refusal.status)
+                await context.abort(
+                    grpc.StatusCode.INVALID_ARGUMENT, refusal.status.message, trailing
+                )
             return await behaviour(request, context)
 
         wrapped = grpc.unary_unary_rpc_method_handler(

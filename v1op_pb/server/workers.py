@@ -5,24 +5,36 @@ holds the port, and starts each worker as ``v1op serve ... --worker``: a whole s
 binds the port with SO_REUSEPORT, so the kernel spreads new connections over the workers.
 The parent restarts a worker that dies (sooner or later, by how recently it last died) and
 on SIGTERM or SIGINT passes SIGTERM on to every worker, waits for each to drain, and exits.
+With a metrics address, the workers keep their metrics in files of a directory the parent
+makes (prometheus-client's multiprocess mode), and the parent serves their sum.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import logging
+import os
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import IO
 
 from .addresses import check_free, split_address
+from .observe import (
+    MULTIPROCESS_VARIABLE,
+    flush_logs,
+    multiprocess_directory,
+    multiprocess_registry,
+    serve_metrics,
+    worker_exited,
+)
 from .store import open_store
 
 __all__ = ["READY_PREFIX", "run_workers"]
@@ -34,6 +46,7 @@ STOP_TIMEOUT = 30.0
 # A worker that dies within this of its start is restarted after a growing pause.
 QUICK_DEATH_SECONDS = 5.0
 MAX_PAUSE_SECONDS = 5.0
+_log = logging.getLogger("v1op")
 
 
 @dataclass
@@ -45,17 +58,27 @@ class _Worker:
     quick_deaths: int = 0
 
 
-def run_workers(serve_argv: Sequence[str], *, address: str, db: str, count: int) -> int:
+def run_workers(
+    serve_argv: Sequence[str],
+    *,
+    address: str,
+    db: str,
+    count: int,
+    metrics_address: str | None = None,
+) -> int:
     """Serve with ``count`` worker processes until SIGTERM or SIGINT; the exit status.
 
     ``serve_argv`` is the ``serve`` command line the workers repeat (with their address and
-    ``--worker`` added). OSError or ValueError, before any worker starts, when the address
-    or the database cannot be used.
+    ``--worker`` added). With ``metrics_address`` the parent serves the workers' metrics
+    there. OSError or ValueError, before any worker starts, when an address or the database
+    cannot be used.
     """
     host, _ = split_address(address)
+    if metrics_address is not None:
+        split_address(metrics_address)
     check_free(address)
     open_store(db).close()  # unreachable, unopenable or too new: one error, here
-    with _hold_port(address) as port:
+    with _hold_port(address) as port, contextlib.ExitStack() as stack:
         shown_host = f"[{host}]" if ":" in host else host
         command = [
             sys.executable,
@@ -66,7 +89,22 @@ def run_workers(serve_argv: Sequence[str], *, address: str, db: str, count: int)
             f"{shown_host}:{port}",
             "--worker",
         ]
-        return _Supervisor(command, count).run(f"{shown_host}:{port}")
+        environment = None
+        on_exit = None
+        lines = []
+        if metrics_address is not None:
+            directory = stack.enter_context(multiprocess_directory())
+            environment = {**os.environ, MULTIPROCESS_VARIABLE: directory}
+            exporter = serve_metrics(metrics_address, multiprocess_registry(directory))
+            stack.callback(exporter.close)
+            metrics_host = metrics_address.rsplit(":", 1)[0]
+            lines.append(f"v1op: serving metrics on {metrics_host}:{exporter.port}")
+
+            def on_exit(pid: int) -> None:
+                worker_exited(directory, pid)
+
+        supervisor = _Supervisor(command, count, environment=environment, on_exit=on_exit)
+        return supervisor.run(f"{shown_host}:{port}", lines)
 
 
 @contextlib.contextmanager
@@ -91,13 +129,22 @@ def _hold_port(address: str) -> Iterator[int]:
 
 
 class _Supervisor:
-    def __init__(self, command: list[str], count: int) -> None:
+    def __init__(
+        self,
+        command: list[str],
+        count: int,
+        *,
+        environment: dict[str, str] | None = None,
+        on_exit: Callable[[int], None] | None = None,
+    ) -> None:
         self._command = command
         self._count = count
+        self._environment = environment
+        self._on_exit = on_exit
         self._stop = threading.Event()
         self._changed = threading.Event()  # a signal came: look at the workers
 
-    def run(self, address: str) -> int:
+    def run(self, address: str, lines: Sequence[str] = ()) -> int:
         previous = {
             sig: signal.signal(sig, self._on_signal)
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD)
@@ -109,11 +156,14 @@ class _Supervisor:
                 # Stopped while starting is a clean stop; a worker that failed said why.
                 return 0 if self._stop.is_set() else 2
             pids = " ".join(str(w.process.pid) for w in workers)
-            print(f"v1op: {self._count} workers (pids {pids})", file=sys.stderr, flush=True)
-            # Last: whoever reads it may act at once (a supervisor, a test).
+            _log.info("%d workers (pids %s)", self._count, pids)
+            flush_logs()
+            # First: whoever reads it may act at once (a supervisor, a test).
             print(f"{READY_PREFIX}{address}", flush=True)
+            for line in lines:
+                print(line, flush=True)
             self._supervise(workers)
-            print("v1op: stopping: draining every worker", file=sys.stderr, flush=True)
+            _log.info("stopping: draining every worker")
             return self._stop_all(workers)
         finally:
             for sig, handler in previous.items():
@@ -131,6 +181,7 @@ class _Supervisor:
             stdout=subprocess.PIPE,
             text=True,
             preexec_fn=_die_with_parent,
+            env=self._environment,
         )
         worker = _Worker(index, process, time.monotonic(), quick_deaths=quick_deaths)
         assert process.stdout is not None
@@ -146,7 +197,7 @@ class _Supervisor:
                 if worker.process.poll() is not None or self._stop.is_set():
                     return False  # it said why on stderr
                 if time.monotonic() > deadline:
-                    print("v1op: a worker did not start in time", file=sys.stderr, flush=True)
+                    _log.error("a worker did not start in time")
                     return False
         return True
 
@@ -172,11 +223,13 @@ class _Supervisor:
                 quick = now - worker.started < QUICK_DEATH_SECONDS
                 worker.quick_deaths = worker.quick_deaths + 1 if quick else 0
                 pause_s = min(0.1 * 2**worker.quick_deaths, MAX_PAUSE_SECONDS) if quick else 0
-                print(
-                    f"v1op: worker {worker.process.pid} exited with status {code}; "
-                    f"restarting it in {pause_s:.1f} s",
-                    file=sys.stderr,
-                    flush=True,
+                if self._on_exit is not None:
+                    self._on_exit(worker.process.pid)
+                _log.warning(
+                    "worker %d exited with status %s; restarting it in %.1f s",
+                    worker.process.pid,
+                    code,
+                    pause_s,
                 )
                 restart_at[index] = now + pause_s
                 self._changed.set()
@@ -204,7 +257,7 @@ def _read_lines(stream: IO[str], ready: threading.Event) -> None:
     for line in stream:
         if line.startswith(READY_PREFIX):
             ready.set()
-        elif not line.startswith("v1op: serving HTTP on "):
+        elif not line.startswith(("v1op: serving HTTP on ", "v1op: serving metrics on ")):
             sys.stdout.write(line)
             sys.stdout.flush()
 

@@ -1,5 +1,6 @@
 """Where the reference server keeps Operations: the Store interface (``base``), group commit
-(``writes``, which both engines share) and one module per engine (``sqlite``, and
+(``writes``, which both engines share), retention (``retention``: purging what has been
+done or deleted long enough) and one module per engine (``sqlite``, and
 ``postgres`` with the ``postgres`` extra)."""
 
 from .base import (
@@ -17,6 +18,7 @@ from .base import (
     state_of,
 )
 from .opening import open_store
+from .retention import Retention, duration_text, parse_duration
 from .sqlite import SQLiteStore
 
 __all__ = [
@@ -26,12 +28,15 @@ __all__ = [
     "OnChange",
     "Page",
     "Query",
+    "Retention",
     "SQLiteStore",
     "SchemaTooNew",
     "Store",
     "StoreUnavailable",
     "StoredOperationExists",
     "StoredOperationMissing",
+    "duration_text",
     "open_store",
+    "parse_duration",
     "state_of",
 ]

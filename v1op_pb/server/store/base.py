@@ -172,6 +172,15 @@ class Store(Protocol):
         can never be older than one a write that committed before this one stamped (clock
         permitting)."""
 
+    def purge(self, before_ns: int, limit: int) -> Awaitable[int | None]:
+        """Delete up to ``limit`` operations that were done (``finish_ns``) or deleted
+        (``delete_ns``) before ``before_ns``, in one transaction; how many, or None when
+        another process sharing the database is purging now (retention: one at a time)."""
+
+    def count_operations(self) -> Awaitable[dict[str, int]]:
+        """How many operations are running, done (and not deleted) and deleted, by those
+        three names."""
+
     def watch(self, on_change: OnChange) -> Callable[[], None]:
         """Call ``on_change`` when other processes sharing the database finish or delete
         operations; returns what stops it. A store nothing else can share never calls it.

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
+import logging
 import secrets
 import threading
 import time
@@ -45,6 +46,8 @@ __all__ = ["CHANNEL", "PostgresStore"]
 
 CHANNEL = "v1op_finished"
 CONNECT_TIMEOUT_SECONDS = 10
+# The pause before a listening connection that broke (or could not be made) is made again.
+RELISTEN_SECONDS = 1.0
 POOL_SIZE = 8
 # How long close(), from another thread than the store's loop, waits for it to close.
 CLOSE_TIMEOUT_SECONDS = 30
@@ -54,6 +57,9 @@ _NOTIFY_BYTES = 7000
 # create the tables at once.
 _SCHEMA_LOCK = 0x7631_6F70
 _INSERT_LOCK = 0x7631_6F71
+# Held by the replica purging a batch (retention): the others skip their pass meanwhile.
+_RETENTION_LOCK = 0x7631_6F72
+_log = logging.getLogger("v1op.store")
 
 _SCHEMA = """
 CREATE TABLE v1op_schema (version integer NOT NULL);
@@ -87,6 +93,14 @@ CREATE INDEX IF NOT EXISTS v1op_operations_by_finish
 CREATE INDEX IF NOT EXISTS v1op_operations_by_delete
     ON v1op_operations (delete_ns) WHERE delete_ns IS NOT NULL
 """
+# Rows a writer holds are skipped, not waited for: they go in a later batch.
+_PURGE = """
+DELETE FROM v1op_operations WHERE seq IN (
+    SELECT seq FROM v1op_operations
+    WHERE finish_ns < %(before)s OR delete_ns < %(before)s
+    LIMIT %(limit)s FOR UPDATE SKIP LOCKED)
+"""
+_COUNT = "SELECT deleted, done, count(*) FROM v1op_operations GROUP BY deleted, done"
 _GET = "SELECT data FROM v1op_operations WHERE name = %s"
 _GET_MANY = "SELECT name, data FROM v1op_operations WHERE name = ANY(%s)"
 _LOCK_ROWS = "SELECT name, data FROM v1op_operations WHERE name = ANY(%s) ORDER BY name FOR UPDATE"
@@ -335,7 +349,39 @@ class PostgresStore:
         with self._watch_lock:
             watchers = list(self._watchers)
         for on_change in watchers:
-            on_change(names)
+            try:
+                on_change(names)
+            except Exception:  # one watcher's bug must not stop the others' wake-ups
+                _log.exception("a watcher of PostgreSQL database %s failed", self._where)
+
+    # --- observing and ageing ----------------------------------------------------------------
+
+    def observe_commits(self, on_commit: Callable[[float, int, bool], None]) -> None:
+        """Tell ``on_commit`` (from the writer thread) of each batch: seconds, writes,
+        failed."""
+        self._writer.on_commit = on_commit
+
+    async def count_operations(self) -> dict[str, int]:
+        """How many operations are running, done (not deleted) and deleted."""
+        async with self._connection() as conn:
+            cursor = await conn.execute(_COUNT)
+            rows = await cursor.fetchall()
+        counts = {"running": 0, "done": 0, "deleted": 0}
+        for deleted, done, count in rows:
+            counts["deleted" if deleted else "done" if done else "running"] += count
+        return counts
+
+    async def purge(self, before_ns: int, limit: int) -> int | None:
+        """Delete up to ``limit`` operations done or deleted before ``before_ns`` (ns since
+        the epoch) in one transaction; how many, or None when another replica is purging
+        (it holds the retention lock), so this one leaves it to that one."""
+        async with self._connection() as conn, conn.transaction():
+            cursor = await conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (_RETENTION_LOCK,))
+            locked = await cursor.fetchone()
+            if not locked or not locked[0]:
+                return None
+            cursor = await conn.execute(_PURGE, {"before": before_ns, "limit": limit})
+            return cursor.rowcount
 
     # --- closing ---------------------------------------------------------------------------
 
@@ -382,8 +428,10 @@ class PostgresStore:
 class _Listener:
     """A connection of its own that LISTENs, and a thread that hands on what arrives.
 
-    When the connection breaks it reconnects and reports None (some finishes may have gone
-    unheard), so waits re-read rather than miss a wake-up.
+    When the connection breaks, or cannot be made, it reconnects and reports None (some
+    finishes may have gone unheard), so waits re-read rather than miss a wake-up: that goes
+    for the first connection too when it came only after failed attempts, since waits
+    registered meanwhile (watch() returns after a failed first attempt) heard nothing.
     """
 
     def __init__(self, url: str, tell: Callable[[Sequence[str] | None], None]) -> None:
@@ -399,21 +447,31 @@ class _Listener:
         self._listening.wait(CONNECT_TIMEOUT_SECONDS)
 
     def _run(self) -> None:
-        first = True
+        # Set once a connection failed, or could not be made: finishes went unheard until
+        # the next connection listens, which then has every wait re-read.
+        missed = False
         while not self._stopping.is_set():
             try:
                 with self._connect() as conn:
-                    if not first:
+                    if missed:
+                        _log.info("listening for other processes' finishes again")
                         self._tell(None)
-                    first = False
+                    missed = False
                     for notify in conn.notifies():
                         if notify.channel == self._stop_channel:
                             return
                         self._tell(notify.payload.split("\n"))
-            except psycopg.Error:
+            except psycopg.Error as e:
+                if not missed:  # once an outage
+                    _log.warning(
+                        "cannot listen for other processes' finishes (%s); trying again every %s s",
+                        _why(e),
+                        RELISTEN_SECONDS,
+                    )
+                missed = True
                 self._listening.set()
                 # Reconnect after a pause: the database may be restarting.
-                self._stopping.wait(1.0)
+                self._stopping.wait(RELISTEN_SECONDS)
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[psycopg.Connection[Any]]:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
+import logging
 import sqlite3
 import threading
 import time
@@ -50,6 +51,15 @@ WATCH_SECONDS = 0.05
 BUSY_SECONDS = 10.0
 # SQLite limits bound parameters per statement; this stays well under it.
 _CHUNK = 500
+_log = logging.getLogger("v1op.store")
+# Retention's batch: the rows one purge transaction deletes (in the finish or the delete
+# order), under the file's write lock, which it holds that briefly.
+_PURGE = (
+    "DELETE FROM operations WHERE seq IN ("
+    "SELECT seq FROM operations WHERE finish_ns < ? "
+    "UNION SELECT seq FROM operations WHERE delete_ns < ? LIMIT ?)"
+)
+_COUNT = "SELECT deleted, done, count(*) FROM operations GROUP BY deleted, done"
 
 _TABLE = """
 CREATE TABLE operations (
@@ -314,32 +324,88 @@ class SQLiteStore:
 
     def _watch(self) -> None:
         # Its own connection: data_version changes when any other connection commits. A
-        # connection that fails is replaced, and as what changed meanwhile is unknown, every
-        # wait re-reads.
+        # connection that fails (or cannot be made) is replaced at the next tick, and as what
+        # changed meanwhile is unknown, every wait re-reads once one works again.
         db: sqlite3.Connection | None = None
         seen = -1
+        failing = False
         try:
             while not self._watch_stop.wait(WATCH_SECONDS):
                 try:
                     if db is None:
-                        db = sqlite3.connect(
-                            self.path, isolation_level=None, check_same_thread=False
-                        )
+                        db = self._connect_watcher()
                     ((version,),) = db.execute("PRAGMA data_version").fetchall()
-                except sqlite3.Error:
+                except sqlite3.Error as e:
                     if db is not None:
                         db.close()
                     db, version = None, -1
+                    if not failing:
+                        _log.warning(
+                            "SQLite database %s: cannot see other processes' writes (%s); "
+                            "trying again every %s s",
+                            self.path,
+                            e,
+                            WATCH_SECONDS,
+                        )
+                    failing = True
+                else:
+                    if failing:
+                        _log.info(
+                            "SQLite database %s: seeing other processes' writes again", self.path
+                        )
+                    failing = False
                 if version == seen:
                     continue
                 seen = version
-                with self._state:
-                    watchers = list(self._watchers)
-                for on_change in watchers:
-                    on_change(None)
+                self._tell_watchers()
         finally:
             if db is not None:
                 db.close()
+
+    def _connect_watcher(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+
+    def _tell_watchers(self) -> None:
+        with self._state:
+            watchers = list(self._watchers)
+        for on_change in watchers:
+            try:
+                on_change(None)
+            except Exception:  # one watcher's bug must not stop the others' wake-ups
+                _log.exception("a watcher of SQLite database %s failed", self.path)
+
+    # --- observing and ageing ----------------------------------------------------------------
+
+    def observe_commits(self, on_commit: Callable[[float, int, bool], None]) -> None:
+        """Tell ``on_commit`` (from the writer thread) of each batch: seconds, writes,
+        failed."""
+        self._writer.on_commit = on_commit
+
+    async def count_operations(self) -> dict[str, int]:
+        """How many operations are running, done (not deleted) and deleted."""
+        return await asyncio.to_thread(self._count)
+
+    def _count(self) -> dict[str, int]:
+        with self._reading(self._patient, self._busy_seconds) as db:
+            rows = db.execute(_COUNT).fetchall()
+        return _counts(rows)
+
+    async def purge(self, before_ns: int, limit: int) -> int | None:
+        """Delete up to ``limit`` operations done or deleted before ``before_ns`` (ns since
+        the epoch), in one transaction under the file's write lock, which keeps purges of
+        several processes one at a time; how many it deleted."""
+        return await asyncio.to_thread(self._purge, before_ns, limit)
+
+    def _purge(self, before_ns: int, limit: int) -> int:
+        with self._reading(self._patient, self._busy_seconds) as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                deleted = db.execute(_PURGE, (before_ns, before_ns, limit)).rowcount
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+        return int(deleted)
 
     # --- closing ---------------------------------------------------------------------------
 
@@ -372,6 +438,14 @@ def _snapshot(db: sqlite3.Connection) -> Iterator[None]:
         yield
     finally:
         db.execute("COMMIT")
+
+
+def _counts(rows: Sequence[tuple[int, int, int]]) -> dict[str, int]:
+    counts = {"running": 0, "done": 0, "deleted": 0}
+    for deleted, done, count in rows:
+        state = "deleted" if deleted else "done" if done else "running"
+        counts[state] += count
+    return counts
 
 
 def _rows(db: sqlite3.Connection, names: Sequence[str]) -> dict[str, bytes]:

@@ -125,6 +125,9 @@ class Writer:
         self, name: str, commit: Callable[[builtins.list[Write]], BaseException | None]
     ) -> None:
         self._commit = commit
+        # Told of each batch (from the writer thread): how long its commit took, how many
+        # writes it held, whether it failed. For the metrics.
+        self.on_commit: Callable[[float, int, bool], None] | None = None
         self._pending: queue.SimpleQueue[Write | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._closed = False
@@ -172,10 +175,14 @@ class Writer:
                 names += len(write.names)
             batch = gathering.taken(batch)
             if batch:
+                started = time.perf_counter()
                 try:
                     failure = self._commit(batch)
                 except Exception as e:  # a bug: every caller of the batch gets it (INTERNAL)
                     failure = e
+                told = self.on_commit
+                if told is not None:  # before the callers hear: what they did is counted
+                    told(time.perf_counter() - started, len(batch), failure is not None)
                 settle_from_thread(batch, failure)
 
 
