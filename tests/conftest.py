@@ -319,6 +319,7 @@ _JSON_FORMAT_SINCE: dict[tuple[int, int], dict[str, tuple[str, ...]]] = {
         "codec/test_codec.py::test_codec_is_stricter_than_json_format": (
             "not an integer key0",
             "not an integer key1",
+            "a float zero key",
         ),
         "codec/test_codec.py::test_exponent_integer_is_read_exactly": (),
         "codec/test_codec.py::test_ignore_unknown_fields_as_json_format": (
