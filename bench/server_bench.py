@@ -26,7 +26,10 @@ The servers:
 The load: GetOperation from h2load (Debian's nghttp2-client: a C load generator that costs
 the server almost no CPU), 16 connections with one call in flight each, the same request
 throughout; UpdateOperation and FinalizeOperation from a grpc.aio client in this process, 16
-calls in flight, each on an operation of its own (Finalize: each operation once). Server CPU
+calls in flight, each on an operation of its own (Finalize: each operation once); and
+UpdateOperation again from 16 h2load processes, each with one call in flight on an operation
+of its own, so that the load generator leaves the cores to the server (Finalize cannot be
+sent that way: h2load sends one body throughout, and an operation finishes once). Server CPU
 is the process tree's (every worker; PostgreSQL's backends apart), per call.
 
     .venv/bin/python -m bench.server_bench            # about six minutes
@@ -234,44 +237,73 @@ def h2load(
 ) -> Measured:
     """``h2load`` sending ``request`` to ``method`` over IN_FLIGHT connections, one call in
     flight on each, for ``seconds``."""
-    body = workdir / f"{method}.body"
-    body.write_bytes(_grpc_frame(request))
-    command = [
-        "h2load",
-        "-c",
-        str(IN_FLIGHT),
-        "-m",
-        "1",
-        "-D",
-        f"{seconds:g}",
-        "-d",
-        str(body),
-        "-H",
-        "content-type: application/grpc",
-        "-H",
-        "te: trailers",
-        "-H",
-        f"authorization: Bearer {token}",
-        f"http://{served.target}/v1op.v1.OperationService/{method}",
-    ]
+    return h2load_each(served, method, [request], token, seconds, workdir, connections=IN_FLIGHT)
+
+
+def h2load_each(
+    served: Served,
+    method: str,
+    requests: Sequence[Any],
+    token: str,
+    seconds: float,
+    workdir: Path,
+    *,
+    connections: int = 1,
+) -> Measured:
+    """One ``h2load`` per request, all at once, each sending its request over
+    ``connections`` connections, one call in flight on each, for ``seconds``: h2load sends
+    one body throughout, so calls that must differ (an operation each) take a process each."""
+    commands = []
+    for i, request in enumerate(requests):
+        body = workdir / f"{method}-{i}.body"
+        body.write_bytes(_grpc_frame(request))
+        commands.append(
+            [
+                "h2load",
+                "-c",
+                str(connections),
+                "-m",
+                "1",
+                "-D",
+                f"{seconds:g}",
+                "-d",
+                str(body),
+                "-H",
+                "content-type: application/grpc",
+                "-H",
+                "te: trailers",
+                "-H",
+                f"authorization: Bearer {token}",
+                f"http://{served.target}/v1op.v1.OperationService/{method}",
+            ]
+        )
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu, db_cpu = served.cpu(), served.db_cpu()
     start = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60)
+    running = [
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for command in commands
+    ]
+    outputs = [process.communicate(timeout=seconds + 60) for process in running]
     elapsed = time.perf_counter() - start
     server_cpu = served.cpu() - cpu
     db_end = served.db_cpu()
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if done.returncode != 0:
-        raise RuntimeError(f"h2load failed: {done.stdout}{done.stderr}")
-    counts = re.search(
-        r"requests: (\d+) total, \d+ started, (\d+) done, (\d+) succeeded", done.stdout
-    )
-    finished = re.search(r"finished in ([\d.]+)(m?s)", done.stdout)
-    if counts is None or finished is None:
-        raise RuntimeError(f"cannot read h2load's output: {done.stdout}")
-    measured_seconds = float(finished.group(1)) / (1000 if finished.group(2) == "ms" else 1)
-    succeeded = int(counts.group(3))
+    succeeded = failed = 0
+    measured_seconds = 0.0
+    for process, (stdout, stderr) in zip(running, outputs, strict=True):
+        if process.returncode != 0:
+            raise RuntimeError(f"h2load failed: {stdout}{stderr}")
+        counts = re.search(
+            r"requests: (\d+) total, \d+ started, (\d+) done, (\d+) succeeded", stdout
+        )
+        finished = re.search(r"finished in ([\d.]+)(m?s)", stdout)
+        if counts is None or finished is None:
+            raise RuntimeError(f"cannot read h2load's output: {stdout}")
+        took = float(finished.group(1)) / (1000 if finished.group(2) == "ms" else 1)
+        measured_seconds = max(measured_seconds, took)
+        succeeded += int(counts.group(3))
+        failed += int(counts.group(2)) - int(counts.group(3))
     # The CPU figures span h2load's whole run (its connecting too): scale them to the
     # measured part, which is nearly all of it.
     share = min(1.0, measured_seconds / elapsed)
@@ -287,7 +319,7 @@ def h2load(
             - children_before.ru_stime
         )
         * share,
-        errors=int(counts.group(2)) - succeeded,
+        errors=failed,
     )
 
 
@@ -403,6 +435,15 @@ async def _writes(served: Served, token: str, method: str, count: int) -> Measur
             load_cpu=time.process_time() - load_cpu,
             errors=errors,
         )
+    finally:
+        await client.close()
+
+
+async def _operations(served: Served, token: str, count: int) -> list[str]:
+    """``count`` new running operations."""
+    client = Client(served.target, token)
+    try:
+        return await client.create(count)
     finally:
         await client.close()
 
@@ -613,6 +654,16 @@ def _measure(
         for table in ("sqlite", "postgres", "model"):
             for label, served in tables.get(table, {}).items():
                 row(table, label, method).measured = measured[served.pid]
+    # UpdateOperation again with h2load as the load, which leaves the cores to the servers:
+    # a process per operation (h2load sends one body throughout), IN_FLIGHT of them.
+    h2_writers = {
+        s.pid: s for table in ("sqlite", "postgres") for s in tables.get(table, {}).values()
+    }
+    h2_updates = {pid: Measured() for pid in h2_writers}
+    own = {pid: asyncio.run(_operations(s, token, IN_FLIGHT)) for pid, s in h2_writers.items()}
+    for table in ("sqlite", "postgres"):
+        for label, served in tables.get(table, {}).items():
+            row(table, label, H2LOAD_UPDATE).measured = h2_updates[served.pid]
     for pid, served in servers.items():
         request = pb.GetOperationRequest(name=names[pid])
         h2load(served, "GetOperation", request, token, min(1.0, settings.get_seconds), workdir)
@@ -630,6 +681,13 @@ def _measure(
         ):
             for pid, served in _rotate(list(writers.items()), r):
                 writes[method][pid].add(asyncio.run(_writes(served, token, method, count)))
+        for pid, served in _rotate(list(h2_writers.items()), r):
+            updates = [_update_request(name, r) for name in own[pid]]
+            h2_updates[pid].add(
+                h2load_each(
+                    served, "UpdateOperation", updates, token, settings.get_seconds, workdir
+                )
+            )
         # --workers with h2load alone: UpdateOperation of one operation, 16 at a time.
         for label, served in _rotate(list(tables.get("workers", {}).items()), r):
             update = _update_request(names[served.pid], r)
@@ -641,7 +699,14 @@ def _measure(
 
 # --- the tables ------------------------------------------------------------------------------
 
-BASELINE = {"GetOperation": "dict", "UpdateOperation": "thread", "FinalizeOperation": "thread"}
+# UpdateOperation with h2load as the load: IN_FLIGHT processes, an operation each.
+H2LOAD_UPDATE = "UpdateOperation (h2load)"
+BASELINE = {
+    "GetOperation": "dict",
+    "UpdateOperation": "thread",
+    "FinalizeOperation": "thread",
+    H2LOAD_UPDATE: "thread",
+}
 
 
 def _find(rows: Sequence[Row], table: str, label: str, call: str) -> Measured | None:
@@ -751,7 +816,7 @@ def targets(rows: Sequence[Row]) -> list[str]:
             False,
         )
     for table in ("sqlite", "postgres"):
-        for call in ("UpdateOperation", "FinalizeOperation"):
+        for call in ("UpdateOperation", "FinalizeOperation", H2LOAD_UPDATE):
             ours = _find(rows, table, "v1op serve", call)
             bare = _find(rows, table, "thread", call)
             if ours and bare:
