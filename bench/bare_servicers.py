@@ -13,7 +13,10 @@ HOST:PORT`` once it listens and stops on SIGTERM.
   reads by name in one long-lived reader thread that takes every read waiting, or in
   ``asyncio.to_thread`` per read (the store before), for the choice of reading on the loop;
 * ``unobserved ARGS...``: ``v1op serve ARGS...`` with no access log, metrics or spans (the
-  observation hooks still run, telling nothing), for what observation costs a call.
+  observation hooks still run, telling nothing), for what observation costs a call;
+  ``memory-unobserved ARGS...`` the same, its store answering reads by name from memory once
+  it has read a name (no other process writes in the bench; the bench reads one name), for
+  what is left of ``v1op serve`` when its store's read and its log cost nothing.
 """
 
 from __future__ import annotations
@@ -350,7 +353,20 @@ def _read_variant(kind: str) -> type:
                 loop = batch[0][1].get_loop()
                 loop.call_soon_threadsafe(_answer, answers)
 
-    return {"to-thread": ToThread, "reader-thread": ReaderThread}[kind]
+    class MemoryReads(SQLiteStore):
+        def __init__(self, path: str) -> None:
+            super().__init__(path)
+            self._read: dict[str, Operation] = {}
+
+        async def get(self, name: str) -> Operation | None:
+            operation = self._read.get(name)
+            if operation is None:
+                operation = await super().get(name)
+                if operation is not None:
+                    self._read[name] = operation
+            return operation
+
+    return {"to-thread": ToThread, "reader-thread": ReaderThread, "memory": MemoryReads}[kind]
 
 
 def _answer(answers: list[tuple[asyncio.Future[Any], Operation | None]]) -> None:
@@ -369,10 +385,13 @@ def _serve_variant(kind: str, argv: list[str]) -> int:
     return cli_main(argv)
 
 
-def _serve_unobserved(argv: list[str]) -> int:
+def _serve_unobserved(argv: list[str], store_class: type | None = None) -> int:
     from v1op_pb.cli import main as cli_main
     from v1op_pb.server import app
     from v1op_pb.server.observe import Observer
+
+    if store_class is not None:
+        app.open_store = store_class  # type: ignore[attr-defined]
 
     def silent(**ignored: object) -> Observer:
         return Observer(access_log=False)
@@ -402,6 +421,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve_variant(args[0], args[1:])
     elif kind == "unobserved":
         return _serve_unobserved(args)
+    elif kind == "memory-unobserved":
+        return _serve_unobserved(args, _read_variant("memory"))
 
     else:
         raise SystemExit(f"unknown servicer {kind}")

@@ -590,6 +590,11 @@ def run(
                 "dict + v1op's request interceptor": start(
                     "dict interceptor", bare("dict-interceptor")
                 ),
+                "v1op serve, reads from memory, no access log": start(
+                    "memory unobserved",
+                    bare("memory-unobserved", *v1op_command(str(workdir / "mem.db"), tokens)),
+                ),
+                "v1op serve, no access log": observation["access log off, no metrics"],
                 "v1op serve": v1op_sqlite,
             },
             "model": {

@@ -16,7 +16,7 @@ here too, so it is written once.
 from __future__ import annotations
 
 import contextvars
-import os
+import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -170,7 +170,8 @@ def check_authorization(metadata: Sequence[tuple[str, str]]) -> None:
 def request_id_of(metadata: Sequence[tuple[str, str]]) -> str:
     """The caller's ``x-request-id`` when it is 1 to 128 printable ASCII characters without
     spaces, quotes or backslashes (anything else would be a burden on every log that keeps
-    it), else a new one: 32 random hex digits."""
+    it), else a new one: 32 random hex digits (from ``random``, reseeded in every forked
+    worker: an id need only be unique, and os.urandom would be a system call a call)."""
     for key, value in metadata:
         if key == REQUEST_ID:
             if (
@@ -180,7 +181,7 @@ def request_id_of(metadata: Sequence[tuple[str, str]]) -> str:
             ):
                 return value
             break
-    return os.urandom(16).hex()
+    return f"{random.getrandbits(128):032x}"
 
 
 def _printable_ascii(text: str) -> bool:

@@ -184,8 +184,15 @@ class SQLiteStore:
     # --- reading ---------------------------------------------------------------------------
 
     async def get(self, name: str) -> Operation | None:
-        with self._reading(self._quick, 0.0) as db:
-            row = db.execute(_GET, (name,)).fetchone()
+        db = None if self._memory else getattr(self._quick, "db", None)
+        if db is None:  # the first read of this thread, or :memory:'s one connection
+            with self._reading(self._quick, 0.0) as db:
+                row = db.execute(_GET, (name,)).fetchone()
+        else:  # the hot path, without the context manager's generator
+            try:
+                row = db.execute(_GET, (name,)).fetchone()
+            except sqlite3.Error as e:
+                raise StoreUnavailable(f"SQLite database {self.path}: {e}") from e
         return Operation.FromString(row[0]) if row else None
 
     async def get_many(self, names: Sequence[str]) -> dict[str, Operation]:
