@@ -19,7 +19,6 @@ import contextlib
 import logging
 import secrets
 import threading
-import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any
 
@@ -31,7 +30,6 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolClosed, PoolTi
 from ..._operation import Operation
 from .base import (
     SCHEMA_VERSION,
-    Change,
     OnChange,
     Page,
     Query,
@@ -40,7 +38,7 @@ from .base import (
     indexed_columns,
 )
 from .queries import page_order, where_of
-from .writes import Insert, Modify, Write, Writer, apply, names_of, settle_from_thread
+from .writes import GroupCommitted, Insert, Write, Writer, apply, names_of, settle_from_thread
 
 __all__ = ["CHANNEL", "PostgresStore"]
 
@@ -129,7 +127,7 @@ def redacted(url: str) -> str:
     return make_conninfo("", **params) or "(libpq's defaults)"
 
 
-class PostgresStore:
+class PostgresStore(GroupCommitted):
     """Operations as their binary proto in ``v1op_operations``, beside indexed columns.
 
     ``url`` is a libpq URL (``postgresql://USER@HOST:PORT/DBNAME``); libpq reads the other
@@ -258,23 +256,8 @@ class PostgresStore:
 
     # --- writing ---------------------------------------------------------------------------
 
-    def insert(self, operation: Operation) -> asyncio.Future[None]:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._submit(Insert(future, operation))
-        return future
-
-    def modify(
-        self, names: Sequence[str], change: Change, *, clock: Callable[[], int] = time.time_ns
-    ) -> asyncio.Future[builtins.list[Operation]]:
-        future: asyncio.Future[builtins.list[Operation]] = (
-            asyncio.get_running_loop().create_future()
-        )
-        self._submit(Modify(future, names, change, clock))
-        return future
-
-    def _submit(self, write: Write) -> None:
-        if not self._writer.submit(write):
-            raise StoreUnavailable(f"PostgreSQL database {self._where}: the store is closed")
+    def _closed_error(self) -> StoreUnavailable:
+        return StoreUnavailable(f"PostgreSQL database {self._where}: the store is closed")
 
     def _commit(self, batch: builtins.list[Write]) -> BaseException | None:
         """One batch, in the writer thread: its failure, or None once it is committed."""

@@ -27,13 +27,11 @@ import contextlib
 import logging
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 
 from ..._operation import Operation
 from .base import (
     SCHEMA_VERSION,
-    Change,
     OnChange,
     Page,
     Query,
@@ -42,7 +40,7 @@ from .base import (
     indexed_columns,
 )
 from .queries import page_order, where_of
-from .writes import Insert, Modify, Write, Writer, apply, names_of
+from .writes import GroupCommitted, Write, Writer, apply, names_of
 
 __all__ = ["WATCH_SECONDS", "SQLiteStore"]
 
@@ -106,7 +104,7 @@ _UPDATE = (
 )
 
 
-class SQLiteStore:
+class SQLiteStore(GroupCommitted):
     """Operations as their binary proto, with indexed columns for the lookups lists need.
 
     ``path`` is a file, or ``:memory:`` for tests. Writes are transactions, so a crash or a
@@ -256,23 +254,8 @@ class SQLiteStore:
 
     # --- writing ---------------------------------------------------------------------------
 
-    def insert(self, operation: Operation) -> asyncio.Future[None]:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._submit(Insert(future, operation))
-        return future
-
-    def modify(
-        self, names: Sequence[str], change: Change, *, clock: Callable[[], int] = time.time_ns
-    ) -> asyncio.Future[builtins.list[Operation]]:
-        future: asyncio.Future[builtins.list[Operation]] = (
-            asyncio.get_running_loop().create_future()
-        )
-        self._submit(Modify(future, names, change, clock))
-        return future
-
-    def _submit(self, write: Write) -> None:
-        if not self._writer.submit(write):
-            raise StoreUnavailable(f"SQLite database {self.path}: the store is closed")
+    def _closed_error(self) -> StoreUnavailable:
+        return StoreUnavailable(f"SQLite database {self.path}: the store is closed")
 
     def _commit(self, batch: builtins.list[Write]) -> BaseException | None:
         """One batch, in the writer thread: its failure, or None once it is on disk."""

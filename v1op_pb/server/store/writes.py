@@ -37,6 +37,7 @@ __all__ = [
     "MAX_BATCH_NAMES",
     "Applied",
     "Gathering",
+    "GroupCommitted",
     "Insert",
     "Modify",
     "Write",
@@ -90,6 +91,35 @@ class Modify:
 
 
 Write = Insert | Modify
+
+
+class GroupCommitted:
+    """The writing face every engine's store shares: ``insert`` and ``modify`` hand their
+    write to the store's ``Writer`` and return the future its caller awaits. A store sets
+    ``_writer`` and says in ``_closed_error`` how it is named once closed."""
+
+    _writer: Writer
+
+    def _closed_error(self) -> StoreUnavailable:
+        raise NotImplementedError
+
+    def insert(self, operation: Operation) -> asyncio.Future[None]:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._submit(Insert(future, operation))
+        return future
+
+    def modify(
+        self, names: Sequence[str], change: Change, *, clock: Callable[[], int] = time.time_ns
+    ) -> asyncio.Future[builtins.list[Operation]]:
+        future: asyncio.Future[builtins.list[Operation]] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self._submit(Modify(future, names, change, clock))
+        return future
+
+    def _submit(self, write: Write) -> None:
+        if not self._writer.submit(write):
+            raise self._closed_error()
 
 
 class Gathering:
