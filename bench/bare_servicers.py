@@ -308,7 +308,9 @@ def _serve_sync(servicer: pb_grpc.OperationServiceServicer) -> None:
 def _read_variant(kind: str) -> type:
     """A SQLite store whose reads by name go through a thread: ``reader-thread`` (one
     long-lived thread taking every read waiting, answering each batch with one call into the
-    loop) or ``to-thread`` (asyncio.to_thread per read, the store before)."""
+    loop) or ``to-thread`` (asyncio.to_thread per read, the store before); or ``memory``, whose
+    reads by name come from memory once a name was read (a bench-only shortcut: it never
+    sees a later write)."""
     from v1op_pb.server.store import SQLiteStore
 
     get_sql = "SELECT data FROM operations WHERE name = ?"
