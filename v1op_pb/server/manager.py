@@ -1,9 +1,9 @@
 """What the reference server does with Operations, whichever API a call came through.
 
 The gRPC services (OperationService, OperationProgressService, google.longrunning
-Operations) translate requests into calls here. Every rule lives in this one place: who may
-do what, which state changes are allowed, what the server sets. Errors are google-api-core's
-exceptions, their details typed messages.
+Operations) translate requests into calls here, and it applies the rules (``rules``: who may
+do what, which state changes are allowed, what the server sets) to what it reads and
+writes. Errors are google-api-core's exceptions, their details typed messages.
 """
 
 from __future__ import annotations
@@ -12,21 +12,17 @@ import asyncio
 import builtins
 import contextlib
 import dataclasses
-import re
 import time
 import uuid
 from collections.abc import Callable, Sequence
 
 from google.api_core.exceptions import (
-    FailedPrecondition,
     InvalidArgument,
     NotFound,
     PermissionDenied,
 )
-from google.protobuf import struct_pb2, timestamp_pb2
-from google.protobuf.descriptor import FieldDescriptor
-from google.protobuf.message import Message
-from google.rpc import code_pb2, error_details_pb2
+from google.protobuf import timestamp_pb2
+from google.rpc import code_pb2
 
 from .._any import unpack
 from .._codec import Codec
@@ -34,6 +30,27 @@ from .._errors import ConversionError, excerpt
 from .._operation import Operation
 from .._registry import TypeRegistry
 from .auth import Principal
+from .rules import (
+    DEFAULT_PAGE_SIZE,
+    MAX_BATCH,
+    MAX_PAGE_SIZE,
+    check_batch,
+    check_creator,
+    check_name,
+    check_outcome,
+    check_read,
+    check_running,
+    copy_outcome,
+    fitting_count,
+    not_before,
+    page_size_of,
+    progress_of,
+    require_service,
+    resource_info,
+    stamp_update,
+    timestamp_of,
+    violation,
+)
 from .store import Query, Store, StoredOperationMissing, StoreUnavailable
 
 __all__ = [
@@ -45,13 +62,9 @@ __all__ = [
     "page_bytes_for",
 ]
 
-MAX_BATCH = 1000
-DEFAULT_PAGE_SIZE = 100
-MAX_PAGE_SIZE = 1000
 # The part of a list response that its operations may take: gRPC's default message limit
 # (4 MiB) less room for the other fields and the framing.
 DEFAULT_MAX_PAGE_BYTES = 4 * 1024 * 1024 - 64 * 1024  # page_bytes_for(4 MiB)
-_NAME = re.compile(r"operations/[^/]+\Z")
 _PROGRESS_NAMESPACE = uuid.UUID("5f0b7d0c-3b5e-4f8e-9d61-6a1c2b3d4e5f")
 
 
@@ -103,22 +116,24 @@ class OperationManager:
     # --- reading ---------------------------------------------------------------------------
 
     async def get(self, who: Principal, name: str, *, field: str = "name") -> Operation:
-        _check_name(name, field)
+        check_name(name, field)
         operation = await self._store.get(name)
         if operation is None:
-            raise NotFound(f"operation {excerpt(name)} not found", details=[_resource(name)])
-        _check_read(who, operation)
+            raise NotFound(f"operation {excerpt(name)} not found", details=[resource_info(name)])
+        check_read(who, operation)
         return operation
 
     async def batch_get(self, who: Principal, names: Sequence[str]) -> builtins.list[Operation]:
-        _check_batch(names)
+        check_batch(names)
         found = await self._store.get_many(names)
         result = []
         for name in names:
             operation = found.get(name)
             if operation is None:
-                raise NotFound(f"operation {excerpt(name)} not found", details=[_resource(name)])
-            _check_read(who, operation)
+                raise NotFound(
+                    f"operation {excerpt(name)} not found", details=[resource_info(name)]
+                )
+            check_read(who, operation)
             result.append(operation)
         return result
 
@@ -145,7 +160,7 @@ class OperationManager:
             deleted=deleted,
             newest_first=newest_first,
             after=after,
-            limit=_page_size(page_size),
+            limit=page_size_of(page_size),
         )
         return await self._page(query, full=True)
 
@@ -154,7 +169,7 @@ class OperationManager:
     ) -> Listing:
         """The caller's finished operations that it has not marked seen."""
         query = Query(
-            creator=who.name, done=True, seen=False, after=after, limit=_page_size(page_size)
+            creator=who.name, done=True, seen=False, after=after, limit=page_size_of(page_size)
         )
         return await self._page(query, full=full)
 
@@ -167,7 +182,7 @@ class OperationManager:
             if not full:
                 for operation in page.operations:
                     operation.ClearField("response")
-            fitting = _fitting(page.operations, self.max_page_bytes)
+            fitting = fitting_count(page.operations, self.max_page_bytes)
             if fitting == len(page.operations):
                 more = len(page.operations) == query.limit
                 return Listing(page.operations, page.total_size, page.cursor, more)
@@ -183,7 +198,7 @@ class OperationManager:
             except ConversionError:
                 metadata = None  # metadata of a type this server does not know: no progress
             if metadata is not None:
-                progress, message = _progress_of(metadata)
+                progress, message = progress_of(metadata)
         name = f"{parent}/progresses/{uuid.uuid5(_PROGRESS_NAMESPACE, parent)}"
         return name, progress, message
 
@@ -270,13 +285,11 @@ class OperationManager:
             try:
                 behalf = Principal(on_behalf_of)
             except ValueError as e:
-                raise InvalidArgument(
-                    str(e), details=[_violation("on_behalf_of", str(e))]
-                ) from None
+                raise InvalidArgument(str(e), details=[violation("on_behalf_of", str(e))]) from None
             if not behalf.is_user:
                 raise InvalidArgument(
                     "on_behalf_of names a user, users/<id>",
-                    details=[_violation("on_behalf_of", "must be users/<id>")],
+                    details=[violation("on_behalf_of", "must be users/<id>")],
                 )
             creator = behalf.name
         operation = Operation()
@@ -285,11 +298,11 @@ class OperationManager:
         if requested.WhichOneof("result") and not requested.done:
             raise InvalidArgument(
                 "a running operation (done unset) carries no error or response",
-                details=[_violation("operation.done", "set done with error or response")],
+                details=[violation("operation.done", "set done with error or response")],
             )
         if requested.done:
-            _check_outcome(requested)
-            _copy_outcome(requested, operation)
+            check_outcome(requested)
+            copy_outcome(requested, operation)
         operation.name = f"operations/{uuid.uuid4()}"
         operation.create_time.CopyFrom(self._now())
         operation.creator = creator
@@ -300,55 +313,55 @@ class OperationManager:
         return operation
 
     async def update(self, who: Principal, requested: Operation) -> Operation:
-        _require_service(who, "update")
+        require_service(who, "update")
         if requested.done or requested.WhichOneof("result"):
             raise InvalidArgument(
                 "UpdateOperation changes only metadata; finish with FinalizeOperation",
-                details=[_violation("operation.done", "must be unset in UpdateOperation")],
+                details=[violation("operation.done", "must be unset in UpdateOperation")],
             )
         self._check_payload(requested)
 
         def change(operation: Operation, now: int) -> Operation:
-            _check_running(operation)
+            check_running(operation)
             if requested.HasField("metadata"):
                 operation.metadata.CopyFrom(requested.metadata)
             else:
                 operation.ClearField("metadata")
-            _stamp_update(operation, now, who)
+            stamp_update(operation, now, who)
             return operation
 
         return await self._modify_one(requested.name, change, field="operation.name")
 
     async def finalize(self, who: Principal, requested: Operation) -> Operation:
-        _require_service(who, "finalize")
-        _check_outcome(requested)
+        require_service(who, "finalize")
+        check_outcome(requested)
         self._check_payload(requested)
 
         def change(operation: Operation, now: int) -> Operation:
-            _check_running(operation)
+            check_running(operation)
             if requested.HasField("metadata"):
                 operation.metadata.CopyFrom(requested.metadata)
-            _copy_outcome(requested, operation)
-            _stamp_update(operation, now, who)
+            copy_outcome(requested, operation)
+            stamp_update(operation, now, who)
             return operation
 
         return await self._modify_one(requested.name, change, field="operation.name")
 
     async def abort(self, who: Principal, name: str) -> Operation:
         def change(operation: Operation, now: int) -> Operation:
-            _check_creator(who, operation, "abort")
-            _check_running(operation)
+            check_creator(who, operation, "abort")
+            check_running(operation)
             operation.done = True
             operation.error.code = code_pb2.CANCELLED
             operation.error.message = f"aborted by {who.name}"
-            _stamp_update(operation, now, who)
+            stamp_update(operation, now, who)
             return operation
 
         return await self._modify_one(name, change)
 
     async def mark_seen(self, who: Principal, name: str) -> Operation:
         """Mark an operation seen by its creator; a time once set never changes."""
-        _check_name(name)
+        check_name(name)
         (operation,) = await self._modify([name], self._seen_change(who))
         return operation
 
@@ -356,14 +369,14 @@ class OperationManager:
         self, who: Principal, names: Sequence[str]
     ) -> builtins.list[Operation]:
         """mark_seen for up to MAX_BATCH operations, all or none."""
-        _check_batch(names)
+        check_batch(names)
         return await self._modify(names, self._seen_change(who))
 
     def _seen_change(self, who: Principal) -> Callable[[Operation, int], Operation]:
         def change(operation: Operation, now: int) -> Operation:
-            _check_creator(who, operation, "mark seen")
+            check_creator(who, operation, "mark seen")
             if not operation.HasField("seen_by_creator_time"):
-                operation.seen_by_creator_time.CopyFrom(_not_before(operation, now))
+                operation.seen_by_creator_time.CopyFrom(not_before(operation, now))
             return operation
 
         return change
@@ -372,8 +385,8 @@ class OperationManager:
         def change(operation: Operation, now: int) -> Operation:
             # Deleted ones are refused by _modify's guard; services may delete any.
             if not who.is_service:
-                _check_creator(who, operation, "delete")
-            operation.delete_time.CopyFrom(_not_before(operation, now))
+                check_creator(who, operation, "delete")
+            operation.delete_time.CopyFrom(not_before(operation, now))
             operation.deleter = who.name
             return operation
 
@@ -384,7 +397,7 @@ class OperationManager:
     async def _modify_one(
         self, name: str, change: Callable[[Operation, int], Operation], *, field: str = "name"
     ) -> Operation:
-        _check_name(name, field)
+        check_name(name, field)
         (operation,) = await self._modify([name], change)
         return operation
 
@@ -398,7 +411,7 @@ class OperationManager:
             if operation.HasField("delete_time"):
                 raise NotFound(
                     f"operation {excerpt(operation.name)} not found",
-                    details=[_resource(operation.name)],
+                    details=[resource_info(operation.name)],
                 )
             return change(operation, now)
 
@@ -411,7 +424,7 @@ class OperationManager:
         except StoredOperationMissing as e:
             name = e.args[0]
             raise NotFound(
-                f"operation {excerpt(name)} not found", details=[_resource(name)]
+                f"operation {excerpt(name)} not found", details=[resource_info(name)]
             ) from None
         return updated
 
@@ -442,152 +455,8 @@ class OperationManager:
         except ConversionError as e:
             field = "operation" + e.path[1:]
             raise InvalidArgument(
-                f"{field}: {e.reason}", details=[_violation(field, e.reason)]
+                f"{field}: {e.reason}", details=[violation(field, e.reason)]
             ) from e
 
     def _now(self) -> timestamp_pb2.Timestamp:
-        return _timestamp(self._clock())
-
-
-def _check_name(name: str, field: str = "name") -> None:
-    """``field`` is the request field that holds the name, for the BadRequest detail."""
-    if not _NAME.match(name):
-        raise InvalidArgument(
-            f"{field}: {excerpt(name)} is not an operation name, operations/<id>",
-            details=[_violation(field, "must match operations/[^/]+")],
-        )
-
-
-def _check_batch(names: Sequence[str]) -> None:
-    if len(names) > MAX_BATCH:
-        raise InvalidArgument(
-            f"{len(names)} names given; at most {MAX_BATCH} per call",
-            details=[_violation("names", f"at most {MAX_BATCH}")],
-        )
-    for index, name in enumerate(names):
-        _check_name(name, f"names[{index}]")
-
-
-def _page_size(page_size: int) -> int:
-    """The page size a request asks for, as the server takes it (AIP-158): 0 is the
-    default, more than the maximum is the maximum."""
-    if page_size < 0:
-        raise InvalidArgument(
-            f"page_size {page_size} is negative", details=[_violation("page_size", "must be >= 0")]
-        )
-    return min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-
-
-def _fitting(operations: Sequence[Operation], max_bytes: int) -> int:
-    """How many of ``operations``, from the first, a response of ``max_bytes`` holds (at
-    least one)."""
-    size = 0
-    for count, operation in enumerate(operations):
-        length = operation.ByteSize()
-        # The repeated field's tag (1 byte) and length prefix (at most 5 bytes).
-        size += length + 6
-        if size > max_bytes:
-            return max(count, 1)
-    return len(operations)
-
-
-def _check_read(who: Principal, operation: Operation) -> None:
-    if operation.HasField("delete_time"):
-        raise NotFound(
-            f"operation {excerpt(operation.name)} not found", details=[_resource(operation.name)]
-        )
-    if not who.is_service and operation.creator != who.name:
-        raise PermissionDenied(f"{who.name} may not read {operation.name}")
-
-
-def _check_creator(who: Principal, operation: Operation, action: str) -> None:
-    if operation.creator != who.name:
-        raise PermissionDenied(f"only the creator of {operation.name} may {action} it")
-
-
-def _require_service(who: Principal, action: str) -> None:
-    if not who.is_service:
-        raise PermissionDenied(f"only services {action} operations")
-
-
-def _check_running(operation: Operation) -> None:
-    if operation.done:
-        raise FailedPrecondition(
-            f"operation {excerpt(operation.name)} is already finished",
-            details=[
-                error_details_pb2.PreconditionFailure(
-                    violations=[{"type": "STATE", "subject": operation.name, "description": "done"}]
-                )
-            ],
-        )
-
-
-def _check_outcome(requested: Operation) -> None:
-    if requested.WhichOneof("result") is None:
-        raise InvalidArgument(
-            "a finished operation carries exactly one of error or response",
-            details=[_violation("operation.result", "set error or response")],
-        )
-
-
-def _copy_outcome(source: Operation, target: Operation) -> None:
-    target.done = True
-    if source.WhichOneof("result") == "error":
-        target.error.CopyFrom(source.error)
-    else:
-        target.response.CopyFrom(source.response)
-
-
-def _stamp_update(operation: Operation, now: int, who: Principal) -> None:
-    operation.update_time.CopyFrom(_not_before(operation, now))
-    operation.updater = who.name
-
-
-def _timestamp(nanos: int) -> timestamp_pb2.Timestamp:
-    return timestamp_pb2.Timestamp(seconds=nanos // 1_000_000_000, nanos=nanos % 1_000_000_000)
-
-
-def _not_before(operation: Operation, now: int) -> timestamp_pb2.Timestamp:
-    """``now``, or the operation's latest time when the wall clock stepped back below it:
-    an operation's times never go backwards."""
-    latest = max(
-        operation.create_time.ToNanoseconds(),
-        operation.update_time.ToNanoseconds(),
-    )
-    return _timestamp(max(now, latest))
-
-
-def _progress_of(metadata: Message) -> tuple[float, str]:
-    """``progress`` and ``message`` of a metadata message that has them (a Struct, or any
-    message with a numeric ``progress`` and a string ``message`` field)."""
-    if isinstance(metadata, struct_pb2.Struct):
-        fields = metadata.fields
-        progress = fields["progress"].number_value if "progress" in fields else 0.0
-        message = fields["message"].string_value if "message" in fields else ""
-        return progress, message
-    fields_by_name = metadata.DESCRIPTOR.fields_by_name
-    progress_field = fields_by_name.get("progress")
-    message_field = fields_by_name.get("message")
-    numeric = (FieldDescriptor.CPPTYPE_FLOAT, FieldDescriptor.CPPTYPE_DOUBLE)
-    # Fields found by name on a message of any type: read dynamically.
-    progress = (
-        float(getattr(metadata, "progress"))  # noqa: B009
-        if progress_field is not None and progress_field.cpp_type in numeric
-        else 0.0
-    )
-    message = (
-        str(getattr(metadata, "message"))  # noqa: B009
-        if message_field is not None and message_field.cpp_type == FieldDescriptor.CPPTYPE_STRING
-        else ""
-    )
-    return progress, message
-
-
-def _resource(name: str) -> error_details_pb2.ResourceInfo:
-    return error_details_pb2.ResourceInfo(resource_type="v1op.v1.Operation", resource_name=name)
-
-
-def _violation(field: str, description: str) -> error_details_pb2.BadRequest:
-    return error_details_pb2.BadRequest(
-        field_violations=[{"field": field, "description": description}]
-    )
+        return timestamp_of(self._clock())
