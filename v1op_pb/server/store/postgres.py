@@ -29,14 +29,13 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolClosed, PoolTi
 
 from ..._operation import Operation
 from .base import (
-    SCHEMA_VERSION,
     OnChange,
     Page,
     Query,
-    SchemaTooNew,
     StoreUnavailable,
     indexed_columns,
 )
+from .postgres_schema import create_schema
 from .queries import page_order, where_of
 from .writes import GroupCommitted, Insert, Write, Writer, apply, names_of, settle_from_thread
 
@@ -51,46 +50,13 @@ POOL_SIZE = 8
 CLOSE_TIMEOUT_SECONDS = 30
 # NOTIFY payloads must stay under 8000 bytes; names are joined by newlines up to this.
 _NOTIFY_BYTES = 7000
-# Any fixed number: start-ups take this transaction-scoped lock so that two of them never
-# create the tables at once.
-_SCHEMA_LOCK = 0x7631_6F70
+# Advisory locks, fixed numbers beside the schema's (postgres_schema): batches that insert
+# take this one, so that seq grows in commit order (see _make).
 _INSERT_LOCK = 0x7631_6F71
 # Held by the replica purging a batch (retention): the others skip their pass meanwhile.
 _RETENTION_LOCK = 0x7631_6F72
 _log = logging.getLogger("v1op.store")
 
-_SCHEMA = """
-CREATE TABLE v1op_schema (version integer NOT NULL);
-CREATE TABLE v1op_operations (
-    seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    name text NOT NULL UNIQUE,
-    creator text NOT NULL,
-    done boolean NOT NULL,
-    seen boolean NOT NULL,
-    deleted boolean NOT NULL,
-    data bytea NOT NULL
-)
-"""
-# Schema 2's columns, as schema 1's table gains them (a new table too: see _create_schema).
-_NEW_COLUMNS = """
-ALTER TABLE v1op_operations
-    ADD COLUMN create_ns bigint NOT NULL DEFAULT 0,
-    ADD COLUMN finish_ns bigint,
-    ADD COLUMN delete_ns bigint,
-    ADD COLUMN state text NOT NULL DEFAULT 'running'
-        CHECK (state IN ('running', 'succeeded', 'failed', 'aborted'))
-"""
-_INDEXES = """
-CREATE INDEX IF NOT EXISTS v1op_operations_by_creator
-    ON v1op_operations (creator, deleted, done, seen, seq);
-CREATE INDEX IF NOT EXISTS v1op_operations_by_creator_state
-    ON v1op_operations (creator, deleted, state, seq);
-CREATE INDEX IF NOT EXISTS v1op_operations_by_state ON v1op_operations (deleted, state, seq);
-CREATE INDEX IF NOT EXISTS v1op_operations_by_finish
-    ON v1op_operations (finish_ns) WHERE finish_ns IS NOT NULL;
-CREATE INDEX IF NOT EXISTS v1op_operations_by_delete
-    ON v1op_operations (delete_ns) WHERE delete_ns IS NOT NULL
-"""
 # Rows a writer holds are skipped, not waited for: they go in a later batch.
 _PURGE = """
 DELETE FROM v1op_operations WHERE seq IN (
@@ -141,7 +107,7 @@ class PostgresStore(GroupCommitted):
         self._pool_size = pool_size
         try:
             with psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_SECONDS) as conn:
-                _create_schema(conn, self._where)
+                create_schema(conn, self._where)
         except psycopg.Error as e:
             reason = _why(e)
             raise StoreUnavailable(f"cannot use PostgreSQL database {self._where}: {reason}") from e
@@ -475,46 +441,6 @@ class _Listener:
         ):
             conn.execute(sql.SQL("NOTIFY {}").format(sql.Identifier(self._stop_channel)))
         self._thread.join(CONNECT_TIMEOUT_SECONDS)
-
-
-def _create_schema(conn: psycopg.Connection[Any], where: str) -> None:
-    with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-        exists = conn.execute("SELECT to_regclass('v1op_schema') IS NOT NULL").fetchone()
-        version = 0
-        if exists and exists[0]:
-            row = conn.execute("SELECT max(version) FROM v1op_schema").fetchone()
-            version = row[0] if row and row[0] is not None else 0
-            if version > SCHEMA_VERSION:
-                raise SchemaTooNew(
-                    f"PostgreSQL database {where} has schema version {version}; this server "
-                    f"knows up to {SCHEMA_VERSION}: run a newer v1op"
-                )
-            if version == SCHEMA_VERSION:
-                return
-        if version == 0:
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    conn.execute(sql.SQL(statement.strip()))
-        conn.execute(sql.SQL(_NEW_COLUMNS.strip()))
-        if version > 0:
-            _fill_new_columns(conn)
-        for statement in _INDEXES.split(";"):
-            if statement.strip():
-                conn.execute(sql.SQL(statement.strip()))
-        conn.execute("INSERT INTO v1op_schema (version) VALUES (%s)", (SCHEMA_VERSION,))
-
-
-def _fill_new_columns(conn: psycopg.Connection[Any]) -> None:
-    """Schema 1 to 2, in the start-up transaction: schema 2's columns filled in from each
-    stored operation."""
-    rows = conn.execute("SELECT seq, data FROM v1op_operations", binary=True).fetchall()
-    with conn.cursor() as cursor:
-        cursor.executemany(
-            "UPDATE v1op_operations SET create_ns = %s, finish_ns = %s, delete_ns = %s, "
-            "state = %s WHERE seq = %s",
-            [(*indexed_columns(Operation.FromString(data))[4:], seq) for seq, data in rows],
-        )
 
 
 def _why(error: psycopg.Error) -> str:
