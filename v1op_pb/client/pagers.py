@@ -36,7 +36,34 @@ ResponseT = TypeVar("ResponseT", bound=_Page)
 RequestT = TypeVar("RequestT", bound=_Request)
 
 
-class ListOperationsPager(Generic[RequestT, ResponseT]):
+class _CurrentPage(Generic[ResponseT]):
+    """What both pagers show of the page they are on: its response, and through it any
+    attribute of that response."""
+
+    _response: ResponseT
+
+    @property
+    def response(self) -> ResponseT:
+        """The current page's response."""
+        return self._response
+
+    @property
+    def next_page_token(self) -> str:
+        return self._response.next_page_token
+
+    @property
+    def total_size(self) -> int:
+        return self._response.total_size
+
+    def __getattr__(self, name: str) -> Any:
+        # The current response's other attributes (operations, ListFields, ...).
+        return getattr(self._response, name)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {type(self._response).__name__} page>"
+
+
+class ListOperationsPager(_CurrentPage[ResponseT], Generic[RequestT, ResponseT]):
     """Every Operation of a listing, page after page (``fetch`` asks for the next)."""
 
     def __init__(
@@ -60,28 +87,8 @@ class ListOperationsPager(Generic[RequestT, ResponseT]):
         for page in self.pages:
             yield from page.operations
 
-    @property
-    def response(self) -> ResponseT:
-        """The current page's response."""
-        return self._response
 
-    @property
-    def next_page_token(self) -> str:
-        return self._response.next_page_token
-
-    @property
-    def total_size(self) -> int:
-        return self._response.total_size
-
-    def __getattr__(self, name: str) -> Any:
-        # The current response's other attributes (operations, ListFields, ...).
-        return getattr(self._response, name)
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {type(self._response).__name__} page>"
-
-
-class AsyncListOperationsPager(Generic[RequestT, ResponseT]):
+class AsyncListOperationsPager(_CurrentPage[ResponseT], Generic[RequestT, ResponseT]):
     """Every Operation of a listing, page after page, for ``async for``."""
 
     def __init__(
@@ -109,22 +116,3 @@ class AsyncListOperationsPager(Generic[RequestT, ResponseT]):
                     yield operation
 
         return operations()
-
-    @property
-    def response(self) -> ResponseT:
-        """The current page's response."""
-        return self._response
-
-    @property
-    def next_page_token(self) -> str:
-        return self._response.next_page_token
-
-    @property
-    def total_size(self) -> int:
-        return self._response.total_size
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._response, name)
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {type(self._response).__name__} page>"
