@@ -464,6 +464,12 @@ ODD_TEXTS = [
     '{"wktAny": {"@type": "type.googleapis.com/richtest.v1.Payload", "@type": "x"}}',
     PAYLOAD_WITH_MAP,
     '{"wktAny": {"@type": 1}}',
+    # Values passed over (an unknown field's, an Any's before its @type) are checked as
+    # JSON all through: an object is an object after its first member too.
+    '{"unknownField": {"a": 1, "b"]}',
+    '{"unknownField": {"a": 1, "b": 2]}',
+    '{"unknownField": [1, "b": 2}',
+    '{"wktAny": {"x": {"a": 1, "b"], "@type": "type.googleapis.com/richtest.v1.Payload"}}',
     *('{"wktValue": ' + "[" * n + "]" * n + "}" for n in (97, 98, 99, 100, 101)),
     *('{"wktStruct": ' + '{"a": ' * n + "1" + "}" * n + "}" for n in (48, 49, 50, 51)),
 ]

@@ -279,12 +279,13 @@ static int lex_item(Src *src, int *more) { return next((Lex *)src, ']', more); }
 /* A value read and dropped (still checked: jsontext.loads must read the text); nesting past
  * MAX_DEPTH is declined, as the Python reader may refuse it. */
 static int skip_at(Lex *x, int depth) {
-    Ev ev;
+    Ev ev, key;
     int rc = lex_value(&x->src, &ev), more = 1;
     if (rc != OK || (ev.kind != K_OBJECT && ev.kind != K_ARRAY)) return rc;
     if (depth > MAX_DEPTH) return DECLINE;
+    /* The key goes apart from ev: ev's kind says, to the end, which container this is. */
     while (rc == OK) {
-        rc = ev.kind == K_OBJECT ? lex_member(&x->src, &ev, &more) : lex_item(&x->src, &more);
+        rc = ev.kind == K_OBJECT ? lex_member(&x->src, &key, &more) : lex_item(&x->src, &more);
         if (rc != OK || !more) return rc;
         rc = skip_at(x, depth + 1);
     }
