@@ -235,6 +235,27 @@ def test_the_shipped_example_types_are_known_without_an_import():
         TypeRegistry(use_default_pool=False).resolve(type_url("v1op.example.v1.EvaluationResult"))
 
 
+@pytest.mark.parametrize(
+    "name",
+    [
+        "v1op." + "." * 400 + "X",  # empty parts (found by make fuzz-native)
+        "v1op.?example.v1" + "." * 300 + "X",
+        "v1op." + "a." * 600 + "X",  # parts that could be packages, too many to recurse
+        "v1op.example.v1." + "Nested." * 600 + "X",
+    ],
+    ids=["empty parts", "not identifiers", "many parts", "deep nesting in a real package"],
+)
+def test_a_made_up_name_in_the_shipped_tree_is_unknown_not_a_crash(name):
+    # Type URLs come from the wire: whatever their name, the answer is UnknownTypeError
+    # (importlib would recurse once per dotted part), and the JSON codec says where.
+    with pytest.raises(UnknownTypeError):
+        default_registry.resolve(type_url(name))
+    text = json.dumps({"metadata": {"@type": type_url(name)}})
+    with pytest.raises(ConversionError) as caught:
+        from_json(text)
+    assert caught.value.path == '$.metadata["@type"]'
+
+
 @pytest.mark.parametrize("name", WELL_KNOWN_TYPES + ERROR_DETAIL_TYPES)
 def test_default_registry_resolves(name):
     assert default_registry.resolve(type_url(name)).DESCRIPTOR.full_name == name

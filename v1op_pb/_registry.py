@@ -9,6 +9,7 @@ import pkgutil
 import threading
 import types
 from collections.abc import Iterable
+from importlib.machinery import ModuleSpec
 
 # Imported for their side effect: every well-known type and every google.rpc error detail is
 # in the default descriptor pool before any Any is resolved, whatever else the process has
@@ -255,30 +256,43 @@ _shipped_lock = threading.Lock()
 def _import_shipped_types(full_name: str) -> bool:
     """Import the generated modules of the shipped proto package that would define
     ``full_name``; True when that imported anything new (so a second look may find it)."""
-    if not full_name.startswith(_SHIPPED_ROOT + "."):
+    parts = full_name.split(".")[:-1]
+    if len(parts) < 2 or parts[0] != _SHIPPED_ROOT or not all(p.isidentifier() for p in parts):
         return False
-    package = full_name.rpartition(".")[0]
-    # A nested message's name has its parents between the package and its own name.
-    while package and package not in _shipped_imported:
-        with _shipped_lock:
-            if package in _shipped_imported:
-                return False
-            _shipped_imported.add(package)
-            try:
-                spec = importlib.util.find_spec(package)
-            except (ImportError, ValueError):
-                spec = None
-            if spec is not None and spec.submodule_search_locations is not None:
-                modules = [
-                    f"{package}.{info.name}"
-                    for info in pkgutil.iter_modules(spec.submodule_search_locations)
-                    if info.name.endswith("_pb2")
-                ]
-                for module in modules:
-                    importlib.import_module(module)
-                return bool(modules)
-        package = package.rpartition(".")[0]
-    return False
+    with _shipped_lock:
+        package, spec = _deepest_shipped_package(parts)
+        if spec is None or package in _shipped_imported:
+            return False
+        # Only packages that exist are remembered: names that callers make up (type URLs
+        # come from the wire) cost a few lookups each and never grow this set.
+        _shipped_imported.add(package)
+        assert spec.submodule_search_locations is not None
+        modules = [
+            f"{package}.{info.name}"
+            for info in pkgutil.iter_modules(spec.submodule_search_locations)
+            if info.name.endswith("_pb2")
+        ]
+        for module in modules:
+            importlib.import_module(module)
+        return bool(modules)
+
+
+def _deepest_shipped_package(parts: list[str]) -> tuple[str, ModuleSpec | None]:
+    """The longest leading run of ``parts`` that is a package of the shipped tree (a nested
+    message's name has its parents between the package and its own name), found from the
+    root down: importlib imports each parent of a dotted name recursively, and a name of
+    hundreds of parts would run out of recursion."""
+    package, found = "", None
+    for part in parts:
+        name = f"{package}.{part}" if package else part
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            spec = None
+        if spec is None or spec.submodule_search_locations is None:
+            break
+        package, found = name, spec
+    return package, found
 
 
 def _collect(descriptor: Descriptor, found: dict[str, type[Message]]) -> None:
