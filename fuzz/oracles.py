@@ -104,9 +104,14 @@ def _repack(message: Message) -> None:
         if field.message_type is None:
             continue
         if field.message_type.GetOptions().map_entry:
-            if field.message_type.fields_by_name["value"].message_type is not None:
+            entry_value = field.message_type.fields_by_name["value"]
+            if entry_value.message_type is not None:
                 for item in value.values():
                     _repack(item)
+            elif entry_value.cpp_type in _FLOATING:
+                for key, item in list(value.items()):
+                    if math.isnan(item):
+                        value[key] = math.nan
         elif is_repeated(field):
             for item in value:
                 _repack(item)
@@ -115,7 +120,8 @@ def _repack(message: Message) -> None:
 
 
 def _canonical_nans(message: Message, field: FieldDescriptor, value: Any) -> None:
-    """NaNs as Python's one NaN: no JSON or text keeps a NaN's payload bits."""
+    """NaNs as Python's one NaN: no JSON or text keeps a NaN's payload bits (map values
+    are made so in _repack)."""
     if is_repeated(field):
         if any(math.isnan(item) for item in value):
             items = [math.nan if math.isnan(item) else item for item in value]
