@@ -19,7 +19,7 @@ import contextlib
 import logging
 import secrets
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import psycopg
@@ -68,15 +68,25 @@ _COUNT = "SELECT deleted, done, count(*) FROM v1op_operations GROUP BY deleted, 
 _GET = "SELECT data FROM v1op_operations WHERE name = %s"
 _GET_MANY = "SELECT name, data FROM v1op_operations WHERE name = ANY(%s)"
 _LOCK_ROWS = "SELECT name, data FROM v1op_operations WHERE name = ANY(%s) ORDER BY name FOR UPDATE"
+# A batch's rows go in one statement of each kind, as one array a column: one round trip,
+# and one wait for the GIL after it, whatever the batch's size.
+_ROWS = (
+    "unnest(%s::text[], %s::bytea[], %s::text[], %s::boolean[], %s::boolean[], "
+    "%s::boolean[], %s::bigint[], %s::bigint[], %s::bigint[], %s::text[]) WITH ORDINALITY "
+    "AS v(name, data, creator, done, seen, deleted, create_ns, finish_ns, delete_ns, state, "
+    "position)"
+)
 _INSERT = (
     "INSERT INTO v1op_operations (name, data, creator, done, seen, deleted, create_ns, "
-    "finish_ns, delete_ns, state) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    "finish_ns, delete_ns, state) SELECT name, data, creator, done, seen, deleted, create_ns, "
+    f"finish_ns, delete_ns, state FROM {_ROWS} ORDER BY position"
 )
 # finish_ns keeps the time of the write that finished the operation.
 _UPDATE = (
-    "UPDATE v1op_operations SET data = %s, creator = %s, done = %s, seen = %s, deleted = %s, "
-    "create_ns = %s, finish_ns = COALESCE(finish_ns, %s), delete_ns = %s, state = %s "
-    "WHERE name = %s"
+    "UPDATE v1op_operations AS o SET data = v.data, creator = v.creator, done = v.done, "
+    "seen = v.seen, deleted = v.deleted, create_ns = v.create_ns, "
+    "finish_ns = COALESCE(o.finish_ns, v.finish_ns), delete_ns = v.delete_ns, state = v.state "
+    f"FROM {_ROWS} WHERE o.name = v.name"
 )
 # PostgreSQL's text cannot hold NUL: no stored name has one (reads of such a name find
 # nothing), and no write may bring one.
@@ -269,13 +279,9 @@ class PostgresStore(GroupCommitted):
             self._changes_ran = True
             applied = apply(batch, rows)
             if applied.inserted:
-                cursor.executemany(
-                    _INSERT, [(name, *_columns(op)) for name, op in applied.inserted.items()]
-                )
+                cursor.execute(_INSERT, _columns_of(applied.inserted))
             if applied.changed:
-                cursor.executemany(
-                    _UPDATE, [(*_columns(op), name) for name, op in applied.changed.items()]
-                )
+                cursor.execute(_UPDATE, _columns_of(applied.changed))
             for payload in _payloads(applied.finished):
                 conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))
 
@@ -476,7 +482,11 @@ def _storable(batch: builtins.list[Write]) -> builtins.list[Write]:
     return kept
 
 
-def _columns(operation: Operation) -> tuple[bytes | str | bool | int | None, ...]:
-    """The values of _INSERT and _UPDATE, in their order: the bytes, then the indexed
-    columns."""
-    return (operation.SerializeToString(deterministic=True), *indexed_columns(operation))
+def _columns_of(operations: Mapping[str, Operation]) -> list[list[Any]]:
+    """The parameters of _INSERT and _UPDATE: a list a column, the name, the bytes, then the
+    indexed columns."""
+    rows = [
+        (name, op.SerializeToString(deterministic=True), *indexed_columns(op))
+        for name, op in operations.items()
+    ]
+    return [list(column) for column in zip(*rows, strict=True)]

@@ -40,6 +40,7 @@ from .base import (
     indexed_columns,
 )
 from .queries import page_order, where_of
+from .sqlite_rows import WrittenRows, read_rows, row_of, write_rows
 from .writes import GroupCommitted, Write, Writer, apply, names_of
 
 __all__ = ["WATCH_SECONDS", "SQLiteStore"]
@@ -47,8 +48,6 @@ __all__ = ["WATCH_SECONDS", "SQLiteStore"]
 WATCH_SECONDS = 0.05
 # How long a write waits for another process's write lock before the call is UNAVAILABLE.
 BUSY_SECONDS = 10.0
-# SQLite limits bound parameters per statement; this stays well under it.
-_CHUNK = 500
 _log = logging.getLogger("v1op.store")
 # Retention's batch: the rows one purge transaction deletes (in the finish or the delete
 # order), under the file's write lock, which it holds that briefly.
@@ -93,15 +92,6 @@ _INDEXES = (
     "WHERE delete_ns IS NOT NULL",
 )
 _GET = "SELECT data FROM operations WHERE name = ?"
-_INSERT = (
-    "INSERT INTO operations (name, data, creator, done, seen, deleted, create_ns, finish_ns, "
-    "delete_ns, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-# finish_ns keeps the time of the write that finished the operation.
-_UPDATE = (
-    "UPDATE operations SET data = ?, creator = ?, done = ?, seen = ?, deleted = ?, "
-    "create_ns = ?, finish_ns = COALESCE(finish_ns, ?), delete_ns = ?, state = ? WHERE name = ?"
-)
 
 
 class SQLiteStore(GroupCommitted):
@@ -139,6 +129,7 @@ class SQLiteStore(GroupCommitted):
         except sqlite3.Error as e:
             raise StoreUnavailable(f"cannot open SQLite database {path}: {e}") from e
         self._memory_lock = threading.Lock()
+        self._written = WrittenRows()
         self._writer = Writer("v1op-sqlite-writer", self._commit)
 
     def _create_schema(self) -> None:
@@ -200,7 +191,7 @@ class SQLiteStore(GroupCommitted):
 
     def _get_many(self, wanted: builtins.list[str]) -> dict[str, Operation]:
         with self._reading(self._patient, self._busy_seconds) as db, _snapshot(db):
-            rows = _rows(db, wanted)
+            rows = read_rows(db, wanted)
         return {name: Operation.FromString(data) for name, data in rows.items()}
 
     async def list(self, query: Query) -> Page:
@@ -267,19 +258,14 @@ class SQLiteStore(GroupCommitted):
                 # the file cannot both read the old state and both write.
                 db.execute("BEGIN IMMEDIATE")
                 try:
-                    applied = apply(batch, _rows(db, names_of(batch)))
-                    if applied.inserted:
-                        db.executemany(
-                            _INSERT,
-                            [(name, *_columns(op)) for name, op in applied.inserted.items()],
-                        )
-                    if applied.changed:
-                        db.executemany(
-                            _UPDATE,
-                            [(*_columns(op), name) for name, op in applied.changed.items()],
-                        )
+                    applied = apply(batch, self._written.read(db, names_of(batch)))
+                    inserted = [row_of(name, op) for name, op in applied.inserted.items()]
+                    changed = [row_of(name, op) for name, op in applied.changed.items()]
+                    write_rows(db, inserted, changed)
                     db.execute("COMMIT")
+                    self._written.committed({row[0]: row[1] for row in (*inserted, *changed)})
                 except BaseException:
+                    self._written.forget()
                     if db.in_transaction:
                         db.execute("ROLLBACK")
                     raise
@@ -388,6 +374,8 @@ class SQLiteStore(GroupCommitted):
 
     def _purge(self, before_ns: int, limit: int) -> int:
         with self._reading(self._patient, self._busy_seconds) as db:
+            if db is self._db:  # :memory:'s one connection: its data_version stays put
+                self._written.forget()
             db.execute("BEGIN IMMEDIATE")
             try:
                 deleted = db.execute(_PURGE, (before_ns, before_ns, limit)).rowcount
@@ -436,20 +424,3 @@ def _counts(rows: Sequence[tuple[int, int, int]]) -> dict[str, int]:
         state = "deleted" if deleted else "done" if done else "running"
         counts[state] += count
     return counts
-
-
-def _rows(db: sqlite3.Connection, names: Sequence[str]) -> dict[str, bytes]:
-    found: dict[str, bytes] = {}
-    for start in range(0, len(names), _CHUNK):
-        chunk = names[start : start + _CHUNK]
-        marks = ",".join("?" * len(chunk))
-        found.update(
-            db.execute(f"SELECT name, data FROM operations WHERE name IN ({marks})", chunk)
-        )
-    return found
-
-
-def _columns(operation: Operation) -> tuple[bytes | str | bool | int | None, ...]:
-    """The values of _INSERT and _UPDATE, in their order: the bytes, then the indexed
-    columns."""
-    return (operation.SerializeToString(deterministic=True), *indexed_columns(operation))
