@@ -11,7 +11,8 @@ import pytest
 from stores import async_test, counter_of, increment, make_counter, make_name
 
 from v1op_pb.server.store import SQLiteStore, StoredOperationMissing
-from v1op_pb.server.store.sqlite_rows import WrittenRows, read_rows, row_of, write_rows
+from v1op_pb.server.store.base import row_of
+from v1op_pb.server.store.sqlite_rows import WrittenRows, read_rows, write_rows
 
 
 class Statements:

@@ -29,12 +29,14 @@ __all__ = [
     "OnChange",
     "Page",
     "Query",
+    "Row",
     "SchemaTooNew",
     "Store",
     "StoreUnavailable",
     "StoredOperationExists",
     "StoredOperationMissing",
     "indexed_columns",
+    "row_of",
     "state_of",
 ]
 
@@ -115,6 +117,15 @@ def indexed_columns(operation: Operation) -> Columns:
         _nanos(operation.delete_time) if deleted else None,
         state_of(operation),
     )
+
+
+# A stored row, as every engine writes it: the name, the bytes, then the indexed columns.
+Row = tuple[str, bytes, str, bool, bool, bool, int, int | None, int | None, str]
+
+
+def row_of(name: str, operation: Operation) -> Row:
+    """The row of an operation (its bytes deterministic, so a row compares by its bytes)."""
+    return (name, operation.SerializeToString(deterministic=True), *indexed_columns(operation))
 
 
 @dataclass(frozen=True)

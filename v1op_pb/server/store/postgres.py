@@ -33,7 +33,7 @@ from .base import (
     Page,
     Query,
     StoreUnavailable,
-    indexed_columns,
+    row_of,
 )
 from .postgres_schema import create_schema
 from .queries import page_order, where_of
@@ -485,8 +485,5 @@ def _storable(batch: builtins.list[Write]) -> builtins.list[Write]:
 def _columns_of(operations: Mapping[str, Operation]) -> list[list[Any]]:
     """The parameters of _INSERT and _UPDATE: a list a column, the name, the bytes, then the
     indexed columns."""
-    rows = [
-        (name, op.SerializeToString(deterministic=True), *indexed_columns(op))
-        for name, op in operations.items()
-    ]
+    rows = [row_of(name, op) for name, op in operations.items()]
     return [list(column) for column in zip(*rows, strict=True)]

@@ -38,9 +38,10 @@ from .base import (
     SchemaTooNew,
     StoreUnavailable,
     indexed_columns,
+    row_of,
 )
 from .queries import page_order, where_of
-from .sqlite_rows import WrittenRows, read_rows, row_of, write_rows
+from .sqlite_rows import WrittenRows, read_rows, write_rows
 from .writes import GroupCommitted, Write, Writer, apply, names_of
 
 __all__ = ["WATCH_SECONDS", "SQLiteStore"]

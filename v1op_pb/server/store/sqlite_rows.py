@@ -16,10 +16,9 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Mapping, Sequence
 
-from ..._operation import Operation
-from .base import indexed_columns
+from .base import Row
 
-__all__ = ["WRITTEN_ROWS", "WrittenRows", "read_rows", "write_rows"]
+__all__ = ["CHUNK", "WRITTEN_ROWS", "WrittenRows", "read_rows", "write_rows"]
 
 # How many rows a writer remembers, the most recently written kept: an operation's
 # successive updates (its progress) are what repeats.
@@ -36,13 +35,6 @@ _SET_FROM_VALUES = (
     "finish_ns = COALESCE(operations.finish_ns, v.column8), delete_ns = v.column9, "
     "state = v.column10"
 )
-
-Row = tuple[str, bytes, str, bool, bool, bool, int, "int | None", "int | None", str]
-
-
-def row_of(name: str, operation: Operation) -> Row:
-    """The values of a row, in the order of _COLUMNS."""
-    return (name, operation.SerializeToString(deterministic=True), *indexed_columns(operation))
 
 
 def read_rows(db: sqlite3.Connection, names: Sequence[str]) -> dict[str, bytes]:
