@@ -160,6 +160,25 @@ def running(build: Builder) -> Iterator[ServerThread]:
         thread.stop()
 
 
+@contextmanager
+def running_with_http(store: Any, table: TokenTable) -> Iterator[tuple[ServerThread, int]]:
+    """A server of every service on ``store`` with its HTTP port, both on 127.0.0.1: the
+    thread (``port`` is gRPC's) and the HTTP port."""
+    from v1op_pb.server.app import create_servers
+
+    ports: dict[str, int] = {}
+
+    async def build():
+        servers = await create_servers(
+            "127.0.0.1:0", store=store, tokens=table, http_address="127.0.0.1:0"
+        )
+        ports["http"] = servers.http_port
+        return servers, servers.grpc_port
+
+    with running(build) as thread:
+        yield thread, ports["http"]
+
+
 @dataclass
 class Served:
     """One running server: where it listens, who may call it, and its store."""

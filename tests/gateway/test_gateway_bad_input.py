@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from conftest import make_progress, make_token_table, running
+from conftest import make_progress, make_token_table, running_with_http
 from hypothesis import given, settings
 from test_fuzz_properties import REGRESSIONS, mutated
 from v1op.v1 import operation_service_pb2 as pb
@@ -22,7 +22,6 @@ from v1op.v1 import operation_service_pb2_grpc as pb_grpc
 from fuzz.gateway import check_request, gateway_seeds
 from v1op_pb import Operation, pack
 from v1op_pb.gateway import MAX_HEADER_BYTES, MAX_REQUEST_LINE_BYTES
-from v1op_pb.server.app import create_servers
 from v1op_pb.server.store import SQLiteStore
 
 TIMEOUT = 10.0
@@ -39,17 +38,8 @@ class Stack:
 def stack() -> Iterator[Stack]:
     table, tokens = make_token_table()
     store = SQLiteStore(":memory:")
-    ports: dict[str, int] = {}
-
-    async def build():
-        servers = await create_servers(
-            "127.0.0.1:0", store=store, tokens=table, http_address="127.0.0.1:0"
-        )
-        ports["http"] = servers.http_port
-        return servers, servers.grpc_port
-
-    with running(build) as thread:
-        yield Stack(thread.port, ports["http"], tokens)
+    with running_with_http(store, table) as (thread, http_port):
+        yield Stack(thread.port, http_port, tokens)
     store.close()
 
 

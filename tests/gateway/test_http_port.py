@@ -35,6 +35,7 @@ from conftest import (
     make_result,
     make_token_table,
     running,
+    running_with_http,
 )
 from google.protobuf import struct_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
@@ -102,15 +103,8 @@ def ports() -> Iterator[Ports]:
         found["http"] = servers.http_port
         return servers, servers.grpc_port
 
-    async def build_plain():
-        servers = await create_servers(
-            "127.0.0.1:0", store=store, tokens=table, http_address="127.0.0.1:0"
-        )
-        found["plain"] = servers.http_port
-        return servers, servers.grpc_port
-
-    with running(build) as thread, running(build_plain):
-        yield Ports(thread.port, found["http"], found["plain"], tokens)
+    with running(build) as thread, running_with_http(store, table) as (_, plain_port):
+        yield Ports(thread.port, found["http"], plain_port, tokens)
     store.close()
 
 

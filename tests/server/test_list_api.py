@@ -18,7 +18,7 @@ from itertools import count
 
 import grpc
 import pytest
-from conftest import make_progress, make_result, make_token_table, running
+from conftest import make_progress, make_result, make_token_table, running_with_http
 from google.longrunning import operations_pb2_grpc
 from google.longrunning import operations_proto_pb2 as lro
 from google.rpc import code_pb2, error_details_pb2, status_pb2
@@ -26,7 +26,6 @@ from v1op.v1 import operation_service_pb2 as pb
 from v1op.v1 import operation_service_pb2_grpc as pb_grpc
 
 from v1op_pb import Operation, pack
-from v1op_pb.server.app import create_servers
 from v1op_pb.server.store import open_store
 
 TIMEOUT = 20
@@ -134,20 +133,14 @@ def server(request, tmp_path_factory) -> Iterator[Server]:
         database = str(tmp_path_factory.mktemp("list") / "operations.db")
     table, tokens = make_token_table()
     store = open_store(database)
-    ports: dict[str, int] = {}
-
-    async def build():
-        servers = await create_servers(
-            "127.0.0.1:0", store=store, tokens=table, http_address="127.0.0.1:0"
-        )
-        ports["http"] = servers.http_port
-        return servers, servers.grpc_port
-
-    with running(build) as thread, grpc.insecure_channel(f"127.0.0.1:{thread.port}") as channel:
+    with (
+        running_with_http(store, table) as (thread, http_port),
+        grpc.insecure_channel(f"127.0.0.1:{thread.port}") as channel,
+    ):
         users = (f"users/spare-{i:02d}" for i in count())
         yield Server(
             thread.port,
-            ports["http"],
+            http_port,
             tokens,
             pb_grpc.OperationServiceStub(channel),
             operations_pb2_grpc.OperationsStub(channel),
